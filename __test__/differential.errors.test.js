@@ -1,0 +1,196 @@
+'use strict';
+// Status codes and error answers (createTaskHandler / createEventHandler / handleRequestError /
+// sanitizeErrorResponse / readJsonBody limits), compared with Runner's nodeExposure.
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { startPair, sameAnswer, rawRequest, allHandlers, taskReq, eventReq, discoveryReq, TOKEN } = require('./helpers');
+
+const AUTH = { token: TOKEN };
+
+describe('handler failures and result encoding (taken from the reference handleRequestError)', () => {
+  for (const serializer of ['json', 'runner']) {
+    describe(`with ${serializer === 'json' ? 'plain JSON' : "Runner's Serializer"} on both sides`, () => {
+      let pair;
+      before(async () => {
+        pair = await startPair(allHandlers(), { auth: AUTH, serializer });
+      });
+      after(async () => pair && pair.close());
+
+      const cases = [
+        ['plain Error -> 500 Internal Error without details', taskReq('app.throwPlain', '')],
+        ['thrown string -> 500 Internal Error', taskReq('app.throwString', '')],
+        ['thrown undefined -> 500 Internal Error', taskReq('app.throwUndefined', '')],
+        ['typed error with httpCode 418 -> 418 with message/id/data/httpCode', taskReq('app.throwTeapot', '')],
+        ['typed error with httpCode 400 and nested data', taskReq('app.throwBadRequest', '{"input":[1,"two"]}')],
+        ['typed error without httpCode -> 500 with message/id/data', taskReq('app.throwNoHttpCode', '')],
+        ['typed error with httpCode 500 -> 500 with httpCode', taskReq('app.throwExplicit500', '')],
+        ['typed error with remediation keeps the full message', taskReq('app.throwRemediation', '')],
+        ['cancellation thrown by the task -> 499 REQUEST_ABORTED', taskReq('app.throwCancellation', '')],
+        ['typed error thrown by an event hook', eventReq('app.ev.throwTeapot', '{"payload":1}')],
+        ['plain error thrown by an event hook -> 500', eventReq('app.ev.throwPlain', '{"payload":1,"returnPayload":true}')],
+        ['cancellation thrown by an event hook -> 499', eventReq('app.ev.throwCancellation', '{"payload":1}')],
+        ['handler returning undefined', taskReq('app.returnUndefined', '')],
+        ['handler returning null', taskReq('app.returnNull', '')],
+        ['handler returning a cyclic object -> 500', taskReq('app.returnCyclic', '')],
+        ['handler returning a function property', taskReq('app.returnFunction', '')],
+        ['handler returning a Date', taskReq('app.returnDate', '')],
+        ['handler returning a string with quotes, non-ASCII and U+2028', taskReq('app.returnString', '')],
+        ['handler returning a BigInt', taskReq('app.returnBigInt', '')],
+      ];
+      for (const [label, spec] of cases) {
+        it(`${label} (same answer as the reference)`, async () => {
+          await sameAnswer(pair, spec, { label });
+        });
+      }
+
+      it('the server keeps serving after a result that could not be serialized (same answers as the reference)', async () => {
+        for (let i = 0; i < 3; i += 1) {
+          await sameAnswer(pair, taskReq('app.returnBigInt', ''));
+          await sameAnswer(pair, taskReq('app.returnCyclic', ''));
+          const { nat } = await sameAnswer(pair, taskReq('app.echo', `{"input":${i}}`));
+          assert.equal(nat.status, 200);
+        }
+      });
+    });
+  }
+});
+
+describe('400 INVALID_JSON and 404 NOT_FOUND (taken from the reference)', () => {
+  let pair;
+  before(async () => {
+    pair = await startPair(allHandlers(), { auth: AUTH });
+  });
+  after(async () => pair && pair.close());
+  const cases = [
+    ['invalid JSON on a task -> 400', taskReq('app.echo', '{oops')],
+    ['invalid JSON on an event -> 400', eventReq('app.ev.wrap', '[1,')],
+    ['invalid JSON on an unknown task -> 404 (existence checked before the body)', taskReq('missing.task', '{oops')],
+    ['unknown task -> 404 Task {id} not found', taskReq('missing.task', '{"input":1}')],
+    ['unknown event -> 404 Event {id} not found', eventReq('missing.event', '{"payload":1}')],
+    ['unknown route under the base -> 404 Not Found', { ...taskReq('x', '{}'), path: '/__runner/nothing/here' }],
+  ];
+  for (const [label, spec] of cases) {
+    it(`${label} (same answer as the reference)`, async () => {
+      await sameAnswer(pair, spec, { label });
+    });
+  }
+});
+
+describe('405 METHOD_NOT_ALLOWED for every wrong method (taken from the reference)', () => {
+  let pair;
+  before(async () => {
+    pair = await startPair(allHandlers(), { auth: AUTH });
+  });
+  after(async () => pair && pair.close());
+  const wrongForTaskOrEvent = ['GET', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'TRACE'];
+  for (const method of wrongForTaskOrEvent) {
+    it(`${method} on a task -> 405 (same answer as the reference)`, async () => {
+      await sameAnswer(pair, taskReq('app.echo', undefined, { method }));
+    });
+    if (['PUT', 'DELETE', 'PATCH'].includes(method)) {
+      it(`${method} on a task with a body -> 405 (same answer as the reference)`, async () => {
+        await sameAnswer(pair, taskReq('app.echo', '{"input":1}', { method }));
+      });
+    }
+    it(`${method} on an unknown task -> 405 before the existence check (same answer as the reference)`, async () => {
+      await sameAnswer(pair, taskReq('missing.task', undefined, { method }));
+    });
+    it(`${method} on a task without a token -> 405 before auth (same answer as the reference)`, async () => {
+      await sameAnswer(pair, taskReq('app.echo', undefined, { method, auth: false }));
+    });
+    it(`${method} on an event -> 405 (same answer as the reference)`, async () => {
+      await sameAnswer(pair, eventReq('app.ev.wrap', undefined, { method }));
+    });
+  }
+  for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'TRACE']) {
+    it(`${method} on discovery -> 405 (same answer as the reference)`, async () => {
+      await sameAnswer(pair, { ...discoveryReq({ method }), ...(method === 'POST' || method === 'PUT' || method === 'PATCH' ? { body: '{}' } : {}) });
+    });
+    it(`${method} on discovery without a token -> 405 before auth (same answer as the reference)`, async () => {
+      await sameAnswer(pair, discoveryReq({ method, auth: false }));
+    });
+  }
+});
+
+describe('413 PAYLOAD_TOO_LARGE (taken from the reference readRequestBody)', () => {
+  const LIMIT = 1024;
+  let pair;
+  before(async () => {
+    pair = await startPair(allHandlers(), { auth: AUTH, limits: { json: { maxSize: LIMIT } } });
+  });
+  after(async () => pair && pair.close());
+
+  const jsonOfSize = (n) => {
+    const prefix = '{"input":"';
+    const suffix = '"}';
+    return prefix + 'x'.repeat(n - prefix.length - suffix.length) + suffix;
+  };
+
+  it('body of exactly the limit is accepted (same answer as the reference)', async () => {
+    const body = jsonOfSize(LIMIT);
+    assert.equal(Buffer.byteLength(body), LIMIT);
+    const { nat } = await sameAnswer(pair, taskReq('app.length', body));
+    assert.equal(nat.status, 200);
+  });
+  it('body one byte over the limit, sent at once -> 413 (same answer as the reference)', async () => {
+    const { nat } = await sameAnswer(pair, taskReq('app.length', jsonOfSize(LIMIT + 1)));
+    assert.equal(nat.status, 413);
+  });
+  it('large body (64 KiB) sent at once -> 413 (same answer as the reference)', async () => {
+    await sameAnswer(pair, taskReq('app.length', jsonOfSize(64 * 1024)));
+  });
+  it('oversized body sent slowly with chunked encoding -> 413 while the client is still sending (same answer as the reference)', async () => {
+    const chunks = Array.from({ length: 40 }, () => 'x'.repeat(100));
+    const spec = { ...taskReq('app.length', undefined), chunked: true, chunks: ['{"input":"', ...chunks, '"}'], chunkDelayMs: 15 };
+    const { nat } = await sameAnswer(pair, spec);
+    assert.equal(nat.status, 413);
+  });
+  it('oversized chunked body that never ends -> 413 anyway (same answer as the reference)', async () => {
+    const chunks = Array.from({ length: 20 }, () => 'y'.repeat(100));
+    const spec = { ...taskReq('app.length', undefined), chunked: true, chunks, chunkDelayMs: 5, noFinalChunk: true };
+    await sameAnswer(pair, spec);
+  });
+  it('oversized body on an event -> 413 (same answer as the reference)', async () => {
+    await sameAnswer(pair, eventReq('app.ev.wrap', `{"payload":"${'z'.repeat(2000)}"}`));
+  });
+  it('invalid JSON under the limit is still 400 (same answer as the reference)', async () => {
+    await sameAnswer(pair, taskReq('app.length', '{"input":'));
+  });
+  it('the server keeps serving after a 413 (same answer as the reference)', async () => {
+    await sameAnswer(pair, taskReq('app.length', jsonOfSize(5000)));
+    const { nat } = await sameAnswer(pair, taskReq('app.length', '{"input":"ok"}'));
+    assert.equal(nat.status, 200);
+  });
+});
+
+describe('413 with the default 2 MiB limit (taken from the reference)', () => {
+  let pair;
+  before(async () => {
+    pair = await startPair(allHandlers(), { auth: AUTH });
+  });
+  after(async () => pair && pair.close());
+  it('2 MiB body is accepted, 2 MiB + 1 is refused (same answers as the reference)', async () => {
+    const make = (n) => `{"input":"${'a'.repeat(n - 12)}"}`;
+    const ok = make(2 * 1024 * 1024);
+    assert.equal(Buffer.byteLength(ok), 2 * 1024 * 1024);
+    const small = await sameAnswer(pair, taskReq('app.depth', ok));
+    assert.equal(small.nat.status, 200);
+    const big = await sameAnswer(pair, taskReq('app.depth', make(2 * 1024 * 1024 + 1)));
+    assert.equal(big.nat.status, 413);
+  });
+});
+
+describe('error answers are complete JSON documents', () => {
+  let pair;
+  before(async () => {
+    pair = await startPair(allHandlers(), { auth: AUTH });
+  });
+  after(async () => pair && pair.close());
+  it('native 500 body parses and carries no stack, cause or sql', async () => {
+    const res = await rawRequest(pair.nat, taskReq('app.throwPlain', ''));
+    assert.equal(res.status, 500);
+    const body = res.json();
+    assert.deepEqual(body, { ok: false, error: { message: 'Internal Error', code: 'INTERNAL_ERROR' } });
+    assert.doesNotMatch(res.text, /secret detail|SELECT|stack/);
+  });
+});

@@ -1,0 +1,7 @@
+'use strict';
+module.exports = {
+  ...require('./raw-client'),
+  ...require('./servers'),
+  ...require('./compare'),
+  ...require('./fixtures'),
+};

@@ -1,0 +1,299 @@
+'use strict';
+// Raw HTTP/1.1 client over `net` sockets, so tests can send exactly the bytes they
+// want (malformed targets, repeated headers, chunked / slow bodies, early disconnects)
+// and see exactly what the server answered. Plus a small `request()` on `http.request`.
+
+const net = require('node:net');
+const http = require('node:http');
+
+const CRLF = '\r\n';
+
+/**
+ * Build the bytes of one request.
+ * spec: { method, path, headers: [[name, value], ...] (duplicates allowed, values may be Buffers),
+ *         body: string|Buffer|undefined, chunked: boolean, noHost: boolean,
+ *         noContentLength: boolean, httpVersion: '1.1' }
+ * Returns a Buffer (head + body) when not chunked; when chunked returns { head, chunks }.
+ */
+function buildRequest(spec) {
+  const method = spec.method ?? 'POST';
+  const target = spec.path ?? '/';
+  const version = spec.httpVersion ?? '1.1';
+  const headers = (spec.headers ?? []).map(([k, v]) => [k, v]);
+  const has = (name) => headers.some(([k]) => k.toLowerCase() === name);
+  const body = spec.body === undefined ? undefined : Buffer.isBuffer(spec.body) ? spec.body : Buffer.from(String(spec.body), 'utf8');
+  if (!spec.noHost && !has('host')) headers.unshift(['Host', '127.0.0.1']);
+  if (spec.chunked) {
+    if (!has('transfer-encoding')) headers.push(['Transfer-Encoding', 'chunked']);
+  } else if (body !== undefined && !spec.noContentLength && !has('content-length')) {
+    headers.push(['Content-Length', String(body.length)]);
+  }
+  const headParts = [Buffer.from(`${method} ${target} HTTP/${version}${CRLF}`, 'latin1')];
+  for (const [k, v] of headers) {
+    headParts.push(Buffer.from(`${k}: `, 'latin1'));
+    headParts.push(Buffer.isBuffer(v) ? v : Buffer.from(String(v), 'latin1'));
+    headParts.push(Buffer.from(CRLF, 'latin1'));
+  }
+  headParts.push(Buffer.from(CRLF, 'latin1'));
+  const head = Buffer.concat(headParts);
+  if (spec.chunked) {
+    const chunks = (spec.chunks ?? (body ? [body] : [])).map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(String(c), 'utf8')));
+    return { head, chunks };
+  }
+  return body === undefined ? head : Buffer.concat([head, body]);
+}
+
+function encodeChunk(buf) {
+  return Buffer.concat([Buffer.from(buf.length.toString(16) + CRLF, 'latin1'), buf, Buffer.from(CRLF, 'latin1')]);
+}
+
+/**
+ * Incremental HTTP/1.1 response parser (one response).
+ */
+class ResponseParser {
+  constructor(requestMethod) {
+    this.requestMethod = (requestMethod ?? 'GET').toUpperCase();
+    this.buf = Buffer.alloc(0);
+    this.head = null;
+    this.done = false;
+    this.bodyChunks = [];
+  }
+  push(data) {
+    this.buf = Buffer.concat([this.buf, data]);
+    this._advance();
+  }
+  _advance() {
+    while (!this.head) {
+      const idx = this.buf.indexOf('\r\n\r\n');
+      if (idx < 0) return;
+      const headText = this.buf.subarray(0, idx).toString('latin1');
+      this.buf = this.buf.subarray(idx + 4);
+      const lines = headText.split('\r\n');
+      const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(lines[0]);
+      if (!m) throw new Error(`Bad status line: ${JSON.stringify(lines[0])}`);
+      const status = Number(m[2]);
+      const rawHeaders = [];
+      for (const line of lines.slice(1)) {
+        const c = line.indexOf(':');
+        rawHeaders.push([line.slice(0, c), line.slice(c + 1).trim()]);
+      }
+      if (status >= 100 && status < 200 && status !== 101) {
+        // informational answer (e.g. 100 Continue): skip it and read the final one
+        continue;
+      }
+      this.head = { httpVersion: m[1], status, statusText: m[3] ?? '', rawHeaders, headers: joinHeaders(rawHeaders) };
+      const h = this.head.headers;
+      if (this.requestMethod === 'HEAD' || status === 204 || status === 304) {
+        this.mode = 'none';
+      } else if (h['transfer-encoding'] && /chunked/i.test(h['transfer-encoding'])) {
+        this.mode = 'chunked';
+      } else if (h['content-length'] !== undefined) {
+        this.mode = 'length';
+        this.remaining = Number(h['content-length']);
+      } else {
+        this.mode = 'close';
+      }
+    }
+    if (this.done) return;
+    if (this.mode === 'none') {
+      this.done = true;
+    } else if (this.mode === 'length') {
+      const take = Math.min(this.remaining, this.buf.length);
+      this.bodyChunks.push(this.buf.subarray(0, take));
+      this.buf = this.buf.subarray(take);
+      this.remaining -= take;
+      if (this.remaining === 0) this.done = true;
+    } else if (this.mode === 'chunked') {
+      for (;;) {
+        const idx = this.buf.indexOf('\r\n');
+        if (idx < 0) return;
+        const size = parseInt(this.buf.subarray(0, idx).toString('latin1').split(';')[0], 16);
+        if (Number.isNaN(size)) throw new Error('Bad chunk size');
+        if (size === 0) {
+          // trailers until empty line
+          const end = this.buf.indexOf('\r\n\r\n', idx);
+          if (end < 0 && !this.buf.subarray(idx).equals(Buffer.from('\r\n'))) {
+            if (this.buf.length < idx + 4) return;
+          }
+          this.done = true;
+          return;
+        }
+        if (this.buf.length < idx + 2 + size + 2) return;
+        this.bodyChunks.push(this.buf.subarray(idx + 2, idx + 2 + size));
+        this.buf = this.buf.subarray(idx + 2 + size + 2);
+      }
+    } else {
+      this.bodyChunks.push(this.buf);
+      this.buf = Buffer.alloc(0);
+    }
+  }
+  finishOnClose() {
+    if (this.head && this.mode === 'close') this.done = true;
+  }
+  result() {
+    const body = Buffer.concat(this.bodyChunks);
+    return {
+      ...this.head,
+      body,
+      text: body.toString('utf8'),
+      json() {
+        return JSON.parse(body.toString('utf8'));
+      },
+    };
+  }
+}
+
+function joinHeaders(rawHeaders) {
+  const out = {};
+  for (const [k, v] of rawHeaders) {
+    const key = k.toLowerCase();
+    out[key] = out[key] === undefined ? v : `${out[key]}, ${v}`;
+  }
+  return out;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Send a request over a fresh TCP connection and read one response.
+ * target: { port, host } or a base url string.
+ * spec: see buildRequest, plus:
+ *   raw: Buffer|string        send these bytes verbatim instead of building a request
+ *   chunkDelayMs: number      delay between body chunks (chunked or `parts`)
+ *   parts: Buffer[]           send the (non-chunked) request as these consecutive writes
+ *   timeoutMs: number         fail when no full answer arrives in time (default 15000)
+ * Resolves { status, statusText, headers, rawHeaders, body, text, json(), httpVersion }.
+ * Rejects when the connection closes (or times out) before a full response.
+ */
+function rawRequest(target, spec) {
+  const { host, port } = resolveTarget(target);
+  const timeoutMs = spec.timeoutMs ?? 15000;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const parser = new ResponseParser(spec.method ?? (spec.raw ? String(spec.raw).split(' ')[0] : 'POST'));
+    let settled = false;
+    const finish = (err, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const timer = setTimeout(() => finish(new Error(`rawRequest timed out after ${timeoutMs}ms`)), timeoutMs);
+    socket.on('data', (d) => {
+      try {
+        parser.push(d);
+      } catch (e) {
+        return finish(e);
+      }
+      if (parser.done) finish(null, parser.result());
+    });
+    socket.on('error', (e) => {
+      // a reset after a complete answer is fine; otherwise report it
+      if (parser.head && parser.done) return finish(null, parser.result());
+      if (parser.head && !parser.done) return; // wait for close
+      finish(e);
+    });
+    socket.on('close', () => {
+      parser.finishOnClose();
+      if (parser.head && parser.done) return finish(null, parser.result());
+      finish(new Error(parser.head ? 'connection closed mid-response' : 'connection closed before any response'));
+    });
+    socket.on('connect', async () => {
+      try {
+        const write = (b) =>
+          new Promise((res) => {
+            if (settled || socket.destroyed) return res();
+            socket.write(b, () => res());
+          });
+        if (spec.raw !== undefined) {
+          await write(Buffer.isBuffer(spec.raw) ? spec.raw : Buffer.from(spec.raw, 'latin1'));
+          return;
+        }
+        const built = buildRequest(spec);
+        if (Buffer.isBuffer(built)) {
+          if (spec.parts) {
+            const head = buildRequest({ ...spec, body: Buffer.concat(spec.parts.map((p) => Buffer.from(p))) });
+            const headLen = head.length - spec.parts.reduce((n, p) => n + Buffer.byteLength(p), 0);
+            await write(head.subarray(0, headLen));
+            for (const p of spec.parts) {
+              if (settled) return;
+              if (spec.chunkDelayMs) await sleep(spec.chunkDelayMs);
+              await write(Buffer.from(p));
+            }
+          } else {
+            await write(built);
+          }
+          return;
+        }
+        await write(built.head);
+        for (const c of built.chunks) {
+          if (settled) return;
+          if (spec.chunkDelayMs) await sleep(spec.chunkDelayMs);
+          await write(encodeChunk(c));
+        }
+        if (!settled && !spec.noFinalChunk) await write(Buffer.from('0\r\n\r\n', 'latin1'));
+      } catch (e) {
+        // writes racing a server-side close are fine; the read side decides
+      }
+    });
+  });
+}
+
+/**
+ * Open a connection, send a complete head (and optional body) and then do `onSent(socket)`
+ * (e.g. destroy it). Resolves with the socket so tests can manage it.
+ */
+function openAndSend(target, spec) {
+  const { host, port } = resolveTarget(target);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port }, () => {
+      const built = buildRequest(spec);
+      socket.write(Buffer.isBuffer(built) ? built : built.head, () => resolve(socket));
+    });
+    socket.on('error', reject);
+  });
+}
+
+function resolveTarget(target) {
+  if (typeof target === 'string') {
+    const u = new URL(target);
+    return { host: u.hostname, port: Number(u.port) };
+  }
+  if (target && typeof target.url === 'string' && target.port === undefined) return resolveTarget(target.url);
+  return { host: target.host ?? '127.0.0.1', port: target.port };
+}
+
+/**
+ * Simple client over http.request (no keep-alive pooling).
+ * request(url, { method, headers, body }) -> { status, headers, body, text, json() }
+ */
+function request(url, { method = 'POST', headers = {}, body, timeoutMs = 15000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const buf = Buffer.concat(chunks);
+        resolve({
+          status: res.statusCode,
+          headers: res.headers,
+          body: buf,
+          text: buf.toString('utf8'),
+          json() {
+            return JSON.parse(buf.toString('utf8'));
+          },
+        });
+      });
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`request timed out after ${timeoutMs}ms`)));
+    req.on('error', reject);
+    if (payload) req.end(payload);
+    else req.end();
+  });
+}
+
+module.exports = { buildRequest, rawRequest, openAndSend, request, ResponseParser, joinHeaders, sleep };

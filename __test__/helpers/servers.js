@@ -1,0 +1,239 @@
+'use strict';
+// Starts the two servers under comparison with the same handlers:
+//  - the reference: a real Runner app exposing tasks/events through `nodeExposure`
+//  - the native `TunnelServer` from this package.
+//
+// handlers: {
+//   tasks:  { [id]: async (input, ctx) => result },
+//   events: { [id]: async (payload, ctx) => newPayload | undefined },
+//   errors: [ r.error(...).build(), ... ]   // typed error helpers (the reference needs them registered)
+// }
+// options (shared): { basePath, auth, cors, limits, disableDiscovery,
+//                     serializer: 'json' (default) | 'runner' }
+// reference-only:   { exposure: 'open' (default) | 'allowList' }
+//   'open'      -> nodeExposure with dangerouslyAllowOpenExposure: true (unknown ids -> 404)
+//   'allowList' -> a server-mode tunnel resource allow-listing exactly the registered ids
+//                  (what discovery of a standalone server is compared against)
+// native-only:      { native: { ...extra TunnelServer options } }
+
+const { r, run, globals, nodeExposure, useExposureContext, Serializer } = require('@bluelibs/runner');
+
+const JSON_SERIALIZER = Object.freeze({
+  parse: (text) => JSON.parse(text),
+  stringify: (value) => JSON.stringify(value),
+});
+
+const silentLogger = () => {
+  const entries = [];
+  return {
+    entries,
+    error: (...args) => entries.push(['error', ...args]),
+    warn: (...args) => entries.push(['warn', ...args]),
+    info: (...args) => entries.push(['info', ...args]),
+    debug: () => {},
+  };
+};
+
+function defined(obj) {
+  const out = {};
+  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+let refCounter = 0;
+
+async function startReference(handlers = {}, options = {}) {
+  const n = ++refCounter;
+  const tasks = handlers.tasks ?? {};
+  const events = handlers.events ?? {};
+  const errorHelpers = handlers.errors ?? [];
+  const items = [];
+
+  for (const [id, fn] of Object.entries(tasks)) {
+    items.push(
+      r
+        .task(id)
+        .run(async (input) => {
+          let ctx = {};
+          try {
+            const ex = useExposureContext();
+            ctx = {
+              requestId: ex.headers['x-runner-request-id'],
+              headers: ex.headers,
+              method: ex.method,
+              path: ex.url.pathname,
+              signal: ex.signal,
+              context: undefined,
+            };
+          } catch {
+            /* not called through the exposure */
+          }
+          return fn(input, ctx);
+        })
+        .build(),
+    );
+  }
+  for (const [id, fn] of Object.entries(events)) {
+    const ev = r.event(id).build();
+    const hook = r
+      .hook(`${id}.__testHook`)
+      .on(ev)
+      .run(async (e) => {
+        const out = await fn(e.data, {});
+        if (out !== undefined) e.data = out;
+      })
+      .build();
+    items.push(ev, hook);
+  }
+  items.push(...errorHelpers);
+
+  if (options.exposure === 'allowList') {
+    items.push(
+      r
+        .resource(`test.reference.tunnel.${n}`)
+        .tags([globals.tags.tunnel])
+        .init(async () => ({
+          mode: 'server',
+          transport: 'http',
+          tasks: Object.keys(tasks),
+          events: Object.keys(events),
+        }))
+        .build(),
+    );
+  }
+
+  const http = defined({
+    listen: { port: 0, host: '127.0.0.1' },
+    basePath: options.basePath,
+    auth: options.auth,
+    cors: options.cors,
+    limits: options.limits,
+    disableDiscovery: options.disableDiscovery,
+    dangerouslyAllowOpenExposure: options.exposure === 'allowList' ? undefined : true,
+  });
+  items.push(nodeExposure.with({ http }));
+
+  let app = r.resource(`test.reference.app.${n}`).register(items);
+  if ((options.serializer ?? 'json') === 'json') {
+    app = app.overrides([r.override(globals.resources.serializer, async () => JSON_SERIALIZER)]);
+  } else if (options.serializer !== 'runner') {
+    throw new Error(`unknown serializer mode ${options.serializer}`);
+  }
+  const runtime = await run(app.build(), {
+    logs: { printThreshold: null },
+    shutdownHooks: false,
+    errorBoundary: false,
+  });
+  const exposure = runtime.getResourceValue(nodeExposure);
+  const { port } = exposure.server.address();
+  let closed = false;
+  return {
+    kind: 'reference',
+    port,
+    host: '127.0.0.1',
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      exposure.server.closeAllConnections?.();
+      await runtime.dispose();
+    },
+  };
+}
+
+function loadNative() {
+  // eslint-disable-next-line global-require
+  return require('../..');
+}
+
+async function startNative(handlers = {}, options = {}) {
+  if (process.env.RUNNER_NATIVE_SELFTEST === '1') {
+    // Harness self-check: compare the reference with itself.
+    const { native = {}, ...rest } = options;
+    const cors = native.corsOrigins ? { ...(rest.cors ?? {}), origin: native.corsOrigins } : rest.cors;
+    const allow = await startReference(handlers, { ...rest, cors, exposure: 'allowList' });
+    const open = await startReference(handlers, { ...rest, cors, exposure: 'open' });
+    return {
+      ...allow,
+      open,
+      async close() {
+        await Promise.allSettled([allow.close(), open.close()]);
+      },
+    };
+  }
+  const { TunnelServer } = loadNative();
+  const logger = silentLogger();
+  const mode = options.serializer ?? 'json';
+  const serverOptions = defined({
+    port: 0,
+    host: '127.0.0.1',
+    basePath: options.basePath,
+    auth: options.auth,
+    cors: options.cors,
+    limits: options.limits,
+    disableDiscovery: options.disableDiscovery,
+    serializer: mode === 'runner' ? new Serializer() : undefined,
+    logger,
+  });
+  // native-only overrides; an explicit `undefined` removes a shared option
+  for (const [k, v] of Object.entries(options.native ?? {})) {
+    if (v === undefined) delete serverOptions[k];
+    else serverOptions[k] = v;
+  }
+  const server = new TunnelServer(serverOptions);
+  for (const [id, fn] of Object.entries(handlers.tasks ?? {})) server.registerTask(id, fn);
+  for (const [id, fn] of Object.entries(handlers.events ?? {})) server.registerEvent(id, fn);
+  const addr = await server.listen();
+  let closed = false;
+  return {
+    kind: 'native',
+    server,
+    logger,
+    port: addr.port,
+    host: addr.host,
+    url: `http://127.0.0.1:${addr.port}`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await server.close();
+    },
+  };
+}
+
+/**
+ * Start both servers with the same handlers and options.
+ *
+ * Unless options.exposure is given, the reference side is two Runner apps:
+ *  - `ref`: exposure through a server-mode tunnel resource allow-listing exactly the registered
+ *    ids, which is what a standalone server's discovery document is compared against;
+ *  - `refOpen`: `dangerouslyAllowOpenExposure: true`, used by `sameAnswer` only when `ref`
+ *    answered 403 FORBIDDEN (an id outside the allow-list: a standalone server has no allow-list
+ *    and answers such ids like the open reference, i.e. 404 `Task {id} not found`).
+ */
+async function startPair(handlers, options = {}) {
+  const started = [];
+  try {
+    const ref = await startReference(handlers, { exposure: 'allowList', ...options });
+    started.push(ref);
+    let refOpen = null;
+    if (options.exposure === undefined) {
+      refOpen = await startReference(handlers, { ...options, exposure: 'open' });
+      started.push(refOpen);
+    }
+    const nat = await startNative(handlers, options);
+    started.push(nat);
+    return {
+      ref,
+      refOpen,
+      nat,
+      async close() {
+        await Promise.allSettled(started.map((s) => s.close()));
+      },
+    };
+  } catch (e) {
+    await Promise.allSettled(started.map((s) => s.close()));
+    throw e;
+  }
+}
+
+module.exports = { startReference, startNative, startPair, loadNative, silentLogger, JSON_SERIALIZER };

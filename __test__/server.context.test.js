@@ -1,0 +1,314 @@
+'use strict';
+// Behaviour of the native TunnelServer alone: the handler context, client disconnects, concurrency.
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { startNative, rawRequest, openAndSend, request, taskReq, eventReq, UUID_RE, TOKEN, sleep } = require('./helpers');
+
+const AUTH = { token: TOKEN };
+
+function deferred() {
+  let resolve;
+  let reject;
+  const promise = new Promise((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+function within(promise, ms, what) {
+  let t;
+  return Promise.race([
+    promise.finally(() => clearTimeout(t)),
+    new Promise((_, reject) => {
+      t = setTimeout(() => reject(new Error(`${what} did not happen within ${ms}ms`)), ms);
+    }),
+  ]);
+}
+
+describe('handler ctx', () => {
+  let nat;
+  const seen = [];
+  before(async () => {
+    nat = await startNative(
+      {
+        tasks: {
+          'ctx.dump': async (input, ctx) => {
+            seen.push(ctx);
+            return {
+              requestId: ctx.requestId,
+              method: ctx.method,
+              path: ctx.path,
+              custom: ctx.headers['x-custom'],
+              token: ctx.headers['x-runner-token'],
+              context: ctx.context === undefined ? '<undefined>' : ctx.context,
+              signalIsAbortSignal: ctx.signal instanceof AbortSignal,
+              aborted: ctx.signal.aborted,
+            };
+          },
+        },
+        events: {
+          'ctx.ev': async (payload, ctx) => ({ requestId: ctx.requestId, method: ctx.method, path: ctx.path, custom: ctx.headers['x-custom'], signalIsAbortSignal: ctx.signal instanceof AbortSignal }),
+        },
+      },
+      { auth: AUTH },
+    );
+  });
+  after(async () => nat && nat.close());
+
+  it('task ctx has requestId (= echoed header), headers (lower-case keys), method, path, signal', async () => {
+    const res = await rawRequest(nat, taskReq('ctx.dump', '{"input":1}', { headers: [['X-Custom', 'hello'], ['x-runner-request-id', 'ctx-test-1']] }));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-runner-request-id'], 'ctx-test-1');
+    const r = res.json().result;
+    assert.equal(r.requestId, 'ctx-test-1');
+    assert.equal(r.method, 'POST');
+    assert.equal(r.path, '/__runner/task/ctx.dump');
+    assert.equal(r.custom, 'hello');
+    assert.equal(r.token, TOKEN);
+    assert.equal(r.signalIsAbortSignal, true);
+    assert.equal(r.aborted, false);
+  });
+
+  it('generated request id is the one echoed and handed to ctx', async () => {
+    const res = await rawRequest(nat, taskReq('ctx.dump', ''));
+    assert.match(res.headers['x-runner-request-id'], UUID_RE);
+    assert.equal(res.json().result.requestId, res.headers['x-runner-request-id']);
+  });
+
+  it('ctx.path is the path without the query string', async () => {
+    const res = await rawRequest(nat, taskReq('ctx.dump?a=1', ''));
+    assert.equal(res.json().result.path, '/__runner/task/ctx.dump');
+  });
+
+  it('ctx.context is the parsed x-runner-context header', async () => {
+    const header = JSON.stringify({ 'app.ctx.user': JSON.stringify({ id: 7 }), 'app.ctx.locale': '"fr"' });
+    const res = await rawRequest(nat, taskReq('ctx.dump', '', { headers: [['x-runner-context', header]] }));
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json().result.context, JSON.parse(header));
+  });
+
+  it('ctx.context is absent when no x-runner-context header is sent', async () => {
+    const res = await rawRequest(nat, taskReq('ctx.dump', ''));
+    const { context } = res.json().result;
+    assert.ok(context === '<undefined>' || context === null, `context: ${JSON.stringify(context)}`);
+  });
+
+  it('an unparsable x-runner-context header does not fail the request', async () => {
+    const res = await rawRequest(nat, taskReq('ctx.dump', '', { headers: [['x-runner-context', '{nope']] }));
+    assert.equal(res.status, 200);
+  });
+
+  it('ctx.headers belong to their own request', async () => {
+    const before = seen.length;
+    await rawRequest(nat, taskReq('ctx.dump', '', { headers: [['X-Custom', 'one']] }));
+    await rawRequest(nat, taskReq('ctx.dump', '', { headers: [['X-Custom', 'two']] }));
+    assert.equal(seen[before].headers['x-custom'], 'one');
+    assert.equal(seen[before + 1].headers['x-custom'], 'two');
+  });
+
+  it('event ctx has requestId, method, path, headers and signal', async () => {
+    const res = await rawRequest(nat, eventReq('ctx.ev', '{"payload":1,"returnPayload":true}', { headers: [['X-Custom', 'ev'], ['x-runner-request-id', 'ev-1']] }));
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json().result, { requestId: 'ev-1', method: 'POST', path: '/__runner/event/ctx.ev', custom: 'ev', signalIsAbortSignal: true });
+  });
+});
+
+describe('client disconnects', () => {
+  let nat;
+  let started;
+  let aborted;
+  let abortReason;
+  before(async () => {
+    nat = await startNative(
+      {
+        tasks: {
+          'dc.hang': (input, ctx) => {
+            ctx.signal.addEventListener('abort', () => {
+              abortReason = ctx.signal.reason;
+              aborted.resolve(true);
+            });
+            started.resolve(ctx);
+            return new Promise(() => {}); // never settles
+          },
+          'dc.waitAbort': (input, ctx) => {
+            started.resolve(ctx);
+            return new Promise((_, reject) => {
+              ctx.signal.addEventListener('abort', () => {
+                aborted.resolve(true);
+                reject(ctx.signal.reason ?? new Error('aborted'));
+              });
+            });
+          },
+          'dc.ok': async (input) => ({ ok: input }),
+        },
+      },
+      { auth: AUTH },
+    );
+  });
+  after(async () => nat && nat.close());
+
+  it('ctx.signal is aborted when the client goes away while the handler never settles', async () => {
+    started = deferred();
+    aborted = deferred();
+    const socket = await openAndSend(nat, taskReq('dc.hang', '{"input":1}'));
+    const ctx = await within(started.promise, 10000, 'handler start');
+    assert.equal(ctx.signal.aborted, false);
+    socket.destroy();
+    await within(aborted.promise, 10000, 'ctx.signal abort');
+    assert.equal(ctx.signal.aborted, true);
+    assert.ok(abortReason !== undefined);
+  });
+
+  it('the server keeps serving after that', async () => {
+    const res = await rawRequest(nat, taskReq('dc.ok', '{"input":2}'));
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json(), { ok: true, result: { ok: 2 } });
+  });
+
+  it('a handler that rejects with the abort reason after a disconnect does not disturb the server', async () => {
+    started = deferred();
+    aborted = deferred();
+    const socket = await openAndSend(nat, taskReq('dc.waitAbort', ''));
+    await within(started.promise, 10000, 'handler start');
+    socket.destroy();
+    await within(aborted.promise, 10000, 'ctx.signal abort');
+    await sleep(50);
+    const res = await rawRequest(nat, taskReq('dc.ok', '{"input":3}'));
+    assert.equal(res.status, 200);
+  });
+
+  it('a client that disconnects in the middle of the body does not disturb the server', async () => {
+    const spec = { ...taskReq('dc.ok', undefined), headers: [...taskReq('dc.ok', '{}').headers, ['Content-Length', '100']] };
+    const socket = await openAndSend(nat, spec);
+    socket.write('{"input":');
+    await sleep(50);
+    socket.destroy();
+    await sleep(50);
+    const res = await rawRequest(nat, taskReq('dc.ok', '{"input":4}'));
+    assert.equal(res.status, 200);
+  });
+
+  it('a client that sends half a request head and disconnects does not disturb the server', async () => {
+    const net = require('node:net');
+    await new Promise((resolve) => {
+      const s = net.connect({ port: nat.port, host: '127.0.0.1' }, () => {
+        s.write('POST /__runner/task/dc.ok HTTP/1.1\r\nHost: x\r\nContent-Le');
+        setTimeout(() => {
+          s.destroy();
+          resolve();
+        }, 50);
+      });
+      s.on('error', () => {});
+    });
+    const res = await rawRequest(nat, taskReq('dc.ok', '{"input":5}'));
+    assert.equal(res.status, 200);
+  });
+
+  it('a slow handler does not block other requests', async () => {
+    started = deferred();
+    aborted = deferred();
+    const socket = await openAndSend(nat, taskReq('dc.hang', ''));
+    await within(started.promise, 10000, 'handler start');
+    const res = await within(rawRequest(nat, taskReq('dc.ok', '{"input":6}')), 10000, 'second request');
+    assert.equal(res.status, 200);
+    socket.destroy();
+    await within(aborted.promise, 10000, 'ctx.signal abort');
+  });
+});
+
+describe('concurrency', () => {
+  let nat;
+  before(async () => {
+    nat = await startNative(
+      {
+        tasks: {
+          'cc.square': async (input, ctx) => {
+            await sleep(Math.floor(Math.random() * 20));
+            return { n: input.n, square: input.n * input.n, requestId: ctx.requestId };
+          },
+        },
+        events: {
+          'cc.ev': async (payload) => {
+            await sleep(Math.floor(Math.random() * 10));
+            return { seen: payload };
+          },
+        },
+      },
+      { auth: AUTH },
+    );
+  });
+  after(async () => nat && nat.close());
+
+  it('200 parallel task requests are all answered correctly', async () => {
+    const results = await within(
+      Promise.all(
+        Array.from({ length: 200 }, (_, n) =>
+          request(`${nat.url}/__runner/task/cc.square`, {
+            headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json', 'x-runner-request-id': `cc-${n}` },
+            body: JSON.stringify({ input: { n } }),
+          }),
+        ),
+      ),
+      60000,
+      '200 parallel requests',
+    );
+    results.forEach((res, n) => {
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['x-runner-request-id'], `cc-${n}`);
+      assert.deepEqual(res.json(), { ok: true, result: { n, square: n * n, requestId: `cc-${n}` } });
+    });
+  });
+
+  it('200 parallel mixed task / event / error requests are all answered correctly', async () => {
+    const results = await within(
+      Promise.all(
+        Array.from({ length: 200 }, (_, n) => {
+          const kind = n % 4;
+          if (kind === 0) return request(`${nat.url}/__runner/task/cc.square`, { headers: { 'x-runner-token': TOKEN }, body: JSON.stringify({ input: { n } }) }).then((r) => [n, kind, r]);
+          if (kind === 1) return request(`${nat.url}/__runner/event/cc.ev`, { headers: { 'x-runner-token': TOKEN }, body: JSON.stringify({ payload: n, returnPayload: true }) }).then((r) => [n, kind, r]);
+          if (kind === 2) return request(`${nat.url}/__runner/task/cc.square`, { headers: {}, body: '{}' }).then((r) => [n, kind, r]);
+          return request(`${nat.url}/__runner/task/missing.${n}`, { headers: { 'x-runner-token': TOKEN }, body: '{}' }).then((r) => [n, kind, r]);
+        }),
+      ),
+      60000,
+      '200 parallel requests',
+    );
+    for (const [n, kind, res] of results) {
+      if (kind === 0) {
+        assert.equal(res.status, 200);
+        assert.equal(res.json().result.square, n * n);
+      } else if (kind === 1) {
+        assert.equal(res.status, 200);
+        assert.deepEqual(res.json(), { ok: true, result: { seen: n } });
+      } else if (kind === 2) {
+        assert.equal(res.status, 401);
+      } else {
+        assert.equal(res.status, 404);
+        assert.equal(res.json().error.message, `Task missing.${n} not found`);
+      }
+    }
+  });
+
+  it('many sequential requests on one keep-alive connection', async () => {
+    const http = require('node:http');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let n = 0; n < 50; n += 1) {
+        const res = await new Promise((resolve, reject) => {
+          const req = http.request(`${nat.url}/__runner/task/cc.square`, { method: 'POST', agent, headers: { 'x-runner-token': TOKEN } }, (r) => {
+            let d = '';
+            r.on('data', (c) => (d += c));
+            r.on('end', () => resolve({ status: r.statusCode, body: JSON.parse(d), reused: req.reusedSocket }));
+          });
+          req.on('error', reject);
+          req.end(JSON.stringify({ input: { n } }));
+        });
+        assert.equal(res.status, 200);
+        assert.equal(res.body.result.square, n * n);
+        if (n > 0) assert.equal(res.reused, true, 'connection is kept alive');
+      }
+    } finally {
+      agent.destroy();
+    }
+  });
+});

@@ -1,0 +1,191 @@
+'use strict';
+// Shared helpers for the benchmark harness and its child processes.
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const TOKEN = 'secret';
+const TOKEN_HEADER = 'x-runner-token';
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+// ---------------------------------------------------------------- payloads
+
+/** The 16 KB echo input: deterministic, realistic-looking nested JSON. The
+ *  full request body `{"input":...}` is exactly 16384 bytes. */
+function makeEchoInput(targetBodyBytes = 16 * 1024) {
+  const items = [];
+  const input = { kind: 'bench.echo', items, pad: '' };
+  const size = () => Buffer.byteLength(JSON.stringify({ input }));
+  for (let i = 0; size() < targetBodyBytes - 200; i++) {
+    items.push({
+      id: i,
+      name: `item-${i}`,
+      active: i % 3 === 0,
+      price: Math.round(i * 137.31) / 100,
+      tags: ['alpha', 'beta', `t${i % 7}`],
+      meta: { created: 1700000000000 + i * 1000, owner: `user-${i % 13}` },
+    });
+  }
+  input.pad = 'x'.repeat(Math.max(0, targetBodyBytes - size()));
+  return input;
+}
+
+const SCENARIO_KINDS = {
+  add: {
+    label: 'tiny task',
+    path: '/__runner/task/bench.add',
+    body: () => JSON.stringify({ input: { a: 1, b: 2 } }),
+    check: (json) => json && json.ok === true && json.result && json.result.sum === 3,
+  },
+  echo16k: {
+    label: '16 KB echo',
+    path: '/__runner/task/bench.echo',
+    body: () => JSON.stringify({ input: makeEchoInput() }),
+    check: (json, body) =>
+      json && json.ok === true && JSON.stringify(json.result) === JSON.stringify(JSON.parse(body).input),
+  },
+  event: {
+    label: 'event',
+    path: '/__runner/event/bench.ping',
+    body: () => JSON.stringify({ payload: { n: 1 } }),
+    check: (json) => json && json.ok === true,
+  },
+};
+
+// ---------------------------------------------------------------- handlers
+// The same business logic for every JS peer.
+const handlers = {
+  tasks: {
+    'bench.add': async (input) => ({ sum: input.a + input.b }),
+    'bench.echo': async (input) => input,
+  },
+  events: {
+    'bench.ping': async () => undefined,
+  },
+};
+
+// ---------------------------------------------------------------- /proc
+
+let clkTck = 100;
+try {
+  clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+} catch {}
+
+/** utime+stime of a whole process (all threads), in microseconds. */
+function readCpuMicros(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // comm may contain spaces/parens: fields start after the last ')'
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) * 1e6) / clkTck;
+}
+
+/** Resident set size of a process in KiB (VmRSS). */
+function readRssKb(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(status);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Machine-wide [busy, total] jiffies from /proc/stat. */
+function readMachineCpu() {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = v[3] + (v[4] || 0);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+// ---------------------------------------------------------------- ports
+
+function freePort(host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, timeoutMs = 20000, host = '127.0.0.1') {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect({ port, host });
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} not accepting connections after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- server-child protocol
+
+/** Called by bench/servers/*.js: tell the harness we are ready (one JSON line). */
+function announce(info) {
+  process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, ...info }) + '\n');
+}
+
+/** Called by bench/servers/*.js when the peer is unavailable: the harness skips it. */
+function skip(reason) {
+  process.stdout.write(JSON.stringify({ skip: reason }) + '\n');
+  process.exit(0);
+}
+
+/** Exit when the harness goes away (stdin closes), so no server outlives it. Also
+ *  answers the harness's "gc" command (used by the idle-memory phase, where servers run
+ *  with --expose-gc) so RSS is read without the garbage of the warm-up requests. */
+function exitWithParent(onExit) {
+  const bye = () => {
+    try { if (onExit) onExit(); } catch {}
+    process.exit(0);
+  };
+  let buf = '';
+  process.stdin.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) !== -1) {
+      const cmd = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (cmd === 'gc') {
+        const collected = typeof global.gc === 'function';
+        if (collected) { global.gc(); global.gc(); }
+        process.stdout.write(JSON.stringify({ gc: collected }) + '\n');
+      }
+    }
+  });
+  process.stdin.on('end', bye);
+  process.stdin.on('error', bye);
+  process.on('SIGTERM', bye);
+  process.on('SIGINT', bye);
+}
+
+module.exports = {
+  ROOT,
+  TOKEN,
+  TOKEN_HEADER,
+  JSON_CONTENT_TYPE,
+  SCENARIO_KINDS,
+  makeEchoInput,
+  handlers,
+  readCpuMicros,
+  readRssKb,
+  readMachineCpu,
+  clkTck,
+  freePort,
+  waitForPort,
+  sleep,
+  announce,
+  skip,
+  exitWithParent,
+};

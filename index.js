@@ -1,0 +1,534 @@
+'use strict'
+
+// The JavaScript half of the native tunnel server: option checking, the
+// handlers themselves, the serializer, and the per-request context. The
+// HTTP side (routing, auth, CORS, limits, envelopes for protocol errors)
+// runs in Rust; see src/.
+
+const { NativeServer } = require('./native.js')
+
+// Record kinds and body kinds of the batch buffer (src/bridge/batch.rs).
+const KIND_TASK = 0
+const KIND_EVENT = 1
+const KIND_ABORT = 2
+const KIND_ORIGIN = 3
+const KIND_AUTH = 4
+const BODY_JSON = 0
+const RECORD_HEADER = 16
+
+const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k)
+const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+function fail(field, expected) {
+  throw new TypeError(`TunnelServer: option "${field}" must be ${expected}`)
+}
+
+function checkStringList(value, field) {
+  if (!Array.isArray(value) || !value.every((s) => typeof s === 'string')) {
+    fail(field, 'an array of strings')
+  }
+  return value.slice()
+}
+
+function checkOrigin(origin, field) {
+  if (origin === undefined || origin === null) return { kind: 'unset' }
+  if (typeof origin === 'string') return { kind: 'exact', value: origin }
+  if (Array.isArray(origin)) return { kind: 'list', value: checkStringList(origin, field) }
+  if (origin instanceof RegExp || typeof origin === 'function') return { kind: 'dynamic' }
+  return fail(field, 'a string, an array of strings, a RegExp or a function')
+}
+
+/** Validates user options into the JSON the native side reads. */
+function normalizeOptions(options) {
+  if (options === undefined) options = {}
+  if (!isPlainObject(options)) fail('options', 'an object')
+  const config = { port: 0, disableDiscovery: false, workerThreads: 0 }
+  const extras = { serializer: null, logger: console, originSpec: null, validate: null, closeGraceMs: 10000 }
+
+  if (options.port !== undefined) {
+    const p = options.port
+    if (!Number.isInteger(p) || p < 0 || p > 65535) fail('port', 'an integer from 0 to 65535')
+    config.port = p
+  }
+  if (options.host !== undefined) {
+    if (typeof options.host !== 'string' || options.host === '') fail('host', 'a non-empty string')
+    config.host = options.host
+  }
+  if (options.basePath !== undefined) {
+    if (typeof options.basePath !== 'string') fail('basePath', 'a string')
+    config.basePath = options.basePath
+  }
+  if (options.auth !== undefined) {
+    const a = options.auth
+    if (!isPlainObject(a)) fail('auth', 'an object')
+    const auth = { allowAnonymous: false, hasValidators: false }
+    if (a.token !== undefined && a.token !== null) {
+      if (typeof a.token === 'string') {
+        // An empty string counts as "no token", as in nodeExposure.
+        if (a.token !== '') auth.tokens = [a.token]
+      } else if (Array.isArray(a.token)) {
+        auth.tokens = checkStringList(a.token, 'auth.token')
+      } else {
+        fail('auth.token', 'a string or an array of strings')
+      }
+    }
+    if (a.header !== undefined) {
+      if (typeof a.header !== 'string' || a.header === '') fail('auth.header', 'a non-empty string')
+      auth.header = a.header
+    }
+    if (a.allowAnonymous !== undefined) {
+      if (typeof a.allowAnonymous !== 'boolean') fail('auth.allowAnonymous', 'a boolean')
+      auth.allowAnonymous = a.allowAnonymous
+    }
+    if (a.validate !== undefined) {
+      if (typeof a.validate !== 'function') fail('auth.validate', 'a function')
+      extras.validate = a.validate
+      auth.hasValidators = true
+    }
+    config.auth = auth
+  }
+  let cors = options.cors
+  if (cors !== undefined) {
+    if (!isPlainObject(cors)) fail('cors', 'an object')
+  }
+  if (options.corsOrigins !== undefined) {
+    checkStringList(options.corsOrigins, 'corsOrigins')
+    if (cors && cors.origin !== undefined) fail('corsOrigins', 'left out when cors.origin is set')
+    cors = { ...(cors || {}), origin: options.corsOrigins }
+  }
+  if (cors !== undefined) {
+    const out = { origin: checkOrigin(cors.origin, 'cors.origin'), credentials: false }
+    if (out.origin.kind === 'dynamic') extras.originSpec = cors.origin
+    for (const key of ['methods', 'allowedHeaders', 'exposedHeaders']) {
+      if (cors[key] !== undefined) out[key] = checkStringList(cors[key], `cors.${key}`)
+    }
+    if (cors.credentials !== undefined) {
+      if (typeof cors.credentials !== 'boolean') fail('cors.credentials', 'a boolean')
+      out.credentials = cors.credentials
+    }
+    if (cors.maxAge !== undefined) {
+      if (typeof cors.maxAge !== 'number' || !Number.isFinite(cors.maxAge)) fail('cors.maxAge', 'a finite number')
+      out.maxAge = cors.maxAge
+    }
+    if (cors.varyOrigin !== undefined) {
+      if (typeof cors.varyOrigin !== 'boolean') fail('cors.varyOrigin', 'a boolean')
+      out.varyOrigin = cors.varyOrigin
+    }
+    config.cors = out
+  }
+  if (options.limits !== undefined) {
+    if (!isPlainObject(options.limits)) fail('limits', 'an object')
+    const json = options.limits.json
+    if (json !== undefined) {
+      if (!isPlainObject(json)) fail('limits.json', 'an object')
+      if (json.maxSize !== undefined) {
+        if (!Number.isSafeInteger(json.maxSize) || json.maxSize < 0) fail('limits.json.maxSize', 'a non-negative integer')
+        config.maxJsonBytes = json.maxSize
+      }
+    }
+  }
+  if (options.disableDiscovery !== undefined) {
+    if (typeof options.disableDiscovery !== 'boolean') fail('disableDiscovery', 'a boolean')
+    config.disableDiscovery = options.disableDiscovery
+  }
+  if (options.serializer !== undefined && options.serializer !== null) {
+    const s = options.serializer
+    if (typeof s !== 'object' || typeof s.parse !== 'function' || typeof s.stringify !== 'function') {
+      fail('serializer', 'an object with parse(text) and stringify(value) functions')
+    }
+    extras.serializer = s
+  }
+  if (options.logger !== undefined && options.logger !== null) {
+    if (typeof options.logger !== 'object' || typeof options.logger.error !== 'function') {
+      fail('logger', 'an object with an error(...) function')
+    }
+    extras.logger = options.logger
+  }
+  if (options.workerThreads !== undefined) {
+    const n = options.workerThreads
+    if (!Number.isInteger(n) || n < 1 || n > 64) fail('workerThreads', 'an integer from 1 to 64')
+    config.workerThreads = n
+  }
+  if (options.closeGraceMs !== undefined) {
+    const n = options.closeGraceMs
+    if (!Number.isInteger(n) || n < 0) fail('closeGraceMs', 'a non-negative integer')
+    extras.closeGraceMs = n
+  }
+  return { config, extras }
+}
+
+// Envelopes the JS side writes (key order as nodeExposure's).
+const ABORTED_BODY = '{"ok":false,"error":{"message":"Client Closed Request","code":"REQUEST_ABORTED"}}'
+const INTERNAL_BODY = '{"ok":false,"error":{"message":"Internal Error","code":"INTERNAL_ERROR"}}'
+const INVALID_JSON_BODY = '{"ok":false,"error":{"message":"Invalid JSON body","code":"INVALID_JSON"}}'
+const OK_EMPTY = '{"ok":true}'
+
+function abortReason() {
+  const err = new Error('Client Closed Request')
+  err.name = 'AbortError'
+  return err
+}
+
+function isCancellation(err) {
+  return err instanceof Error && (err.name === 'AbortError' || err.name === 'runner.errors.cancellation')
+}
+
+function isValidHttpCode(v) {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599
+}
+
+/** A typed application error: what Runner's `r.error()` helpers throw. */
+function isTypedError(err) {
+  return err instanceof Error && typeof err.name === 'string' && hasOwn(err, 'name') && hasOwn(err, 'data')
+}
+
+/** The second argument every handler gets. Fields are read lazily. */
+class RequestContext {
+  constructor(server, ticket) {
+    this._server = server
+    this._ticket = ticket
+    this._info = undefined
+    this._signal = undefined
+    this._context = undefined
+  }
+
+  _load() {
+    if (this._info === undefined) {
+      const text = this._server._native.requestInfo(this._ticket)
+      this._info = text ? JSON.parse(text) : { method: undefined, url: undefined, path: undefined, requestId: undefined, headers: {} }
+    }
+    return this._info
+  }
+
+  /** `x-runner-request-id` of this request (the client's, or a fresh UUID). */
+  get requestId() { return this._load().requestId }
+  /** Request headers as Node presents them (lower-case names). */
+  get headers() { return this._load().headers }
+  get method() { return this._load().method }
+  /** The request pathname. */
+  get path() { return this._load().path }
+  /** The request target as sent, query included. */
+  get url() { return this._load().url }
+
+  /** The `x-runner-context` map, parsed by the server's serializer. */
+  get context() {
+    if (this._context === undefined) {
+      const raw = this.headers['x-runner-context']
+      let value = null
+      if (typeof raw === 'string' && raw !== '') {
+        try { value = this._server._parse(raw) } catch { value = null }
+      }
+      this._context = value
+    }
+    return this._context === null ? undefined : this._context
+  }
+
+  /** Aborted when the client goes away before the answer. */
+  get signal() {
+    if (this._signal === undefined) {
+      const controller = new AbortController()
+      if (this._server._native.isPending(this._ticket)) {
+        this._server._controllers.set(this._ticket, controller)
+      } else {
+        controller.abort(abortReason())
+      }
+      this._signal = controller.signal
+    }
+    return this._signal
+  }
+}
+
+class TunnelServer {
+  /**
+   * @param {import('./index').TunnelServerOptions} [options]
+   */
+  constructor(options) {
+    const { config, extras } = normalizeOptions(options)
+    this._config = config
+    this._serializer = extras.serializer
+    this._logger = extras.logger
+    this._originSpec = extras.originSpec
+    this._validate = extras.validate
+    this._closeGraceMs = extras.closeGraceMs
+    this._tasks = [] // handler index -> { id, fn } | null
+    this._events = []
+    this._taskIndex = new Map()
+    this._eventIndex = new Map()
+    this._controllers = new Map()
+    this._keepAlive = null
+    this._address = null
+    this._closing = null
+    this._native = new NativeServer(JSON.stringify(config), (batch) => this._onBatch(batch))
+  }
+
+  registerTask(id, handler) {
+    this._register('task', id, handler)
+    return this
+  }
+
+  registerEvent(id, handler) {
+    this._register('event', id, handler)
+    return this
+  }
+
+  unregisterTask(id) {
+    return this._unregister('task', id)
+  }
+
+  unregisterEvent(id) {
+    return this._unregister('event', id)
+  }
+
+  getTaskIds() {
+    return this._native.taskIds()
+  }
+
+  getEventIds() {
+    return this._native.eventIds()
+  }
+
+  /** `{ host, port, url }` while listening, otherwise `null`. */
+  address() {
+    return this._address ? { ...this._address } : null
+  }
+
+  /** Binds and serves. Resolves with `{ host, port, url }`. */
+  async listen() {
+    if (this._address) throw new Error('TunnelServer is already listening')
+    let bound
+    try {
+      bound = this._native.listen()
+    } catch (e) {
+      const message = String(e && e.message ? e.message : e)
+      const err = new Error(message)
+      const code = /^([A-Z_]+):/.exec(message)
+      if (code) err.code = code[1]
+      throw err
+    }
+    const host = bound.host
+    const urlHost = host.includes(':') ? `[${host}]` : host
+    this._address = { host, port: bound.port, url: `http://${urlHost}:${bound.port}` }
+    // The native server does not hold the event loop open by itself.
+    this._keepAlive = setInterval(() => {}, 1 << 30)
+    return { ...this._address }
+  }
+
+  /** Stops accepting, lets in-flight requests finish, frees the port. */
+  async close() {
+    if (this._closing) return this._closing
+    if (!this._address) return
+    this._closing = (async () => {
+      try {
+        await this._native.close(this._closeGraceMs)
+      } finally {
+        clearInterval(this._keepAlive)
+        this._keepAlive = null
+        this._address = null
+        this._closing = null
+      }
+    })()
+    return this._closing
+  }
+
+  _register(kind, id, handler) {
+    const name = kind === 'task' ? 'registerTask' : 'registerEvent'
+    if (typeof id !== 'string' || id === '') throw new TypeError(`TunnelServer.${name}: "id" must be a non-empty string`)
+    if (typeof handler !== 'function') throw new TypeError(`TunnelServer.${name}: "handler" must be a function`)
+    const list = kind === 'task' ? this._tasks : this._events
+    const index = kind === 'task' ? this._taskIndex : this._eventIndex
+    let slot = index.get(id)
+    if (slot === undefined) {
+      slot = list.length
+      list.push({ id, fn: handler })
+      index.set(id, slot)
+    } else {
+      list[slot] = { id, fn: handler }
+    }
+    if (kind === 'task') this._native.registerTask(id, slot)
+    else this._native.registerEvent(id, slot)
+  }
+
+  _unregister(kind, id) {
+    const list = kind === 'task' ? this._tasks : this._events
+    const index = kind === 'task' ? this._taskIndex : this._eventIndex
+    const slot = index.get(id)
+    if (slot === undefined) return false
+    index.delete(id)
+    list[slot] = null
+    if (kind === 'task') this._native.unregisterTask(id)
+    else this._native.unregisterEvent(id)
+    return true
+  }
+
+  _parse(text) {
+    return this._serializer ? this._serializer.parse(text) : JSON.parse(text)
+  }
+
+  _stringify(value) {
+    return this._serializer ? this._serializer.stringify(value) : JSON.stringify(value)
+  }
+
+  _okBody(result) {
+    if (this._serializer) return this._serializer.stringify({ ok: true, result })
+    if (result === undefined) return OK_EMPTY
+    const text = JSON.stringify(result)
+    return text === undefined ? OK_EMPTY : '{"ok":true,"result":' + text + '}'
+  }
+
+  _onBatch(batch) {
+    const end = batch.length
+    let off = 0
+    while (off + RECORD_HEADER <= end) {
+      const kind = batch[off]
+      const flags = batch[off + 1]
+      const ticket = batch.readUInt32LE(off + 4)
+      const handler = batch.readUInt32LE(off + 8)
+      const len = batch.readUInt32LE(off + 12)
+      const start = off + RECORD_HEADER
+      off = start + len
+      try {
+        if (kind === KIND_TASK || kind === KIND_EVENT) {
+          const text = len === 0 ? '' : batch.toString('utf8', start, start + len)
+          this._run(kind, ticket, handler, flags, text)
+        } else if (kind === KIND_ABORT) {
+          const controller = this._controllers.get(ticket)
+          if (controller) {
+            this._controllers.delete(ticket)
+            controller.abort(abortReason())
+          }
+        } else if (kind === KIND_ORIGIN) {
+          const origin = flags === 1 ? batch.toString('latin1', start, start + len) : undefined
+          this._native.completeOrigin(ticket, this._resolveOrigin(origin))
+        } else if (kind === KIND_AUTH) {
+          this._runValidator(ticket)
+        }
+      } catch (err) {
+        this._logError('dispatch', undefined, err)
+        if (kind === KIND_TASK || kind === KIND_EVENT) this._native.complete(ticket, 500, INTERNAL_BODY)
+      }
+    }
+  }
+
+  _run(kind, ticket, handler, bodyKind, text) {
+    const entry = kind === KIND_TASK ? this._tasks[handler] : this._events[handler]
+    if (!entry) {
+      // Unregistered between the native lookup and now.
+      const what = kind === KIND_TASK ? 'Task' : 'Event'
+      this._native.complete(ticket, 404, JSON.stringify({ ok: false, error: { message: `${what} unknown not found`, code: 'NOT_FOUND' } }))
+      return
+    }
+    let value
+    if (text !== '') {
+      try {
+        value = this._parse(text)
+      } catch {
+        this._native.complete(ticket, 400, INVALID_JSON_BODY)
+        return
+      }
+    }
+    const ctx = new RequestContext(this, ticket)
+    let returnPayload = false
+    let input
+    if (kind === KIND_TASK) {
+      if (bodyKind !== BODY_JSON || !value || typeof value !== 'object') input = value
+      else input = hasOwn(value, 'input') ? value.input : value
+    } else {
+      returnPayload = Boolean(value != null && value.returnPayload)
+      input = value == null ? undefined : value.payload
+    }
+    let out
+    try {
+      out = entry.fn(input, ctx)
+    } catch (err) {
+      this._failed(kind, entry.id, ticket, ctx, err)
+      return
+    }
+    if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
+      out.then(
+        (result) => this._succeeded(kind, entry.id, ticket, ctx, result, input, returnPayload),
+        (err) => this._failed(kind, entry.id, ticket, ctx, err),
+      )
+    } else {
+      this._succeeded(kind, entry.id, ticket, ctx, out, input, returnPayload)
+    }
+  }
+
+  _succeeded(kind, id, ticket, ctx, result, input, returnPayload) {
+    if (ctx._signal !== undefined) this._controllers.delete(ticket)
+    let body
+    try {
+      if (kind === KIND_TASK) body = this._okBody(result)
+      else if (returnPayload) body = this._okBody(result === undefined ? input : result)
+      else body = OK_EMPTY
+    } catch (err) {
+      this._failed(kind, id, ticket, ctx, err)
+      return
+    }
+    this._native.complete(ticket, 200, body)
+  }
+
+  _failed(kind, id, ticket, ctx, err) {
+    if (ctx._signal !== undefined) this._controllers.delete(ticket)
+    if (isCancellation(err)) {
+      this._native.complete(ticket, 499, ABORTED_BODY)
+      return
+    }
+    this._logError(kind === KIND_TASK ? 'task' : 'event', id, err)
+    if (isTypedError(err)) {
+      const status = isValidHttpCode(err.httpCode) ? err.httpCode : 500
+      const error = { message: err.message || 'Internal Error', code: 'INTERNAL_ERROR', id: err.name }
+      if (err.data !== undefined) error.data = err.data
+      if (isValidHttpCode(err.httpCode)) error.httpCode = err.httpCode
+      try {
+        this._native.complete(ticket, status, this._stringify({ ok: false, error }))
+        return
+      } catch (stringifyError) {
+        this._logError(kind === KIND_TASK ? 'task' : 'event', id, stringifyError)
+      }
+    }
+    this._native.complete(ticket, 500, INTERNAL_BODY)
+  }
+
+  _logError(where, id, err) {
+    try {
+      const message = err instanceof Error ? err.message : String(err)
+      this._logger.error(`[runner-native] ${where}${id ? ` ${id}` : ''} failed: ${message}`, err)
+    } catch {
+      // A failing logger must not take the server down.
+    }
+  }
+
+  _resolveOrigin(origin) {
+    const spec = this._originSpec
+    try {
+      if (spec instanceof RegExp) {
+        return origin && spec.test(origin) ? origin : null
+      }
+      if (typeof spec === 'function') {
+        const out = spec(origin)
+        return out ? String(out) : null
+      }
+    } catch (err) {
+      this._logError('cors origin', undefined, err)
+    }
+    return null
+  }
+
+  _runValidator(ticket) {
+    const ctx = new RequestContext(this, ticket)
+    const info = { headers: ctx.headers, method: ctx.method, url: ctx.url, path: ctx.path }
+    let out
+    try {
+      out = this._validate(info)
+    } catch {
+      this._native.completeAuth(ticket, false)
+      return
+    }
+    Promise.resolve(out).then(
+      (ok) => this._native.completeAuth(ticket, ok === true || Boolean(ok && ok.ok)),
+      () => this._native.completeAuth(ticket, false),
+    )
+  }
+}
+
+module.exports = { TunnelServer }

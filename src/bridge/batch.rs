@@ -1,0 +1,187 @@
+//! Calls cross into JavaScript in batches: tokio workers push jobs on a
+//! lock-free queue and wake the JS thread once; the JS thread drains every
+//! job queued so far into one buffer and makes one call per batch.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::Buffer;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
+use tokio::sync::oneshot;
+
+use crate::core::exposure::Kind;
+use crate::http::{Call, Dispatch, Reply, RequestMeta};
+
+/// Record kinds in a batch buffer; `index.js` reads the same numbers.
+const KIND_TASK: u8 = 0;
+const KIND_EVENT: u8 = 1;
+const KIND_ABORT: u8 = 2;
+const KIND_ORIGIN: u8 = 3;
+const KIND_AUTH: u8 = 4;
+/// kind u8, flags u8, reserved u16, ticket u32, handler u32, length u32.
+const RECORD_HEADER: usize = 16;
+
+pub enum Job {
+    Call(u32, Call),
+    Abort(u32),
+    Origin(u32, Option<String>, oneshot::Sender<Option<String>>),
+    Auth(u32, Arc<RequestMeta>, oneshot::Sender<bool>),
+}
+
+/// A job JavaScript has seen but not yet answered.
+pub enum Pending {
+    Call {
+        reply: oneshot::Sender<Reply>,
+        meta: Arc<RequestMeta>,
+    },
+    Origin(oneshot::Sender<Option<String>>),
+    Auth {
+        reply: oneshot::Sender<bool>,
+        meta: Arc<RequestMeta>,
+    },
+}
+
+/// Shared between tokio workers (which push) and the JS thread (which
+/// drains and completes). `receiver` and `pending` are only touched on the JS
+/// thread, so their mutexes are never contended.
+pub struct Inbox {
+    sender: mpsc::Sender<Job>,
+    receiver: Mutex<mpsc::Receiver<Job>>,
+    pub pending: Mutex<HashMap<u32, Pending>>,
+    scheduled: AtomicBool,
+    next_ticket: AtomicU32,
+}
+
+impl Inbox {
+    pub fn new() -> Arc<Inbox> {
+        let (sender, receiver) = mpsc::channel();
+        Arc::new(Inbox {
+            sender,
+            receiver: Mutex::new(receiver),
+            pending: Mutex::new(HashMap::new()),
+            scheduled: AtomicBool::new(false),
+            next_ticket: AtomicU32::new(1),
+        })
+    }
+
+    /// Runs on the JS thread: everything queued so far as one buffer.
+    pub fn drain(&self) -> Vec<u8> {
+        // Clear first: a job pushed after this point schedules a new wake-up.
+        self.scheduled.store(false, Ordering::SeqCst);
+        let mut out = Vec::new();
+        let Ok(receiver) = self.receiver.lock() else {
+            return out;
+        };
+        let Ok(mut pending) = self.pending.lock() else {
+            return out;
+        };
+        while let Ok(job) = receiver.try_recv() {
+            match job {
+                Job::Call(ticket, call) => {
+                    let kind = match call.kind {
+                        Kind::Task => KIND_TASK,
+                        Kind::Event => KIND_EVENT,
+                    };
+                    write_record(
+                        &mut out,
+                        kind,
+                        call.body_kind as u8,
+                        ticket,
+                        call.handler,
+                        &call.body,
+                    );
+                    pending.insert(
+                        ticket,
+                        Pending::Call {
+                            reply: call.reply,
+                            meta: call.meta,
+                        },
+                    );
+                }
+                Job::Abort(ticket) => {
+                    if pending.remove(&ticket).is_some() {
+                        write_record(&mut out, KIND_ABORT, 0, ticket, 0, &[]);
+                    }
+                }
+                Job::Origin(ticket, origin, reply) => {
+                    let flag = u8::from(origin.is_some());
+                    let bytes = origin.as_deref().map(latin1_bytes).unwrap_or_default();
+                    write_record(&mut out, KIND_ORIGIN, flag, ticket, 0, &bytes);
+                    pending.insert(ticket, Pending::Origin(reply));
+                }
+                Job::Auth(ticket, meta, reply) => {
+                    write_record(&mut out, KIND_AUTH, 0, ticket, 0, &[]);
+                    pending.insert(ticket, Pending::Auth { reply, meta });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Origins reach JS as latin1 (as Node decodes header values).
+fn latin1_bytes(s: &str) -> Vec<u8> {
+    s.chars().map(|c| c as u32 as u8).collect()
+}
+
+fn write_record(out: &mut Vec<u8>, kind: u8, flags: u8, ticket: u32, handler: u32, body: &[u8]) {
+    out.reserve(RECORD_HEADER + body.len());
+    out.push(kind);
+    out.push(flags);
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&ticket.to_le_bytes());
+    out.extend_from_slice(&handler.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+pub type WakeFn = ThreadsafeFunction<(), (), Buffer, Status, false, true, 0>;
+
+/// The [`Dispatch`] the HTTP server uses when handlers live in JavaScript.
+pub struct JsDispatch {
+    pub inbox: Arc<Inbox>,
+    pub wake: Arc<WakeFn>,
+}
+
+impl JsDispatch {
+    fn push(&self, job: Job) {
+        if self.inbox.sender.send(job).is_err() {
+            return;
+        }
+        if !self.inbox.scheduled.swap(true, Ordering::SeqCst) {
+            let status = self.wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+            if status != Status::Ok {
+                self.inbox.scheduled.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn ticket(&self) -> u32 {
+        self.inbox.next_ticket.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Dispatch for JsDispatch {
+    fn submit(&self, call: Call) -> u32 {
+        let ticket = self.ticket();
+        self.push(Job::Call(ticket, call));
+        ticket
+    }
+
+    fn abort(&self, ticket: u32) {
+        self.push(Job::Abort(ticket));
+    }
+
+    fn resolve_origin(&self, origin: Option<String>, reply: oneshot::Sender<Option<String>>) {
+        let ticket = self.ticket();
+        self.push(Job::Origin(ticket, origin, reply));
+    }
+
+    fn validate_auth(&self, meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>) {
+        let ticket = self.ticket();
+        self.push(Job::Auth(ticket, meta, reply));
+    }
+}

@@ -1,0 +1,282 @@
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use napi::bindgen_prelude::{AsyncTask, Buffer, Function};
+use napi::{Env, Error, Result, Status, Task};
+use napi_derive::napi;
+
+use crate::core::config::ServerConfig;
+use crate::core::exposure::{AllowList, Kind, Registry};
+use crate::core::headers::node_headers_json;
+use crate::core::request_id::REQUEST_ID_HEADER;
+use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
+
+use super::batch::{Inbox, JsDispatch, Pending, WakeFn};
+
+/// The native half of `TunnelServer`. Use it through `index.js`, which
+/// validates options, owns the handlers and speaks the batch format.
+#[napi]
+pub struct NativeServer {
+    config: ServerConfig,
+    registry: Arc<ArcSwap<Registry>>,
+    inbox: Arc<Inbox>,
+    wake: Arc<WakeFn>,
+    running: Option<RunningServer>,
+}
+
+/// The address a listening server is bound to.
+#[napi(object)]
+pub struct BoundAddress {
+    pub host: String,
+    pub port: u32,
+}
+
+fn type_error(msg: String) -> Error {
+    Error::new(Status::InvalidArg, msg)
+}
+
+#[napi]
+impl NativeServer {
+    /// `config_json`: the validated options; `on_batch(buffer)`: called on the
+    /// JS thread with every job queued since the last call.
+    #[napi(constructor)]
+    pub fn new(config_json: String, on_batch: Function<'_, Buffer, ()>) -> Result<Self> {
+        let config = ServerConfig::from_json(&config_json).map_err(type_error)?;
+        let inbox = Inbox::new();
+        let drain_inbox = inbox.clone();
+        // Weak: the function alone never keeps the event loop alive; the JS
+        // wrapper holds a handle while listening.
+        let wake: WakeFn = on_batch
+            .build_threadsafe_function::<()>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(move |_ctx| Ok(Buffer::from(drain_inbox.drain())))?;
+        Ok(NativeServer {
+            config,
+            registry: Arc::new(ArcSwap::from_pointee(Registry::default())),
+            inbox,
+            wake: Arc::new(wake),
+            running: None,
+        })
+    }
+
+    #[napi]
+    pub fn register_task(&self, id: String, handler: u32) {
+        self.registry.rcu(|r| r.with_task(&id, handler));
+    }
+
+    #[napi]
+    pub fn register_event(&self, id: String, handler: u32) {
+        self.registry.rcu(|r| r.with_event(&id, handler));
+    }
+
+    #[napi]
+    pub fn unregister_task(&self, id: String) {
+        self.registry.rcu(|r| r.without(Kind::Task, &id));
+    }
+
+    #[napi]
+    pub fn unregister_event(&self, id: String) {
+        self.registry.rcu(|r| r.without(Kind::Event, &id));
+    }
+
+    /// Runner's allow-list as JSON `{enabled, allowOpen, tasks, events}`, or
+    /// `null` to serve every registered id.
+    #[napi]
+    pub fn set_allow_list(&self, json: Option<String>) -> Result<()> {
+        let list = match json {
+            Some(text) => {
+                let v: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| type_error(format!("allow list: {e}")))?;
+                let strings = |key: &str| -> Vec<String> {
+                    v.get(key)
+                        .and_then(|a| a.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|s| s.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                Some(AllowList {
+                    enabled: v.get("enabled").and_then(|b| b.as_bool()).unwrap_or(false),
+                    allow_open: v
+                        .get("allowOpen")
+                        .and_then(|b| b.as_bool())
+                        .unwrap_or(false),
+                    tasks: strings("tasks"),
+                    events: strings("events"),
+                })
+            }
+            None => None,
+        };
+        self.registry.rcu(|r| r.with_allow_list(list.clone()));
+        Ok(())
+    }
+
+    #[napi]
+    pub fn task_ids(&self) -> Vec<String> {
+        self.registry.load().task_ids().to_vec()
+    }
+
+    #[napi]
+    pub fn event_ids(&self) -> Vec<String> {
+        self.registry.load().event_ids().to_vec()
+    }
+
+    /// Binds and starts serving; throws with the OS error code (e.g.
+    /// `EADDRINUSE`) in the message when binding fails.
+    #[napi]
+    pub fn listen(&mut self) -> Result<BoundAddress> {
+        if self.running.is_some() {
+            return Err(Error::new(
+                Status::GenericFailure,
+                "ERR_SERVER_ALREADY_LISTEN: server is already listening",
+            ));
+        }
+        let dispatch = Arc::new(JsDispatch {
+            inbox: self.inbox.clone(),
+            wake: self.wake.clone(),
+        });
+        let state = ServerState::new(&self.config, self.registry.clone(), dispatch);
+        let server = bind(&self.config, state).map_err(|e| {
+            let code = match e.kind() {
+                std::io::ErrorKind::AddrInUse => "EADDRINUSE",
+                std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
+                std::io::ErrorKind::PermissionDenied => "EACCES",
+                _ if e.to_string().contains("lookup") || e.to_string().contains("invalid") => {
+                    "ENOTFOUND"
+                }
+                _ => "ELISTEN",
+            };
+            Error::new(
+                Status::GenericFailure,
+                format!(
+                    "{code}: cannot listen on {}:{}: {e}",
+                    self.config.host(),
+                    self.config.port
+                ),
+            )
+        })?;
+        let addr = BoundAddress {
+            host: server.local_addr.ip().to_string(),
+            port: u32::from(server.local_addr.port()),
+        };
+        self.running = Some(server);
+        Ok(addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to
+    /// `grace_ms`), then frees the port and the runtime.
+    #[napi]
+    pub fn close(&mut self, grace_ms: u32) -> AsyncTask<CloseTask> {
+        AsyncTask::new(CloseTask {
+            server: self.running.take(),
+            grace_ms,
+        })
+    }
+
+    /// Answers a task or event call with a status and a serialized envelope.
+    #[napi]
+    pub fn complete(&self, ticket: u32, status: u32, body: String) {
+        if let Some(Pending::Call { reply, .. }) = self.take(ticket) {
+            let status = u16::try_from(status).unwrap_or(500);
+            let _ = reply.send(Reply {
+                status,
+                body: Bytes::from(body.into_bytes()),
+            });
+        }
+    }
+
+    /// Answers a dynamic CORS origin question.
+    #[napi]
+    pub fn complete_origin(&self, ticket: u32, origin: Option<String>) {
+        if let Some(Pending::Origin(reply)) = self.take(ticket) {
+            let _ = reply.send(origin);
+        }
+    }
+
+    /// Answers an auth validation question.
+    #[napi]
+    pub fn complete_auth(&self, ticket: u32, allowed: bool) {
+        if let Some(Pending::Auth { reply, .. }) = self.take(ticket) {
+            let _ = reply.send(allowed);
+        }
+    }
+
+    /// Whether the client of a call is still waiting for its answer.
+    #[napi]
+    pub fn is_pending(&self, ticket: u32) -> bool {
+        self.inbox
+            .pending
+            .lock()
+            .map(|p| match p.get(&ticket) {
+                Some(Pending::Call { reply, .. }) => !reply.is_closed(),
+                Some(_) => true,
+                None => false,
+            })
+            .unwrap_or(false)
+    }
+
+    /// `{method, url, path, requestId, headers}` of a pending call as JSON,
+    /// read lazily when a handler looks at its context.
+    #[napi]
+    pub fn request_info(&self, ticket: u32) -> Option<String> {
+        let pending = self.inbox.pending.lock().ok()?;
+        let meta = match pending.get(&ticket)? {
+            Pending::Call { meta, .. } | Pending::Auth { meta, .. } => meta.clone(),
+            Pending::Origin(_) => return None,
+        };
+        drop(pending);
+        Some(info_json(&meta))
+    }
+}
+
+impl NativeServer {
+    fn take(&self, ticket: u32) -> Option<Pending> {
+        self.inbox.pending.lock().ok()?.remove(&ticket)
+    }
+}
+
+fn info_json(meta: &RequestMeta) -> String {
+    let headers = node_headers_json(
+        &meta.headers,
+        &[(REQUEST_ID_HEADER, meta.request_id.as_str())],
+    );
+    let mut out = String::with_capacity(headers.len() + 128);
+    out.push_str(r#"{"method":"#);
+    out.push_str(&serde_json::Value::String(meta.method.to_string()).to_string());
+    out.push_str(r#","url":"#);
+    out.push_str(&serde_json::Value::String(meta.url.clone()).to_string());
+    out.push_str(r#","path":"#);
+    out.push_str(&serde_json::Value::String(meta.path.clone()).to_string());
+    out.push_str(r#","requestId":"#);
+    out.push_str(&serde_json::Value::String(meta.request_id.clone()).to_string());
+    out.push_str(r#","headers":"#);
+    out.push_str(&headers);
+    out.push('}');
+    out
+}
+
+/// Graceful shutdown off the JS thread, so handlers can still complete.
+pub struct CloseTask {
+    server: Option<RunningServer>,
+    grace_ms: u32,
+}
+
+impl Task for CloseTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        if let Some(mut server) = self.server.take() {
+            server.shutdown_graceful(std::time::Duration::from_millis(u64::from(self.grace_ms)));
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! Server configuration as it arrives from the JavaScript wrapper (one JSON
+//! document, validated there with field-naming TypeErrors).
+
+use serde::Deserialize;
+
+/// Default `limits.json.maxSize`: 2 MiB, as the reference.
+pub const DEFAULT_MAX_JSON_BYTES: usize = 2 * 1024 * 1024;
+pub const DEFAULT_BASE_PATH: &str = "/__runner";
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServerConfig {
+    pub host: Option<String>,
+    pub port: u16,
+    pub base_path: Option<String>,
+    pub auth: Option<AuthConfig>,
+    pub cors: Option<CorsConfig>,
+    pub max_json_bytes: Option<usize>,
+    pub disable_discovery: bool,
+    /// Tokio worker threads; 0 picks the default.
+    pub worker_threads: usize,
+}
+
+impl ServerConfig {
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| format!("invalid server configuration: {e}"))
+    }
+
+    pub fn host(&self) -> &str {
+        self.host.as_deref().unwrap_or("127.0.0.1")
+    }
+
+    pub fn max_json_bytes(&self) -> usize {
+        self.max_json_bytes.unwrap_or(DEFAULT_MAX_JSON_BYTES)
+    }
+
+    /// The base path normalised like the reference: a leading `/` added, one
+    /// trailing `/` dropped (unless the path is `/` itself).
+    pub fn base_path(&self) -> String {
+        normalize_base_path(self.base_path.as_deref().unwrap_or(DEFAULT_BASE_PATH))
+    }
+}
+
+pub fn normalize_base_path(raw: &str) -> String {
+    let mut path = if raw.starts_with('/') {
+        raw.to_string()
+    } else {
+        format!("/{raw}")
+    };
+    if path.len() > 1 && path.ends_with('/') {
+        path.pop();
+    }
+    path
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuthConfig {
+    /// `None`: no token configured. `Some(vec![])` is a configured but empty
+    /// list, which (as in the reference) rejects every request with 401.
+    pub tokens: Option<Vec<String>>,
+    pub header: Option<String>,
+    pub allow_anonymous: bool,
+    /// Extra validators run in JavaScript when no token matched.
+    pub has_validators: bool,
+}
+
+/// How `Access-Control-Allow-Origin` is chosen.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(tag = "kind", content = "value", rename_all = "camelCase")]
+pub enum OriginSpec {
+    /// No `origin` configured.
+    #[default]
+    Unset,
+    /// Sent as is.
+    Exact(String),
+    /// Echo the request origin when listed.
+    List(Vec<String>),
+    /// A RegExp or a function: decided in JavaScript per request.
+    Dynamic,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CorsConfig {
+    pub origin: OriginSpec,
+    pub methods: Option<Vec<String>>,
+    pub allowed_headers: Option<Vec<String>>,
+    pub exposed_headers: Option<Vec<String>>,
+    pub credentials: bool,
+    pub max_age: Option<f64>,
+    pub vary_origin: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_path_gains_leading_slash_and_loses_trailing_one() {
+        assert_eq!(normalize_base_path("api/"), "/api");
+        assert_eq!(normalize_base_path("/__runner"), "/__runner");
+        assert_eq!(normalize_base_path("/"), "/");
+        assert_eq!(normalize_base_path("/x//"), "/x/");
+    }
+
+    #[test]
+    fn config_parses_from_wrapper_json() {
+        let cfg = ServerConfig::from_json(
+            r#"{"port":0,"basePath":"api/","auth":{"tokens":["a"],"allowAnonymous":false},
+                "cors":{"origin":{"kind":"list","value":["https://a"]},"credentials":true},
+                "maxJsonBytes":10}"#,
+        )
+        .expect("valid config");
+        assert_eq!(cfg.base_path(), "/api");
+        assert_eq!(cfg.max_json_bytes(), 10);
+        assert_eq!(
+            cfg.cors.expect("cors").origin,
+            OriginSpec::List(vec!["https://a".into()])
+        );
+    }
+
+    #[test]
+    fn defaults_match_the_reference() {
+        let cfg = ServerConfig::from_json("{}").expect("empty config");
+        assert_eq!(cfg.base_path(), "/__runner");
+        assert_eq!(cfg.max_json_bytes(), 2 * 1024 * 1024);
+        assert_eq!(cfg.host(), "127.0.0.1");
+    }
+}

@@ -1,0 +1,16 @@
+//! The tunnel protocol, free of any HTTP server or JavaScript engine.
+//!
+//! Every decision the server makes about a request (where it goes, whether it
+//! may pass, which headers the answer carries, what an error looks like) lives
+//! here, so it can be unit-tested with `cargo test` and reused by the
+//! Rust-only benchmark peer.
+
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod cors;
+pub mod envelope;
+pub mod exposure;
+pub mod headers;
+pub mod request_id;
+pub mod router;

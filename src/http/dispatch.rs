@@ -1,0 +1,45 @@
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use tokio::sync::oneshot;
+
+use crate::core::body::BodyKind;
+use crate::core::exposure::Kind;
+
+use super::answer::Reply;
+
+/// What the handler may look at besides the body; read lazily from JS.
+#[derive(Debug)]
+pub struct RequestMeta {
+    pub method: Method,
+    /// The request target as sent (path and query).
+    pub url: String,
+    /// The WHATWG-normalised pathname.
+    pub path: String,
+    pub request_id: String,
+    pub headers: HeaderMap,
+}
+
+/// One handler invocation.
+pub struct Call {
+    pub kind: Kind,
+    pub handler: u32,
+    pub body_kind: BodyKind,
+    pub body: Bytes,
+    pub meta: Arc<RequestMeta>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// Where calls go. Implementations must not block the caller: they queue and
+/// answer through the oneshot senders.
+pub trait Dispatch: Send + Sync + 'static {
+    /// Queue a call; returns a ticket used to signal abort.
+    fn submit(&self, call: Call) -> u32;
+    /// The client went away before the call answered.
+    fn abort(&self, ticket: u32);
+    /// Resolve a function or RegExp CORS origin for a request origin.
+    fn resolve_origin(&self, origin: Option<String>, reply: oneshot::Sender<Option<String>>);
+    /// Run auth validators; answers whether the request may pass.
+    fn validate_auth(&self, meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>);
+}

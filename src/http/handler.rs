@@ -1,0 +1,266 @@
+use std::sync::Arc;
+
+use axum::body::Body as AxumBody;
+use axum::extract::{Request, State};
+use bytes::{Bytes, BytesMut};
+use http::{Method, Response};
+use http_body_util::BodyExt;
+use tokio::sync::oneshot;
+
+use crate::core::auth::AuthOutcome;
+use crate::core::body::{body_kind, declared_too_large, BodyKind};
+use crate::core::cors::OriginDecision;
+use crate::core::envelope::{discovery_body, ProtocolError};
+use crate::core::exposure::Kind;
+use crate::core::headers::node_header;
+use crate::core::request_id;
+use crate::core::router::{pathname_of, Route};
+
+use super::answer::{self, AnswerHeaders, Body};
+use super::dispatch::{Call, RequestMeta};
+use super::server::ServerState;
+
+/// Per-request context the answer needs whatever happens.
+struct Exchange {
+    cors: Vec<(&'static str, String)>,
+    request_id: Option<String>,
+}
+
+impl Exchange {
+    fn headers(&self) -> AnswerHeaders<'_> {
+        AnswerHeaders {
+            request_id: self.request_id.as_deref(),
+            cors: &self.cors,
+        }
+    }
+
+    fn error(&self, err: &ProtocolError) -> Response<Body> {
+        answer::error(err, &self.headers())
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Aborted,
+}
+
+async fn origin_decision(state: &ServerState, origin: Option<&str>) -> OriginDecision {
+    let dynamic = if state.cors.needs_dynamic_origin() {
+        let (tx, rx) = oneshot::channel();
+        state
+            .dispatch
+            .resolve_origin(origin.map(str::to_string), tx);
+        rx.await.ok().flatten()
+    } else {
+        None
+    };
+    state.cors.resolve_origin(origin, dynamic)
+}
+
+/// The one entry point: every request under any path comes here.
+pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let target = match parts.uri.path_and_query() {
+        Some(pq) if parts.uri.scheme().is_none() => pq.as_str().to_string(),
+        _ => parts.uri.to_string(),
+    };
+    let pathname = pathname_of(&target);
+    let route = state.router.route(&pathname);
+    let origin = node_header(&parts.headers, "origin");
+
+    if parts.method == Method::OPTIONS && route != Route::Outside {
+        let decision = origin_decision(&state, origin.as_deref()).await;
+        let requested = node_header(&parts.headers, "access-control-request-headers");
+        let mut cors = Vec::with_capacity(5);
+        state
+            .cors
+            .preflight_headers(&decision, requested.as_deref(), &mut cors);
+        return answer::preflight(&cors);
+    }
+
+    let decision = origin_decision(&state, origin.as_deref()).await;
+    let mut cors = Vec::with_capacity(4);
+    state.cors.actual_headers(&decision, &mut cors);
+
+    if route == Route::Outside {
+        return Exchange {
+            cors,
+            request_id: None,
+        }
+        .error(&ProtocolError::NotFound);
+    }
+
+    let request_id = request_id::normalize(
+        node_header(&parts.headers, request_id::REQUEST_ID_HEADER).as_deref(),
+    )
+    .map(str::to_string)
+    .unwrap_or_else(request_id::fresh);
+    let ex = Exchange {
+        cors,
+        request_id: Some(request_id),
+    };
+
+    let (kind, id) = match route {
+        Route::Task(id) => (Kind::Task, id),
+        Route::Event(id) => (Kind::Event, id),
+        Route::Discovery => {
+            if state.disable_discovery {
+                return ex.error(&ProtocolError::NotFound);
+            }
+            if parts.method != Method::GET {
+                return ex.error(&ProtocolError::MethodNotAllowed);
+            }
+            if let Err(e) = authenticate(&state, &parts, &pathname, &target, &ex).await {
+                return ex.error(&e);
+            }
+            let registry = state.registry.load();
+            let (enabled, tasks, events) = registry.discovery();
+            return answer::json(
+                200,
+                Bytes::from(discovery_body(enabled, tasks, events)),
+                &ex.headers(),
+            );
+        }
+        Route::UnknownUnderBase | Route::Outside => return ex.error(&ProtocolError::NotFound),
+    };
+
+    if parts.method != Method::POST {
+        return ex.error(&ProtocolError::MethodNotAllowed);
+    }
+    if let Err(e) = authenticate(&state, &parts, &pathname, &target, &ex).await {
+        return ex.error(&e);
+    }
+    let handler = match state.registry.load().resolve(kind, &id) {
+        Ok(h) => h,
+        Err(e) => return ex.error(&e),
+    };
+
+    let body_kind = match kind {
+        Kind::Task => body_kind(node_header(&parts.headers, "content-type").as_deref()),
+        Kind::Event => BodyKind::Json,
+    };
+    let bytes = match body_kind {
+        BodyKind::Json => {
+            let declared = parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok());
+            if declared_too_large(declared, state.max_json_bytes) {
+                return ex.error(&ProtocolError::PayloadTooLarge);
+            }
+            match read_limited(body, state.max_json_bytes).await {
+                Ok(b) => b,
+                Err(BodyError::TooLarge) => return ex.error(&ProtocolError::PayloadTooLarge),
+                Err(BodyError::Aborted) => return ex.error(&ProtocolError::RequestAborted),
+            }
+        }
+        // Streams and uploads are not read here; the handler gets no input.
+        BodyKind::Raw | BodyKind::Multipart => Bytes::new(),
+    };
+
+    let meta = Arc::new(RequestMeta {
+        method: parts.method.clone(),
+        url: target,
+        path: pathname,
+        request_id: ex.request_id.clone().unwrap_or_default(),
+        headers: parts.headers,
+    });
+    let (tx, rx) = oneshot::channel();
+    let ticket = state.dispatch.submit(Call {
+        kind,
+        handler,
+        body_kind,
+        body: bytes,
+        meta,
+        reply: tx,
+    });
+    let mut guard = AbortOnDrop {
+        state: &state,
+        ticket,
+        armed: true,
+    };
+    let reply = rx.await;
+    guard.armed = false;
+    match reply {
+        Ok(reply) => answer::json(reply.status, reply.body, &ex.headers()),
+        Err(_) => ex.error(&ProtocolError::InternalError),
+    }
+}
+
+/// Tells the dispatcher when the client goes away (hyper drops the request
+/// future) before the handler answered.
+struct AbortOnDrop<'a> {
+    state: &'a ServerState,
+    ticket: u32,
+    armed: bool,
+}
+
+impl Drop for AbortOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.state.dispatch.abort(self.ticket);
+        }
+    }
+}
+
+async fn authenticate(
+    state: &ServerState,
+    parts: &http::request::Parts,
+    pathname: &str,
+    target: &str,
+    ex: &Exchange,
+) -> Result<(), ProtocolError> {
+    let provided = node_header(&parts.headers, state.auth.header()).unwrap_or_default();
+    match state.auth.check(&provided) {
+        AuthOutcome::Allowed => Ok(()),
+        AuthOutcome::Unauthorized => Err(ProtocolError::Unauthorized),
+        AuthOutcome::NotConfigured => Err(ProtocolError::AuthNotConfigured),
+        AuthOutcome::AskValidators => {
+            let meta = Arc::new(RequestMeta {
+                method: parts.method.clone(),
+                url: target.to_string(),
+                path: pathname.to_string(),
+                request_id: ex.request_id.clone().unwrap_or_default(),
+                headers: parts.headers.clone(),
+            });
+            let (tx, rx) = oneshot::channel();
+            state.dispatch.validate_auth(meta, tx);
+            if rx.await.unwrap_or(false) {
+                Ok(())
+            } else {
+                Err(ProtocolError::Unauthorized)
+            }
+        }
+    }
+}
+
+/// Reads a body up to `max` bytes, never buffering past the limit.
+async fn read_limited(mut body: AxumBody, max: usize) -> Result<Bytes, BodyError> {
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<BytesMut> = None;
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Aborted)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > max {
+            return Err(BodyError::TooLarge);
+        }
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut buf = BytesMut::with_capacity(total.max(f.len() * 2));
+                buf.extend_from_slice(f);
+                buf.extend_from_slice(&data);
+                rest = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&data),
+        }
+    }
+    Ok(match rest {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    })
+}

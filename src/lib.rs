@@ -1,0 +1,13 @@
+//! `@bluelibs/runner-native`: BlueLibs Runner's tunnel protocol served by a
+//! Rust HTTP server inside the Node.js process.
+//!
+//! Three layers, data flowing one way: [`core`] decides what each request
+//! means and what its answer looks like, [`http`] moves bytes, and the napi
+//! bridge (feature `node`) hands handler calls to JavaScript and takes the
+//! serialized answers back.
+
+pub mod core;
+pub mod http;
+
+#[cfg(feature = "node")]
+mod bridge;
