@@ -43,7 +43,14 @@ function normalizeOptions(options) {
   if (options === undefined) options = {}
   if (!isPlainObject(options)) fail('options', 'an object')
   const config = { port: 0, disableDiscovery: false, workerThreads: 0 }
-  const extras = { serializer: null, logger: console, originSpec: null, validate: null, closeGraceMs: 10000 }
+  const extras = {
+    serializer: null,
+    logger: console,
+    originSpec: null,
+    validate: null,
+    closeGraceMs: 10000,
+    resolveError: null,
+  }
 
   if (options.port !== undefined) {
     const p = options.port
@@ -144,6 +151,10 @@ function normalizeOptions(options) {
     }
     extras.logger = options.logger
   }
+  if (options.resolveError !== undefined && options.resolveError !== null) {
+    if (typeof options.resolveError !== 'function') fail('resolveError', 'a function')
+    extras.resolveError = options.resolveError
+  }
   if (options.workerThreads !== undefined) {
     const n = options.workerThreads
     if (!Number.isInteger(n) || n < 1 || n > 64) fail('workerThreads', 'an integer from 1 to 64')
@@ -182,6 +193,26 @@ function isTypedError(err) {
   return err instanceof Error && typeof err.name === 'string' && hasOwn(err, 'name') && hasOwn(err, 'data')
 }
 
+/**
+ * Thrown by a handler to answer with a protocol error of its choosing:
+ * `{"ok":false,"error":{"message":M,"code":C,...extra}}` with `status`.
+ */
+class ProtocolError extends Error {
+  constructor(status, code, message, extra) {
+    super(message)
+    this.name = 'ProtocolError'
+    this.status = status
+    this.code = code
+    this.extra = extra
+  }
+}
+
+/** The default typed-error rule: what Runner's `r.error()` helpers throw. */
+function defaultResolveError(err) {
+  if (!isTypedError(err)) return undefined
+  return { id: err.name, data: err.data, httpCode: err.httpCode }
+}
+
 /** The second argument every handler gets. Fields are read lazily. */
 class RequestContext {
   constructor(server, ticket) {
@@ -190,6 +221,8 @@ class RequestContext {
     this._info = undefined
     this._signal = undefined
     this._context = undefined
+    /** Events: whether the caller asked for the final payload back. */
+    this.returnPayload = false
   }
 
   _load() {
@@ -250,6 +283,7 @@ class TunnelServer {
     this._originSpec = extras.originSpec
     this._validate = extras.validate
     this._closeGraceMs = extras.closeGraceMs
+    this._resolveError = extras.resolveError
     this._tasks = [] // handler index -> { id, fn } | null
     this._events = []
     this._taskIndex = new Map()
@@ -435,6 +469,7 @@ class TunnelServer {
     } else {
       returnPayload = Boolean(value != null && value.returnPayload)
       input = value == null ? undefined : value.payload
+      ctx.returnPayload = returnPayload
     }
     let out
     try {
@@ -473,17 +508,36 @@ class TunnelServer {
       this._native.complete(ticket, 499, ABORTED_BODY)
       return
     }
-    this._logError(kind === KIND_TASK ? 'task' : 'event', id, err)
-    if (isTypedError(err)) {
-      const status = isValidHttpCode(err.httpCode) ? err.httpCode : 500
-      const error = { message: err.message || 'Internal Error', code: 'INTERNAL_ERROR', id: err.name }
-      if (err.data !== undefined) error.data = err.data
-      if (isValidHttpCode(err.httpCode)) error.httpCode = err.httpCode
+    if (err instanceof ProtocolError) {
+      const error = { message: err.message, code: err.code, ...(err.extra || {}) }
+      const status = isValidHttpCode(err.status) ? err.status : 500
       try {
         this._native.complete(ticket, status, this._stringify({ ok: false, error }))
         return
       } catch (stringifyError) {
-        this._logError(kind === KIND_TASK ? 'task' : 'event', id, stringifyError)
+        err = stringifyError
+      }
+    }
+    const where = kind === KIND_TASK ? 'task' : 'event'
+    this._logError(where, id, err)
+    let typed
+    try {
+      typed = this._resolveError ? this._resolveError(err) : defaultResolveError(err)
+    } catch {
+      typed = undefined
+    }
+    if (typed) {
+      const httpCode = isValidHttpCode(typed.httpCode) ? typed.httpCode : undefined
+      const message = err instanceof Error && err.message ? err.message : 'Internal Error'
+      const error = { message, code: 'INTERNAL_ERROR' }
+      if (typeof typed.id === 'string') error.id = typed.id
+      if (typed.data !== undefined) error.data = typed.data
+      if (httpCode !== undefined) error.httpCode = httpCode
+      try {
+        this._native.complete(ticket, httpCode ?? 500, this._stringify({ ok: false, error }))
+        return
+      } catch (stringifyError) {
+        this._logError(where, id, stringifyError)
       }
     }
     this._native.complete(ticket, 500, INTERNAL_BODY)
@@ -531,4 +585,4 @@ class TunnelServer {
   }
 }
 
-module.exports = { TunnelServer }
+module.exports = { TunnelServer, ProtocolError }

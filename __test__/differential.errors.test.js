@@ -36,6 +36,12 @@ describe('handler failures and result encoding (taken from the reference handleR
         ['handler returning a Date', taskReq('app.returnDate', '')],
         ['handler returning a string with quotes, non-ASCII and U+2028', taskReq('app.returnString', '')],
         ['handler returning a BigInt', taskReq('app.returnBigInt', '')],
+        ['handler returning a 1 MiB result', taskReq('app.returnLarge', '')],
+        ['typed error with non-ASCII data and message', taskReq('app.throwBadRequest', '{"input":"ünïcödé 😀 \\u2028"}')],
+        ['thrown plain object shaped like a typed error -> 500 Internal Error', taskReq('app.throwTypedLikeObject', '')],
+        ['plain Error carrying own data -> 500 Internal Error, nothing leaked', taskReq('app.throwErrorWithData', '')],
+        ['TypeError carrying data and httpCode -> 500 Internal Error, nothing leaked', taskReq('app.throwTypeErrorWithData', '')],
+        ['plain Error carrying only an httpCode -> 500 Internal Error', taskReq('app.throwErrorWithHttpCode', '')],
       ];
       for (const [label, spec] of cases) {
         it(`${label} (same answer as the reference)`, async () => {
@@ -153,6 +159,12 @@ describe('413 PAYLOAD_TOO_LARGE (taken from the reference readRequestBody)', () 
   it('oversized body on an event -> 413 (same answer as the reference)', async () => {
     await sameAnswer(pair, eventReq('app.ev.wrap', `{"payload":"${'z'.repeat(2000)}"}`));
   });
+  it('the limit counts bytes, not characters (same answer as the reference)', async () => {
+    const body = `{"input":"${'é'.repeat(600)}"}`; // 612 characters, 1212 bytes
+    assert.ok(body.length < LIMIT && Buffer.byteLength(body) > LIMIT);
+    const { nat } = await sameAnswer(pair, taskReq('app.length', body));
+    assert.equal(nat.status, 413);
+  });
   it('invalid JSON under the limit is still 400 (same answer as the reference)', async () => {
     await sameAnswer(pair, taskReq('app.length', '{"input":'));
   });
@@ -180,6 +192,33 @@ describe('413 with the default 2 MiB limit (taken from the reference)', () => {
   });
 });
 
+describe('early answers while a large body is still being sent are delivered (taken from the reference: Node keeps reading the request after answering)', () => {
+  // The whole request (head + 4 MB body) is written at once; the server answers before reading
+  // the body. The client must receive that answer (not a reset connection / EPIPE).
+  let pair;
+  before(async () => {
+    pair = await startPair(allHandlers(), { auth: AUTH, limits: { json: { maxSize: 1024 * 1024 } } });
+  });
+  after(async () => pair && pair.close());
+  const big = `{"input":"${'x'.repeat(4 * 1024 * 1024)}"}`;
+  const cases = [
+    ['413 for a 4 MB body over a 1 MiB limit', taskReq('app.echo', big)],
+    ['413 for a 4 MB event body', eventReq('app.ev.wrap', big)],
+    ['401 for a 4 MB body without token (auth before body)', taskReq('app.echo', big, { auth: false })],
+    ['404 for a 4 MB body to an unknown task', taskReq('missing.task', big)],
+    ['405 for a 4 MB PUT', taskReq('app.echo', big, { method: 'PUT' })],
+    ['404 for a 4 MB body outside the base path', { ...taskReq('x', big), path: '/elsewhere' }],
+  ];
+  for (const [label, spec] of cases) {
+    it(`${label} (same answer as the reference)`, async () => {
+      await sameAnswer(pair, spec, { label });
+    });
+  }
+  it('several times in a row on fresh connections (same answers as the reference)', async () => {
+    for (let i = 0; i < 5; i += 1) await sameAnswer(pair, taskReq('app.echo', big));
+  });
+});
+
 describe('error answers are complete JSON documents', () => {
   let pair;
   before(async () => {
@@ -192,5 +231,19 @@ describe('error answers are complete JSON documents', () => {
     const body = res.json();
     assert.deepEqual(body, { ok: false, error: { message: 'Internal Error', code: 'INTERNAL_ERROR' } });
     assert.doesNotMatch(res.text, /secret detail|SELECT|stack/);
+  });
+});
+
+describe('limits.json.maxSize 0 (taken from the reference: any non-empty body is too large)', () => {
+  let pair;
+  before(async () => {
+    pair = await startPair(allHandlers(), { auth: AUTH, limits: { json: { maxSize: 0 } } });
+  });
+  after(async () => pair && pair.close());
+  it('empty body is accepted (same answer as the reference)', async () => {
+    await sameAnswer(pair, taskReq('app.describe', ''));
+  });
+  it('one-byte body -> 413 (same answer as the reference)', async () => {
+    await sameAnswer(pair, taskReq('app.describe', '1'));
   });
 });

@@ -81,6 +81,7 @@ if (!scenarios.length) {
 // ------------------------------------------------------------------ server processes
 
 const allProcs = new Set();
+let startCount = 0;
 
 class ServerProc {
   constructor(name) {
@@ -93,11 +94,17 @@ class ServerProc {
 
   start({ timeoutMs = 30000, exposeGc = false } = {}) {
     return new Promise((resolve) => {
+      // stderr goes to a file, not a pipe: Node makes its child pipes non-blocking, and a
+      // native server that eprintln!s under load (brahma does, once per dropped connection)
+      // panics with EAGAIN and aborts. A file never blocks.
+      this.errLog = path.join(tmpDir, `${this.name}-${++startCount}.stderr.log`);
+      const errFd = fs.openSync(this.errLog, 'w');
       const child = spawn(process.execPath, [...(exposeGc ? ['--expose-gc'] : []), this.file], {
-        stdio: ['pipe', 'pipe', 'pipe'],
+        stdio: ['pipe', 'pipe', errFd],
         env: { ...process.env, NODE_ENV: 'production' },
         cwd: ROOT,
       });
+      fs.closeSync(errFd);
       this.child = child;
       let buf = '';
       let settled = false;
@@ -129,10 +136,10 @@ class ServerProc {
           else keep(line + '\n');
         }
       });
-      child.stderr.on('data', keep);
       child.stdin.on('error', () => {});
       child.on('exit', (code, signal) => {
         this.exited = true;
+        this.tail = (this.tail + this.stderrTail()).slice(-4000);
         if (this.state === 'ready' && !this.stopping) {
           this.state = 'crashed';
           this.reason = `exited during the run (code ${code}, signal ${signal}): ${this.tail.trim().slice(-600)}`;
@@ -145,6 +152,17 @@ class ServerProc {
         this.stop();
       }, timeoutMs);
     });
+  }
+
+  /** Last lines of the server's stderr log, minus the per-dropped-connection noise. */
+  stderrTail() {
+    try {
+      const text = fs.readFileSync(this.errLog, 'utf8');
+      const lines = text.split('\n').filter((l) => l && !/^Error serving connection: hyper::Error/.test(l));
+      return lines.slice(-30).join('\n');
+    } catch {
+      return '';
+    }
   }
 
   /** Ask the server to run a full GC (needs exposeGc); resolves after its reply or 2 s. */
@@ -182,7 +200,7 @@ async function startServers(names) {
   const procs = [];
   for (const name of names) {
     const p = await new ServerProc(name).start();
-    if (p.state === 'ready') log(`   ${name.padEnd(15)} ready on :${p.port} (pid ${p.pid})`);
+    if (p.state === 'ready') log(`   ${name.padEnd(15)} ready on :${p.port} (pid ${p.pid})${env.BENCH_VERBOSE ? '  stderr: ' + p.errLog : ''}`);
     else log(`   ${name.padEnd(15)} ${p.state.toUpperCase()}: ${p.reason}`);
     if (p.state !== 'ready' && SMOKE_STAND_IN[name] && !names.includes(SMOKE_STAND_IN[name])) {
       const alt = SMOKE_STAND_IN[name];

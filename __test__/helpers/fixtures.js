@@ -79,6 +79,22 @@ const taskHandlers = {
   'app.throwExplicit500': async () => typedErrors.explicit500.throw({ k: 1 }),
   'app.throwRemediation': async () => typedErrors.remediation.throw({}),
   'app.throwCancellation': async () => cancellationError.throw({ reason: 'handler gave up' }),
+  'app.throwTypedLikeObject': async () => {
+    // a plain object shaped like a typed error is not an Error
+    // eslint-disable-next-line no-throw-literal
+    throw { name: 'test.errors.teapot', id: 'test.errors.teapot', message: 'not an Error', data: { a: 1 }, httpCode: 418 };
+  },
+  'app.throwErrorWithData': async () => {
+    // a library error carrying `data` (name "Error") is not a typed application error
+    throw Object.assign(new Error('db failed: password=hunter2'), { data: { password: 'hunter2' } });
+  },
+  'app.throwTypeErrorWithData': async () => {
+    throw Object.assign(new TypeError('bad type detail'), { data: { secret: 1 }, httpCode: 422 });
+  },
+  'app.throwErrorWithHttpCode': async () => {
+    throw Object.assign(new Error('has an httpCode only'), { httpCode: 418 });
+  },
+  'app.returnLarge': async () => ({ big: 'x'.repeat(1024 * 1024), tail: 'é😀' }),
   'app.requestId': async (input, ctx) => ({ requestId: ctx.requestId ?? null }),
   // ids exercising the router
   'a/b': async () => 'slash id',
@@ -92,6 +108,10 @@ const taskHandlers = {
 const eventHandlers = {
   'app.ev.wrap': async (payload) => ({ wrapped: payload === undefined ? '<undefined>' : payload }),
   'app.ev.noop': async () => undefined,
+  'app.ev.toNull': async () => null,
+  'app.ev.toZero': async () => 0,
+  'app.ev.toFalse': async () => false,
+  'app.ev.toEmptyString': async () => '',
   'app.ev.throwTeapot': async () => typedErrors.teapot.throw({ reason: 'from an event' }),
   'app.ev.throwPlain': async () => {
     throw new Error('event failure detail');

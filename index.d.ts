@@ -1,0 +1,129 @@
+/// <reference types="node" />
+
+/** How `Access-Control-Allow-Origin` is chosen. */
+export type CorsOrigin = string | string[] | RegExp | ((origin: string | undefined) => string | null | undefined)
+
+export interface CorsOptions {
+  /** Unset: `*` (or nothing when `credentials` is true). */
+  origin?: CorsOrigin
+  /** Preflight `Access-Control-Allow-Methods`; default `POST, OPTIONS`. */
+  methods?: string[]
+  /** Preflight `Access-Control-Allow-Headers`; default: the requested headers echoed. */
+  allowedHeaders?: string[]
+  /** `Access-Control-Expose-Headers` on actual answers. */
+  exposedHeaders?: string[]
+  /** Sends `Access-Control-Allow-Credentials: true`. */
+  credentials?: boolean
+  /** Preflight `Access-Control-Max-Age` in seconds. */
+  maxAge?: number
+  /** Add `Vary: Origin` when the answer depends on the origin; default true. */
+  varyOrigin?: boolean
+}
+
+export interface AuthRequestInfo {
+  headers: Record<string, string | string[]>
+  method: string
+  url: string
+  path: string
+}
+
+export interface AuthOptions {
+  /** One token or several; compared in constant time. */
+  token?: string | string[]
+  /** Header carrying the token; default `x-runner-token` (case-insensitive). */
+  header?: string
+  /** Without a token (and without `validate`), serve anyone only when true. */
+  allowAnonymous?: boolean
+  /** Asked when no token matched; resolve true (or `{ ok: true }`) to let the request in. */
+  validate?: (info: AuthRequestInfo) => boolean | { ok: boolean } | Promise<boolean | { ok: boolean }>
+}
+
+export interface Serializer {
+  parse(text: string): unknown
+  stringify(value: unknown): string
+}
+
+export interface TypedErrorInfo {
+  id?: string
+  data?: unknown
+  httpCode?: number
+}
+
+export interface TunnelServerOptions {
+  /** 0 (default) picks a free port. */
+  port?: number
+  /** Default `127.0.0.1`. */
+  host?: string
+  /** Default `/__runner`; a leading `/` is added and a trailing one dropped. */
+  basePath?: string
+  auth?: AuthOptions
+  cors?: CorsOptions
+  /** Shorthand for `cors.origin`. */
+  corsOrigins?: string[]
+  limits?: { json?: { maxSize?: number } }
+  /** Answer `GET {base}/discovery` with 404. */
+  disableDiscovery?: boolean
+  /** Default: JSON. Runner's `new Serializer()` works. */
+  serializer?: Serializer
+  /** Where handler failures are logged; default `console`. */
+  logger?: { error(...args: unknown[]): void; warn?(...args: unknown[]): void }
+  /** Which thrown values are typed application errors; default: Runner `r.error()` errors. */
+  resolveError?: (error: unknown) => TypedErrorInfo | undefined
+  /** HTTP worker threads; default one per core. */
+  workerThreads?: number
+  /** How long `close()` waits for in-flight handlers, in ms; default 10000. */
+  closeGraceMs?: number
+}
+
+/** What a handler gets besides its input. Read it while the handler runs. */
+export interface RequestContext {
+  /** `x-runner-request-id`: the client's when well-formed, else a fresh UUID. */
+  readonly requestId: string
+  /** Request headers as Node presents them (lower-case names). */
+  readonly headers: Record<string, string | string[]>
+  readonly method: string
+  /** The request pathname. */
+  readonly path: string
+  /** The request target as sent, query included. */
+  readonly url: string
+  /** Aborted when the client goes away before the answer. */
+  readonly signal: AbortSignal
+  /** The `x-runner-context` header parsed by the serializer. */
+  readonly context: Record<string, unknown> | undefined
+  /** Events: whether the caller asked for the payload back. */
+  readonly returnPayload: boolean
+}
+
+export type TaskHandler<I = any, R = any> = (input: I, ctx: RequestContext) => R | Promise<R>
+export type EventHandler<P = any> = (payload: P, ctx: RequestContext) => P | undefined | void | Promise<P | undefined | void>
+
+export interface ServerAddress {
+  host: string
+  port: number
+  url: string
+}
+
+/** Runner's tunnel protocol served by a native (Rust) HTTP server. */
+export declare class TunnelServer {
+  constructor(options?: TunnelServerOptions)
+  registerTask<I = any, R = any>(id: string, handler: TaskHandler<I, R>): this
+  registerEvent<P = any>(id: string, handler: EventHandler<P>): this
+  /** Takes effect at once; returns whether the id was registered. */
+  unregisterTask(id: string): boolean
+  unregisterEvent(id: string): boolean
+  getTaskIds(): string[]
+  getEventIds(): string[]
+  /** Resolves once bound; rejects with `code` set (`EADDRINUSE`, ...). */
+  listen(): Promise<ServerAddress>
+  address(): ServerAddress | null
+  /** Stops accepting, lets in-flight requests finish, frees the port. */
+  close(): Promise<void>
+}
+
+/** Throw from a handler to answer `{"ok":false,"error":{message, code, ...extra}}` with `status`. */
+export declare class ProtocolError extends Error {
+  constructor(status: number, code: string, message: string, extra?: Record<string, unknown>)
+  readonly status: number
+  readonly code: string
+  readonly extra?: Record<string, unknown>
+}
