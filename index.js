@@ -13,6 +13,7 @@ const KIND_EVENT = 1
 const KIND_ABORT = 2
 const KIND_ORIGIN = 3
 const KIND_AUTH = 4
+const KIND_SERIALIZE = 5
 const BODY_JSON = 0
 const RECORD_HEADER = 16
 
@@ -144,6 +145,7 @@ function normalizeOptions(options) {
       fail('serializer', 'an object with parse(text) and stringify(value) functions')
     }
     extras.serializer = s
+    config.customSerializer = !writesPlainJson(s)
   }
   if (options.logger !== undefined && options.logger !== null) {
     if (typeof options.logger !== 'object' || typeof options.logger.error !== 'function') {
@@ -168,6 +170,24 @@ function normalizeOptions(options) {
   return { config, extras }
 }
 
+/**
+ * Whether a serializer writes the server's own envelopes exactly as
+ * `JSON.stringify` does (true of Runner's Serializer); if not, those
+ * envelopes are passed through it.
+ */
+function writesPlainJson(serializer) {
+  const samples = [
+    { ok: false, error: { message: 'Task a.b "c" not found', code: 'NOT_FOUND' } },
+    { ok: true, result: { allowList: { enabled: true, tasks: ['a', 'b/c'], events: [] } } },
+    { ok: true },
+  ]
+  try {
+    return samples.every((v) => serializer.stringify(v) === JSON.stringify(v))
+  } catch {
+    return false
+  }
+}
+
 // Envelopes the JS side writes (key order as nodeExposure's).
 const ABORTED_BODY = '{"ok":false,"error":{"message":"Client Closed Request","code":"REQUEST_ABORTED"}}'
 const INTERNAL_BODY = '{"ok":false,"error":{"message":"Internal Error","code":"INTERNAL_ERROR"}}'
@@ -190,7 +210,14 @@ function isValidHttpCode(v) {
 
 /** A typed application error: what Runner's `r.error()` helpers throw. */
 function isTypedError(err) {
-  return err instanceof Error && typeof err.name === 'string' && hasOwn(err, 'name') && hasOwn(err, 'data')
+  return (
+    err instanceof Error &&
+    typeof err.name === 'string' &&
+    hasOwn(err, 'name') &&
+    hasOwn(err, 'id') &&
+    err.id === err.name &&
+    hasOwn(err, 'data')
+  )
 }
 
 /**
@@ -284,7 +311,13 @@ class TunnelServer {
     this._validate = extras.validate
     this._closeGraceMs = extras.closeGraceMs
     this._resolveError = extras.resolveError
-    this._tasks = [] // handler index -> { id, fn } | null
+    this._bodies = {
+      ok: this._envelope({ ok: true }, OK_EMPTY),
+      aborted: this._envelope(JSON.parse(ABORTED_BODY), ABORTED_BODY),
+      internal: this._envelope(JSON.parse(INTERNAL_BODY), INTERNAL_BODY),
+      invalidJson: this._envelope(JSON.parse(INVALID_JSON_BODY), INVALID_JSON_BODY),
+    }
+    this._tasks = [] // handler index -> { id, fn }; fn is null once unregistered
     this._events = []
     this._taskIndex = new Map()
     this._eventIndex = new Map()
@@ -388,10 +421,29 @@ class TunnelServer {
     const slot = index.get(id)
     if (slot === undefined) return false
     index.delete(id)
-    list[slot] = null
+    list[slot] = { id, fn: null }
     if (kind === 'task') this._native.unregisterTask(id)
     else this._native.unregisterEvent(id)
     return true
+  }
+
+  _envelope(value, fallback) {
+    if (!this._serializer) return fallback
+    try {
+      const text = this._serializer.stringify(value)
+      return typeof text === 'string' ? text : fallback
+    } catch {
+      return fallback
+    }
+  }
+
+  _reserialize(json) {
+    try {
+      const text = this._serializer.stringify(JSON.parse(json))
+      return typeof text === 'string' ? text : json
+    } catch {
+      return json
+    }
   }
 
   _parse(text) {
@@ -432,23 +484,26 @@ class TunnelServer {
           }
         } else if (kind === KIND_ORIGIN) {
           const origin = flags === 1 ? batch.toString('latin1', start, start + len) : undefined
-          this._native.completeOrigin(ticket, this._resolveOrigin(origin))
+          this._native.completeText(ticket, this._resolveOrigin(origin))
+        } else if (kind === KIND_SERIALIZE) {
+          this._native.completeText(ticket, this._reserialize(batch.toString('utf8', start, start + len)))
         } else if (kind === KIND_AUTH) {
           this._runValidator(ticket)
         }
       } catch (err) {
         this._logError('dispatch', undefined, err)
-        if (kind === KIND_TASK || kind === KIND_EVENT) this._native.complete(ticket, 500, INTERNAL_BODY)
+        if (kind === KIND_TASK || kind === KIND_EVENT) this._native.complete(ticket, 500, this._bodies.internal)
       }
     }
   }
 
   _run(kind, ticket, handler, bodyKind, text) {
     const entry = kind === KIND_TASK ? this._tasks[handler] : this._events[handler]
-    if (!entry) {
+    if (!entry || !entry.fn) {
       // Unregistered between the native lookup and now.
       const what = kind === KIND_TASK ? 'Task' : 'Event'
-      this._native.complete(ticket, 404, JSON.stringify({ ok: false, error: { message: `${what} unknown not found`, code: 'NOT_FOUND' } }))
+      const error = { message: `${what} ${entry ? entry.id : ''} not found`, code: 'NOT_FOUND' }
+      this._native.complete(ticket, 404, this._envelope({ ok: false, error }, JSON.stringify({ ok: false, error })))
       return
     }
     let value
@@ -456,7 +511,7 @@ class TunnelServer {
       try {
         value = this._parse(text)
       } catch {
-        this._native.complete(ticket, 400, INVALID_JSON_BODY)
+        this._native.complete(ticket, 400, this._bodies.invalidJson)
         return
       }
     }
@@ -494,7 +549,7 @@ class TunnelServer {
     try {
       if (kind === KIND_TASK) body = this._okBody(result)
       else if (returnPayload) body = this._okBody(result === undefined ? input : result)
-      else body = OK_EMPTY
+      else body = this._bodies.ok
     } catch (err) {
       this._failed(kind, id, ticket, ctx, err)
       return
@@ -505,7 +560,7 @@ class TunnelServer {
   _failed(kind, id, ticket, ctx, err) {
     if (ctx._signal !== undefined) this._controllers.delete(ticket)
     if (isCancellation(err)) {
-      this._native.complete(ticket, 499, ABORTED_BODY)
+      this._native.complete(ticket, 499, this._bodies.aborted)
       return
     }
     if (err instanceof ProtocolError) {
@@ -540,7 +595,7 @@ class TunnelServer {
         this._logError(where, id, stringifyError)
       }
     }
-    this._native.complete(ticket, 500, INTERNAL_BODY)
+    this._native.complete(ticket, 500, this._bodies.internal)
   }
 
   _logError(where, id, err) {

@@ -2,7 +2,7 @@
 //! with handlers written in Rust instead of JavaScript. The gap between this
 //! and the addon is what crossing into JavaScript costs.
 //!
-//! `cargo run --release --example rust_alone --no-default-features -- --port 7070`
+//! `cargo run --release --example rust_alone -- --port 7070`
 
 use std::sync::Arc;
 
@@ -76,6 +76,9 @@ impl Dispatch for RustHandlers {
     fn abort(&self, _ticket: u32) {}
     fn resolve_origin(&self, _origin: Option<String>, reply: oneshot::Sender<Option<String>>) {
         let _ = reply.send(None);
+    }
+    fn serialize(&self, json: String, reply: oneshot::Sender<Option<String>>) {
+        let _ = reply.send(Some(json));
     }
     fn validate_auth(&self, _meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>) {
         let _ = reply.send(false);

@@ -20,7 +20,7 @@ if (!fromSource) {
 }
 const result = spawnSync(
   process.platform === 'win32' ? 'npx.cmd' : 'npx',
-  ['napi', 'build', '--platform', '--release', '--js', 'native.js', '--dts', 'native.d.ts'],
+  ['napi', 'build', '--platform', '--release', '--features', 'node', '--js', 'native.js', '--dts', 'native.d.ts'],
   { cwd: root, stdio: 'inherit' },
 )
 process.exit(result.status === null ? 1 : result.status)

@@ -21,6 +21,7 @@ const KIND_EVENT: u8 = 1;
 const KIND_ABORT: u8 = 2;
 const KIND_ORIGIN: u8 = 3;
 const KIND_AUTH: u8 = 4;
+const KIND_SERIALIZE: u8 = 5;
 /// kind u8, flags u8, reserved u16, ticket u32, handler u32, length u32.
 const RECORD_HEADER: usize = 16;
 
@@ -28,6 +29,7 @@ pub enum Job {
     Call(u32, Call),
     Abort(u32),
     Origin(u32, Option<String>, oneshot::Sender<Option<String>>),
+    Serialize(u32, String, oneshot::Sender<Option<String>>),
     Auth(u32, Arc<RequestMeta>, oneshot::Sender<bool>),
 }
 
@@ -37,7 +39,8 @@ pub enum Pending {
         reply: oneshot::Sender<Reply>,
         meta: Arc<RequestMeta>,
     },
-    Origin(oneshot::Sender<Option<String>>),
+    /// An origin or serialization question: answered with text or nothing.
+    Text(oneshot::Sender<Option<String>>),
     Auth {
         reply: oneshot::Sender<bool>,
         meta: Arc<RequestMeta>,
@@ -110,7 +113,11 @@ impl Inbox {
                     let flag = u8::from(origin.is_some());
                     let bytes = origin.as_deref().map(latin1_bytes).unwrap_or_default();
                     write_record(&mut out, KIND_ORIGIN, flag, ticket, 0, &bytes);
-                    pending.insert(ticket, Pending::Origin(reply));
+                    pending.insert(ticket, Pending::Text(reply));
+                }
+                Job::Serialize(ticket, json, reply) => {
+                    write_record(&mut out, KIND_SERIALIZE, 0, ticket, 0, json.as_bytes());
+                    pending.insert(ticket, Pending::Text(reply));
                 }
                 Job::Auth(ticket, meta, reply) => {
                     write_record(&mut out, KIND_AUTH, 0, ticket, 0, &[]);
@@ -178,6 +185,11 @@ impl Dispatch for JsDispatch {
     fn resolve_origin(&self, origin: Option<String>, reply: oneshot::Sender<Option<String>>) {
         let ticket = self.ticket();
         self.push(Job::Origin(ticket, origin, reply));
+    }
+
+    fn serialize(&self, json: String, reply: oneshot::Sender<Option<String>>) {
+        let ticket = self.ticket();
+        self.push(Job::Serialize(ticket, json, reply));
     }
 
     fn validate_auth(&self, meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>) {

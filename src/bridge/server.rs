@@ -189,11 +189,11 @@ impl NativeServer {
         }
     }
 
-    /// Answers a dynamic CORS origin question.
+    /// Answers a dynamic CORS origin or a serialization question.
     #[napi]
-    pub fn complete_origin(&self, ticket: u32, origin: Option<String>) {
-        if let Some(Pending::Origin(reply)) = self.take(ticket) {
-            let _ = reply.send(origin);
+    pub fn complete_text(&self, ticket: u32, text: Option<String>) {
+        if let Some(Pending::Text(reply)) = self.take(ticket) {
+            let _ = reply.send(text);
         }
     }
 
@@ -226,7 +226,7 @@ impl NativeServer {
         let pending = self.inbox.pending.lock().ok()?;
         let meta = match pending.get(&ticket)? {
             Pending::Call { meta, .. } | Pending::Auth { meta, .. } => meta.clone(),
-            Pending::Origin(_) => return None,
+            Pending::Text(_) => return None,
         };
         drop(pending);
         Some(info_json(&meta))

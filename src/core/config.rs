@@ -17,6 +17,9 @@ pub struct ServerConfig {
     pub cors: Option<CorsConfig>,
     pub max_json_bytes: Option<usize>,
     pub disable_discovery: bool,
+    /// The user's serializer writes something other than plain JSON, so the
+    /// envelopes the server writes itself must go through it.
+    pub custom_serializer: bool,
     /// Tokio worker threads; 0 picks the default.
     pub worker_threads: usize,
 }

@@ -65,3 +65,12 @@ pub fn preflight(cors: &[(&'static str, String)]) -> Response<Body> {
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
     res
 }
+
+/// What Node's HTTP parser answers to a request it cannot parse.
+pub fn bad_request() -> Response<Body> {
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::BAD_REQUEST;
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}

@@ -40,6 +40,8 @@ pub trait Dispatch: Send + Sync + 'static {
     fn abort(&self, ticket: u32);
     /// Resolve a function or RegExp CORS origin for a request origin.
     fn resolve_origin(&self, origin: Option<String>, reply: oneshot::Sender<Option<String>>);
+    /// Re-serialize a JSON answer the server wrote with the user's serializer.
+    fn serialize(&self, json: String, reply: oneshot::Sender<Option<String>>);
     /// Run auth validators; answers whether the request may pass.
     fn validate_auth(&self, meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>);
 }

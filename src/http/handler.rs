@@ -16,6 +16,9 @@ use crate::core::headers::node_header;
 use crate::core::request_id;
 use crate::core::router::{pathname_of, Route};
 
+/// How long an unread request body is drained after an early answer.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 use super::answer::{self, AnswerHeaders, Body};
 use super::dispatch::{Call, RequestMeta};
 use super::server::ServerState;
@@ -34,8 +37,21 @@ impl Exchange {
         }
     }
 
-    fn error(&self, err: &ProtocolError) -> Response<Body> {
-        answer::error(err, &self.headers())
+    /// A JSON answer the server writes itself, passed through the user's
+    /// serializer when it is not plain JSON (as the reference does).
+    async fn json(&self, state: &ServerState, status: u16, body: String) -> Response<Body> {
+        let body = if state.envelopes_in_js {
+            let (tx, rx) = oneshot::channel();
+            state.dispatch.serialize(body.clone(), tx);
+            rx.await.ok().flatten().unwrap_or(body)
+        } else {
+            body
+        };
+        answer::json(status, Bytes::from(body), &self.headers())
+    }
+
+    async fn error(&self, state: &ServerState, err: &ProtocolError) -> Response<Body> {
+        self.json(state, err.status(), err.body()).await
     }
 }
 
@@ -60,6 +76,39 @@ async fn origin_decision(state: &ServerState, origin: Option<&str>) -> OriginDec
 /// The one entry point: every request under any path comes here.
 pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Response<Body> {
     let (parts, body) = req.into_parts();
+    if parts.uri.path().bytes().any(|b| b >= 0x80) {
+        // Node's parser refuses raw non-ASCII bytes in the request target.
+        return answer::bad_request();
+    }
+    let mut body = Some(body);
+    let res = respond(&state, parts, &mut body).await;
+    if let Some(rest) = body {
+        if !http_body::Body::is_end_stream(&rest) {
+            // Answered before the body was read: keep reading and discarding
+            // it so the client, still sending, receives the answer (as Node
+            // does) instead of a reset.
+            tokio::spawn(drain(rest));
+        }
+    }
+    res
+}
+
+async fn drain(mut body: AxumBody) {
+    let discard = async {
+        while let Some(frame) = body.frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
+}
+
+async fn respond(
+    state: &ServerState,
+    parts: http::request::Parts,
+    body: &mut Option<AxumBody>,
+) -> Response<Body> {
     let target = match parts.uri.path_and_query() {
         Some(pq) if parts.uri.scheme().is_none() => pq.as_str().to_string(),
         _ => parts.uri.to_string(),
@@ -69,7 +118,7 @@ pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Resp
     let origin = node_header(&parts.headers, "origin");
 
     if parts.method == Method::OPTIONS && route != Route::Outside {
-        let decision = origin_decision(&state, origin.as_deref()).await;
+        let decision = origin_decision(state, origin.as_deref()).await;
         let requested = node_header(&parts.headers, "access-control-request-headers");
         let mut cors = Vec::with_capacity(5);
         state
@@ -78,16 +127,17 @@ pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Resp
         return answer::preflight(&cors);
     }
 
-    let decision = origin_decision(&state, origin.as_deref()).await;
+    let decision = origin_decision(state, origin.as_deref()).await;
     let mut cors = Vec::with_capacity(4);
     state.cors.actual_headers(&decision, &mut cors);
 
     if route == Route::Outside {
-        return Exchange {
+        // Outside the base the reference answers without the serializer.
+        let ex = Exchange {
             cors,
             request_id: None,
-        }
-        .error(&ProtocolError::NotFound);
+        };
+        return answer::error(&ProtocolError::NotFound, &ex.headers());
     }
 
     let request_id = request_id::normalize(
@@ -105,34 +155,35 @@ pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Resp
         Route::Event(id) => (Kind::Event, id),
         Route::Discovery => {
             if state.disable_discovery {
-                return ex.error(&ProtocolError::NotFound);
+                return ex.error(state, &ProtocolError::NotFound).await;
             }
             if parts.method != Method::GET {
-                return ex.error(&ProtocolError::MethodNotAllowed);
+                return ex.error(state, &ProtocolError::MethodNotAllowed).await;
             }
-            if let Err(e) = authenticate(&state, &parts, &pathname, &target, &ex).await {
-                return ex.error(&e);
+            if let Err(e) = authenticate(state, &parts, &pathname, &target, &ex).await {
+                return ex.error(state, &e).await;
             }
-            let registry = state.registry.load();
-            let (enabled, tasks, events) = registry.discovery();
-            return answer::json(
-                200,
-                Bytes::from(discovery_body(enabled, tasks, events)),
-                &ex.headers(),
-            );
+            let text = {
+                let registry = state.registry.load();
+                let (enabled, tasks, events) = registry.discovery();
+                discovery_body(enabled, tasks, events)
+            };
+            return ex.json(state, 200, text).await;
         }
-        Route::UnknownUnderBase | Route::Outside => return ex.error(&ProtocolError::NotFound),
+        Route::UnknownUnderBase | Route::Outside => {
+            return ex.error(state, &ProtocolError::NotFound).await
+        }
     };
 
     if parts.method != Method::POST {
-        return ex.error(&ProtocolError::MethodNotAllowed);
+        return ex.error(state, &ProtocolError::MethodNotAllowed).await;
     }
-    if let Err(e) = authenticate(&state, &parts, &pathname, &target, &ex).await {
-        return ex.error(&e);
+    if let Err(e) = authenticate(state, &parts, &pathname, &target, &ex).await {
+        return ex.error(state, &e).await;
     }
     let handler = match state.registry.load().resolve(kind, &id) {
         Ok(h) => h,
-        Err(e) => return ex.error(&e),
+        Err(e) => return ex.error(state, &e).await,
     };
 
     let body_kind = match kind {
@@ -146,12 +197,19 @@ pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Resp
                 .get(http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok());
             if declared_too_large(declared, state.max_json_bytes) {
-                return ex.error(&ProtocolError::PayloadTooLarge);
+                return ex.error(state, &ProtocolError::PayloadTooLarge).await;
             }
-            match read_limited(body, state.max_json_bytes).await {
+            let Some(stream) = body.as_mut() else {
+                return ex.error(state, &ProtocolError::InternalError).await;
+            };
+            match read_limited(stream, state.max_json_bytes).await {
                 Ok(b) => b,
-                Err(BodyError::TooLarge) => return ex.error(&ProtocolError::PayloadTooLarge),
-                Err(BodyError::Aborted) => return ex.error(&ProtocolError::RequestAborted),
+                Err(BodyError::TooLarge) => {
+                    return ex.error(state, &ProtocolError::PayloadTooLarge).await
+                }
+                Err(BodyError::Aborted) => {
+                    return ex.error(state, &ProtocolError::RequestAborted).await
+                }
             }
         }
         // Streams and uploads are not read here; the handler gets no input.
@@ -175,7 +233,7 @@ pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Resp
         reply: tx,
     });
     let mut guard = AbortOnDrop {
-        state: &state,
+        state,
         ticket,
         armed: true,
     };
@@ -183,7 +241,7 @@ pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Resp
     guard.armed = false;
     match reply {
         Ok(reply) => answer::json(reply.status, reply.body, &ex.headers()),
-        Err(_) => ex.error(&ProtocolError::InternalError),
+        Err(_) => ex.error(state, &ProtocolError::InternalError).await,
     }
 }
 
@@ -235,7 +293,7 @@ async fn authenticate(
 }
 
 /// Reads a body up to `max` bytes, never buffering past the limit.
-async fn read_limited(mut body: AxumBody, max: usize) -> Result<Bytes, BodyError> {
+async fn read_limited(body: &mut AxumBody, max: usize) -> Result<Bytes, BodyError> {
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     let mut total = 0usize;

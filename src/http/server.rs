@@ -26,6 +26,8 @@ pub struct ServerState {
     pub auth: AuthCheck,
     pub max_json_bytes: usize,
     pub disable_discovery: bool,
+    /// Pass server-written JSON through the (non-JSON) user serializer.
+    pub envelopes_in_js: bool,
     pub registry: Arc<ArcSwap<Registry>>,
     pub dispatch: Arc<dyn Dispatch>,
 }
@@ -42,6 +44,7 @@ impl ServerState {
             auth: AuthCheck::new(cfg.auth.as_ref()),
             max_json_bytes: cfg.max_json_bytes(),
             disable_discovery: cfg.disable_discovery,
+            envelopes_in_js: cfg.custom_serializer,
             registry,
             dispatch,
         }
