@@ -70,6 +70,7 @@ const taskBodyCases = [
   ['long string (100 KB)', 'app.length', `{"input":"${'x'.repeat(100 * 1024)}"}`],
   ['many keys', 'app.echo', JSON.stringify({ input: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, i])) })],
   ['key order is preserved (numeric-like keys follow JS rules)', 'app.echo', '{"input":{"b":1,"a":2,"10":3,"2":4,"-1":5}}'],
+  ['Runner type tags in the body (plain objects with JSON, typed values with the Serializer)', 'app.describe', '{"input":{"when":{"__type":"Date","value":"2020-01-01T00:00:00.000Z"},"u":{"__type":"Undefined","value":null}}}'],
 ];
 
 const eventBodyCases = [

@@ -104,6 +104,28 @@ describe('listen and close', () => {
     assert.ok(outcome instanceof Error || typeof outcome.status === 'number');
   });
 
+  it('close resolves while an idle keep-alive connection is open', async () => {
+    const http = require('node:http');
+    const server = newServer();
+    server.registerTask('life.ping', async () => 'pong');
+    const { port } = await server.listen();
+    const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 60000 });
+    try {
+      const status = await new Promise((resolve, reject) => {
+        const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/__runner/task/life.ping', agent, headers: { 'x-runner-token': TOKEN } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(status, 200);
+      await withTimeout(server.close(), 10000, 'close with an idle keep-alive connection');
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('close twice resolves both times', async () => {
     const server = newServer();
     await server.listen();

@@ -9,7 +9,7 @@
 //   errors: [ r.error(...).build(), ... ]   // typed error helpers (the reference needs them registered)
 // }
 // options (shared): { basePath, auth, cors, limits, disableDiscovery,
-//                     serializer: 'json' (default) | 'runner' }
+//                     serializer: 'json' (default) | 'runner' (new Serializer()) | { parse, stringify } }
 // reference-only:   { exposure: 'open' (default) | 'allowList' }
 //   'open'      -> nodeExposure with dangerouslyAllowOpenExposure: true (unknown ids -> 404)
 //   'allowList' -> a server-mode tunnel resource allow-listing exactly the registered ids
@@ -114,10 +114,13 @@ async function startReference(handlers = {}, options = {}) {
   items.push(nodeExposure.with({ http }));
 
   let app = r.resource(`test.reference.app.${n}`).register(items);
-  if ((options.serializer ?? 'json') === 'json') {
+  const ser = options.serializer ?? 'json';
+  if (ser === 'json') {
     app = app.overrides([r.override(globals.resources.serializer, async () => JSON_SERIALIZER)]);
-  } else if (options.serializer !== 'runner') {
-    throw new Error(`unknown serializer mode ${options.serializer}`);
+  } else if (ser && typeof ser === 'object') {
+    app = app.overrides([r.override(globals.resources.serializer, async () => ser)]);
+  } else if (ser !== 'runner') {
+    throw new Error(`unknown serializer mode ${ser}`);
   }
   const runtime = await run(app.build(), {
     logs: { printThreshold: null },
@@ -172,7 +175,7 @@ async function startNative(handlers = {}, options = {}) {
     cors: options.cors,
     limits: options.limits,
     disableDiscovery: options.disableDiscovery,
-    serializer: mode === 'runner' ? new Serializer() : undefined,
+    serializer: mode === 'runner' ? new Serializer() : mode && typeof mode === 'object' ? mode : undefined,
     logger,
   });
   // native-only overrides; an explicit `undefined` removes a shared option
