@@ -113,6 +113,11 @@ export declare class TunnelServer {
   unregisterEvent(id: string): boolean
   getTaskIds(): string[]
   getEventIds(): string[]
+  /**
+   * Restrict calls to an allow-list (403 before 404, as Runner's tunnel
+   * resources do); discovery then lists it. `null` serves every registered id.
+   */
+  setAllowList(list: { enabled: boolean; allowOpen?: boolean; tasks?: string[]; events?: string[] } | null): void
   /** Resolves once bound; rejects with `code` set (`EADDRINUSE`, ...). */
   listen(): Promise<ServerAddress>
   address(): ServerAddress | null

@@ -354,6 +354,25 @@ class TunnelServer {
     return this._native.eventIds()
   }
 
+  /**
+   * Restrict calls to an allow-list, as Runner's tunnel resources do:
+   * `{ enabled, allowOpen, tasks, events }`, checked before existence (403
+   * `Exposure not enabled` / `Task {id} not exposed`) and listed by
+   * discovery. `null` serves every registered id again.
+   */
+  setAllowList(list) {
+    if (list === null || list === undefined) {
+      this._native.setAllowList(null)
+      return
+    }
+    if (!isPlainObject(list)) throw new TypeError('TunnelServer.setAllowList: "list" must be an object or null')
+    const tasks = list.tasks === undefined ? [] : checkStringList(list.tasks, 'allowList.tasks')
+    const events = list.events === undefined ? [] : checkStringList(list.events, 'allowList.events')
+    this._native.setAllowList(
+      JSON.stringify({ enabled: Boolean(list.enabled), allowOpen: Boolean(list.allowOpen), tasks, events }),
+    )
+  }
+
   /** `{ host, port, url }` while listening, otherwise `null`. */
   address() {
     return this._address ? { ...this._address } : null

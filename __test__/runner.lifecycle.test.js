@@ -1,0 +1,217 @@
+'use strict';
+// nativeExposure as a Runner resource: its value, start-up ordering of tunnel resources (the
+// allow-list must be current when requests arrive), runtime changes, disposal, cancellation.
+const { describe, it } = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const { r, run, globals, nodeExposure, useExposureContext, cancellationError } = require('@bluelibs/runner');
+const { nativeExposure } = require('../runner');
+const { rawRequest, openAndSend, compare } = require('./helpers');
+const { startApp, TOKEN } = require('./helpers/runner-app');
+
+const RUN_OPTS = { logs: { printThreshold: null }, shutdownHooks: false, errorBoundary: false };
+const portOf = (exposure, value) => (exposure === nodeExposure ? value.server.address().port : value.port);
+const callTask = (port, id, extra = {}) =>
+  rawRequest({ port }, { method: 'POST', path: `/__runner/task/${id}`, headers: [['x-runner-token', TOKEN], ['content-type', 'application/json']], body: '{"input":1}', ...extra });
+
+function connectRefused(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.on('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on('error', (e) => resolve(e.code === 'ECONNREFUSED'));
+  });
+}
+
+describe('nativeExposure value and disposal', () => {
+  it('gives basePath (as nodeExposure normalises it), the bound port/url and close()', async () => {
+    const nat = await startApp(nativeExposure, { basePath: 'api/', auth: { token: TOKEN } });
+    const ref = await startApp(nodeExposure, { basePath: 'api/', auth: { token: TOKEN } });
+    try {
+      assert.equal(nat.value.basePath, ref.value.basePath);
+      assert.equal(nat.value.basePath, '/api');
+      assert.ok(Number.isInteger(nat.value.port) && nat.value.port > 0);
+      assert.equal(nat.value.host, '127.0.0.1');
+      assert.equal(nat.value.url, `http://127.0.0.1:${nat.value.port}`);
+      assert.equal(nat.value.baseUrl, `http://127.0.0.1:${nat.value.port}/api`);
+      assert.equal(typeof nat.value.close, 'function');
+      const res = await rawRequest({ port: nat.value.port }, { method: 'POST', path: '/api/task/rn.add', headers: [['x-runner-token', TOKEN]], body: '{"input":{"a":1,"b":2}}' });
+      assert.equal(res.text, '{"ok":true,"result":3}');
+    } finally {
+      await nat.close();
+      await ref.close();
+    }
+  });
+
+  it('closes its server when the Runner app is disposed', async () => {
+    const nat = await startApp(nativeExposure, { auth: { token: TOKEN } });
+    const port = nat.value.port;
+    assert.equal(await connectRefused(port), false);
+    await nat.runtime.dispose();
+    assert.equal(await connectRefused(port), true);
+    assert.equal(nat.value.server.address(), null);
+  });
+
+  it('close() first, then dispose, is fine', async () => {
+    const nat = await startApp(nativeExposure, { auth: { token: TOKEN } });
+    await nat.value.close();
+    assert.equal(await connectRefused(nat.value.port), true);
+    await nat.runtime.dispose();
+  });
+
+  it('without http.listen nothing listens (like nodeExposure without listen/server)', async () => {
+    const app = r.resource('lc.app.nolisten').register([nativeExposure.with({ http: { auth: { token: TOKEN } } })]).build();
+    const rt = await run(app, RUN_OPTS);
+    try {
+      const v = rt.getResourceValue(nativeExposure);
+      assert.equal(v.port, null);
+      assert.equal(v.server.address(), null);
+      assert.equal(v.basePath, '/__runner');
+    } finally {
+      await rt.dispose();
+    }
+  });
+
+  it('http.server (attach to a node:http server) is refused with a clear error', async () => {
+    const app = r.resource('lc.app.server').register([nativeExposure.with({ http: { server: require('node:http').createServer() } })]).build();
+    await assert.rejects(run(app, RUN_OPTS), /http\.server .*not supported/);
+  });
+
+  it('a busy port fails run() with EADDRINUSE', async () => {
+    const nat = await startApp(nativeExposure, { auth: { token: TOKEN } });
+    try {
+      const app = r.resource('lc.app.busy').register([nativeExposure.with({ http: { listen: { port: nat.value.port, host: '127.0.0.1' } } })]).build();
+      await assert.rejects(run(app, RUN_OPTS), (e) => /EADDRINUSE/.test(`${e.code} ${e.message}`));
+    } finally {
+      await nat.close();
+    }
+  });
+});
+
+/**
+ * Exposure first, then a prober that calls the server while the app is still starting
+ * (before globals.events.ready), then (optionally) a tunnel, then a prober that runs
+ * after the tunnel initialised.
+ */
+async function startupProbe(exposure, initMode) {
+  const probes = {};
+  const add = r.task('lc.add').run(async (n) => n + 1).build();
+  const exposureWith = exposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } });
+  const probe = (id, deps) =>
+    r
+      .resource(id)
+      .dependencies({ exposure, ...deps })
+      .init(async (_c, { exposure: value }) => {
+        const res = await callTask(portOf(exposure, value), 'lc.add');
+        probes[id] = { status: res.status, text: res.text };
+      })
+      .build();
+  const tunnel = r
+    .resource('lc.tunnel')
+    .tags([globals.tags.tunnel])
+    .init(async () => {
+      await new Promise((res) => setImmediate(res));
+      return { mode: 'server', transport: 'http', tasks: [add.id] };
+    })
+    .build();
+  const app = r
+    .resource('lc.app.startup')
+    .register([exposureWith, add, probe('lc.probe.before', {}), tunnel, probe('lc.probe.after', { tunnel })])
+    .build();
+  const rt = await run(app, { ...RUN_OPTS, initMode });
+  await rt.dispose();
+  return probes;
+}
+
+describe('allow-list during start-up', () => {
+  for (const initMode of ['sequential', 'parallel']) {
+    it(`follows tunnel resources that initialise after the exposure (${initMode})`, async () => {
+      const ref = await startupProbe(nodeExposure, initMode);
+      const nat = await startupProbe(nativeExposure, initMode);
+      assert.deepEqual(Object.keys(ref).sort(), ['lc.probe.after', 'lc.probe.before']);
+      assert.equal(ref['lc.probe.after'].status, 200);
+      assert.deepEqual(nat, ref);
+    });
+  }
+});
+
+describe('allow-list changes at runtime', () => {
+  it('refreshAllowList() picks up a mutated tunnel value (the reference recomputes per request)', async () => {
+    const make = (exposure) => {
+      const a = r.task('lc.rt.a').run(async () => 'a').build();
+      const b = r.task('lc.rt.b').run(async () => 'b').build();
+      const tunnel = r.resource('lc.rt.tunnel').tags([globals.tags.tunnel]).init(async () => ({ mode: 'server', tasks: [a.id] })).build();
+      return r
+        .resource('lc.rt.app')
+        .register([exposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } }), a, b, tunnel])
+        .build();
+    };
+    const refRt = await run(make(nodeExposure), RUN_OPTS);
+    const natRt = await run(make(nativeExposure), RUN_OPTS);
+    try {
+      const refPort = portOf(nodeExposure, refRt.getResourceValue(nodeExposure));
+      const natValue = natRt.getResourceValue(nativeExposure);
+      const check = async (id) => compare(await callTask(refPort, id), await callTask(natValue.port, id), { label: id });
+      await check('lc.rt.b');
+      for (const rt of [refRt, natRt]) {
+        const store = rt.getResourceValue(globals.resources.store);
+        const value = store.resources.get('lc.rt.tunnel').value;
+        value.tasks.push('lc.rt.b', 'lc.rt.ghost');
+      }
+      // Not pushed yet: the native side still has the start-up list.
+      assert.equal((await callTask(natValue.port, 'lc.rt.b')).status, 403);
+      assert.deepEqual(natValue.refreshAllowList(), { enabled: true, tasks: ['lc.rt.a', 'lc.rt.b', 'lc.rt.ghost'], events: [] });
+      await check('lc.rt.b');
+      await check('lc.rt.ghost'); // allow-listed, not registered: 404
+      const disc = { method: 'GET', path: '/__runner/discovery', headers: [['x-runner-token', TOKEN]] };
+      compare(await rawRequest({ port: refPort }, disc), await rawRequest({ port: natValue.port }, disc), { spec: disc });
+    } finally {
+      await refRt.dispose();
+      await natRt.dispose();
+    }
+  });
+});
+
+describe('cancellation', () => {
+  it("a client going away aborts useExposureContext().signal with Runner's cancellation error", async () => {
+    let seen;
+    const done = new Promise((resolve) => {
+      seen = resolve;
+    });
+    let started;
+    const running = new Promise((resolve) => {
+      started = resolve;
+    });
+    const wait = r
+      .task('lc.wait')
+      .run(async () => {
+        const { signal } = useExposureContext();
+        started();
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        seen(signal.reason);
+        throw signal.reason;
+      })
+      .build();
+    const tunnel = r.resource('lc.c.tunnel').tags([globals.tags.tunnel]).init(async () => ({ mode: 'server', tasks: [wait.id] })).build();
+    const app = r
+      .resource('lc.c.app')
+      .register([nativeExposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } }), wait, tunnel])
+      .build();
+    const rt = await run(app, RUN_OPTS);
+    try {
+      const { port } = rt.getResourceValue(nativeExposure);
+      const socket = await openAndSend({ port }, { method: 'POST', path: '/__runner/task/lc.wait', headers: [['x-runner-token', TOKEN]], body: '{}' });
+      await running;
+      socket.destroy();
+      const reason = await done;
+      assert.ok(cancellationError.is(reason), `reason: ${reason && reason.name}`);
+      // the server keeps serving
+      const res = await rawRequest({ port }, { method: 'GET', path: '/__runner/discovery', headers: [['x-runner-token', TOKEN]] });
+      assert.equal(res.status, 200);
+    } finally {
+      await rt.dispose();
+    }
+  });
+});

@@ -1,0 +1,83 @@
+/// <reference types="node" />
+import type { definitions } from '@bluelibs/runner'
+import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node'
+import type { TunnelServer } from './index'
+
+/**
+ * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
+ * `http.server` (attaching to an existing node:http server) is not supported;
+ * without `http.listen` nothing listens (as with nodeExposure).
+ * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
+ */
+export type NativeExposureConfig = NodeExposureConfig
+export type NativeExposureHttpConfig = NodeExposureHttpConfig
+
+/** The value of the `nativeExposure` resource. */
+export interface NativeExposureValue {
+  /** The native server (already listening when `http.listen` was given). */
+  server: TunnelServer
+  /** The normalised base path, e.g. `/__runner` (as nodeExposure's `basePath`). */
+  basePath: string
+  /** Bound host, port and origin URL (`http://host:port`); `null` without `http.listen`. */
+  host: string | null
+  port: number | null
+  url: string | null
+  /** `url` + `basePath`: what Runner's clients take as `baseUrl`. */
+  baseUrl: string | null
+  /**
+   * Recomputes the allow-list from the tunnel resources and pushes it to the
+   * native side. It is recomputed automatically whenever a tunnel resource
+   * finishes initialising and on `globals.events.ready`; call this after
+   * changing a tunnel resource's value at runtime.
+   */
+  refreshAllowList(): { enabled: boolean; tasks: string[]; events: string[] }
+  /** Stops the server (also done when the Runner app is disposed). */
+  close(): Promise<void>
+}
+
+/** A drop-in for `nodeExposure` from `@bluelibs/runner`, served by the native server. */
+export declare const nativeExposure: definitions.IResource<
+  NativeExposureConfig,
+  Promise<NativeExposureValue>,
+  NodeExposureDependencyMap,
+  any,
+  { title: string; description: string }
+>
+
+/**
+ * What `useExposureContext()` returns inside a task served by nativeExposure. `req` and `res`
+ * are minimal stand-ins (`req`: method, url, headers; `res`: statusCode, headersSent,
+ * writableEnded), not node:http objects; the rest is as under nodeExposure.
+ */
+export interface NativeExposureRequestContextValue {
+  req: { method: string; url: string; headers: Record<string, string | string[] | undefined> }
+  res: { statusCode: number; headersSent: boolean; writableEnded: boolean }
+  /** The request target as a WHATWG URL (base `http://localhost`). */
+  url: URL
+  basePath: string
+  /** Lower-case names; `x-runner-request-id` is the id echoed on the answer. */
+  headers: Record<string, string | string[] | undefined>
+  method?: string
+  /** Aborted when the client goes away, with Runner's cancellation error as reason. */
+  signal: AbortSignal
+}
+
+/** The async context `useExposureContext()` reads (id `platform.node.ctx.exposureRequest`). */
+export declare const ExposureRequestContext: definitions.IAsyncContext<NativeExposureRequestContextValue>
+
+export interface AllowListSnapshot {
+  enabled: boolean
+  taskIds: Set<string>
+  eventIds: Set<string>
+  taskAcceptsAsyncContext: Map<string, boolean>
+  eventAcceptsAsyncContext: Map<string, boolean>
+}
+
+/** Runner's allow-list rule, as nodeExposure computes it from a store. */
+export declare function computeAllowList(
+  store: unknown,
+  onSelectorError?: (info: { selectorKind: 'task' | 'event'; candidateId: string; tunnelResourceId: string; error: unknown }) => void,
+): AllowListSnapshot
+
+/** Runner's typed-error rule: the store's error helpers decide. */
+export declare function resolveAppErrorExtra(store: unknown, error: unknown): { id?: string; data?: unknown; httpCode?: number } | undefined
