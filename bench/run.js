@@ -18,6 +18,7 @@ const {
   TOKEN_HEADER,
   SCENARIO_KINDS,
   readCpuMicros,
+  readChildrenCpuMicros,
   readRssKb,
   readMachineCpu,
   sleep,
@@ -31,6 +32,7 @@ const log = (...a) => console.error(...a);
 
 const ALL_SERVERS = ['native', 'nativeExposure', 'nodeExposure', 'node-http', 'fastify', 'brahma', 'rust'];
 const BASELINES = ['node-http', 'nodeExposure', 'rust'];
+const BACKGROUND_WARN = 0.15; // cores of unrelated CPU use during a run worth warning about
 const KINDS = ['add', 'echo16k', 'event'];
 
 const env = process.env;
@@ -330,12 +332,17 @@ function machineInfo() {
 
 let tmpDir;
 let wrkBin;
+let loadAtStart;
 const bodies = {};
 const bodyFiles = {};
 let procs = [];
 
 async function main() {
   const t0 = Date.now();
+  loadAtStart = os.loadavg().map((x) => +x.toFixed(2));
+  if (loadAtStart[0] > 0.5) {
+    log(`note: load average is ${loadAtStart.join(' ')} before starting; other work on this machine skews the numbers`);
+  }
   wrkBin = ensureWrk(log);
   if (!wrkBin) {
     log('wrk is required: apt-get install -y wrk   (then re-run `npm run bench`)');
@@ -398,9 +405,15 @@ async function main() {
           }
           const cpu0 = readCpuMicros(p.pid);
           const m0 = readMachineCpu();
+          const kids0 = readChildrenCpuMicros();
+          const self0 = process.cpuUsage();
           const r = await runWrk({ bin: wrkBin, url, script: scripts[s.kind], connections: s.connections, durationS: cfg.durationS, threads: cfg.wrkThreads });
           const cpu1 = p.alive ? readCpuMicros(p.pid) : NaN;
           const m1 = readMachineCpu();
+          const wrkUs = readChildrenCpuMicros() - kids0;
+          const selfD = process.cpuUsage(self0);
+          // whatever else ran on the machine meanwhile (other builds, tests...), in cores
+          const background = (m1.procUs - m0.procUs - (cpu1 - cpu0) - wrkUs - selfD.user - selfD.system) / 1e6 / r.seconds;
           const reasons = [];
           if (r.non2xx > 0) reasons.push(`${r.non2xx} non-2xx`);
           if (r.socketErrors > 0) reasons.push(`socket errors ${JSON.stringify(r.errors)}`);
@@ -424,11 +437,17 @@ async function main() {
             serverCpuUsPerReq: r.requests > 0 ? (cpu1 - cpu0) / r.requests : null,
             serverCpuCores: (cpu1 - cpu0) / 1e6 / r.seconds,
             machineBusyPct: (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total),
+            wrkCpuCores: wrkUs / 1e6 / r.seconds,
+            backgroundCpuCores: background,
+            softirqCpuCores: (m1.irqUs - m0.irqUs) / 1e6 / r.seconds,
+            stealCpuCores: (m1.stealUs - m0.stealUs) / 1e6 / r.seconds,
           };
           runs[s.name][p.name].push(res);
           log(
             `${tag} ${fmt.int(res.rps).padStart(8)} req/s  p50 ${fmt.ms(res.p50Ms)}ms  p99 ${fmt.ms(res.p99Ms)}ms  ` +
-              `server ${fmt.us(res.serverCpuUsPerReq)}µs/req${res.valid ? '' : '  INVALID: ' + reasons.join(', ')}`,
+              `server ${fmt.us(res.serverCpuUsPerReq)}µs/req` +
+              (background > BACKGROUND_WARN ? `  (background load ${background.toFixed(2)} cores!)` : '') +
+              (res.valid ? '' : '  INVALID: ' + reasons.join(', ')),
           );
         } catch (e) {
           runs[s.name][p.name].push({ round, valid: false, error: String(e.message || e) });
@@ -518,6 +537,10 @@ async function main() {
     elapsedS: Math.round((Date.now() - t0) / 1000),
   };
 
+  const allRuns = Object.values(runs).flatMap((byServer) => Object.values(byServer).flat());
+  const noisy = allRuns.filter((r) => r.backgroundCpuCores > BACKGROUND_WARN);
+  result.noisyRuns = noisy.length;
+  result.loadAverageAtStart = loadAtStart;
   const text = renderText(result, names);
   console.log(text.plain);
 
@@ -590,7 +613,7 @@ async function fixedRatePhase(live, summary) {
       const reasons = [];
       if (result.non2xx) reasons.push(`${result.non2xx} non-2xx`);
       if (result.errors) reasons.push(`${result.errors} socket errors`);
-      if (result.unfinished > 0) reasons.push(`${result.unfinished} unfinished`);
+      // requests still queued when the schedule ended only mean "fell behind" (keptUp=false)
       const r = {
         round,
         ...result,
@@ -765,6 +788,12 @@ function renderText(result, names) {
     md.push('', title, '', mdTable(h, rs, a));
   }
 
+  if (result.noisyRuns) {
+    const w = `WARNING: ${result.noisyRuns} run(s) saw more than ${BACKGROUND_WARN} cores of unrelated CPU use (see backgroundCpuCores in the JSON); re-run on a quiet machine.`;
+    plain.push('', w);
+    md.push('', `> ${w}`);
+  }
+
   if (result.skipped.length) {
     plain.push('', 'Not measured:');
     md.push('', 'Not measured:', '');
@@ -778,21 +807,26 @@ function renderText(result, names) {
 
 function renderSvg(result, names) {
   const labels = {};
-  for (const s of scenarios) labels[s.name] = `${s.label}\n${s.connections} connections`;
+  for (const s of scenarios) labels[s.name] = `${s.connections} connections`;
+  const panels = KINDS.map((kind) => ({
+    title: SCENARIO_KINDS[kind].label,
+    scenarios: scenarios.filter((s) => s.kind === kind).map((s) => s.name),
+  })).filter((p) => p.scenarios.length);
   const m = result.machine;
   const p = result.parameters;
   return barChart({
-    scenarios: scenarios.map((s) => s.name),
+    panels,
     labels,
     servers: names,
     get: (sc, sv) => {
       const r = result.summary[sc][sv];
       return r && r.rps != null ? { value: r.rps, valid: r.valid } : null;
     },
-    title: 'Runner tunnel protocol: requests/s (higher is better)',
+    title: 'Runner tunnel protocol over HTTP: requests/s (higher is better)',
     subtitle:
-      `${m.cpus}× ${m.cpuModel}, Node ${m.node}, wrk -t${p.wrk.threads}; median of ${p.rounds} × ${p.durationS}s; ` +
-      `${result.date.slice(0, 10)}`,
+      `${m.cpus}× ${m.cpuModel}, Node ${m.node}, wrk -t${p.wrk.threads} (load generator on the same machine); ` +
+      `median of ${p.rounds} × ${p.durationS}s; ${result.date.slice(0, 10)}` +
+      (result.noisyRuns ? ` — ${result.noisyRuns} run(s) had other load on the machine` : ''),
   });
 }
 

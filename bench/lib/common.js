@@ -4,6 +4,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
+const { isDeepStrictEqual } = require('node:util');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const TOKEN = 'secret';
@@ -43,8 +44,8 @@ const SCENARIO_KINDS = {
     label: '16 KB echo',
     path: '/__runner/task/bench.echo',
     body: () => JSON.stringify({ input: makeEchoInput() }),
-    check: (json, body) =>
-      json && json.ok === true && JSON.stringify(json.result) === JSON.stringify(JSON.parse(body).input),
+    // semantic equality: key order may differ (serde_json without preserve_order sorts keys)
+    check: (json, body) => json && json.ok === true && isDeepStrictEqual(json.result, JSON.parse(body).input),
   },
   event: {
     label: 'event',
@@ -83,6 +84,14 @@ function readCpuMicros(pid) {
   return ((utime + stime) * 1e6) / clkTck;
 }
 
+/** CPU of a process's waited-for children (cutime+cstime), in microseconds. The harness
+ *  uses it on itself: wrk and the load generators are its children. */
+function readChildrenCpuMicros(pid = process.pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[13]) + Number(fields[14])) * 1e6) / clkTck;
+}
+
 /** Resident set size of a process in KiB (VmRSS). */
 function readRssKb(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -90,13 +99,25 @@ function readRssKb(pid) {
   return m ? Number(m[1]) : NaN;
 }
 
-/** Machine-wide [busy, total] jiffies from /proc/stat. */
+/** Machine-wide CPU from /proc/stat (USER_HZ ticks = CLK_TCK). `procUs` is time charged
+ *  to processes (user+nice+system); irq/softirq (loopback networking lands there) and
+ *  steal (the hypervisor) are kept apart, since no process's utime/stime includes them. */
 function readMachineCpu() {
   const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const idle = v[3] + (v[4] || 0);
-  const total = v.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
+  const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number);
+  const total = user + nice + system + idle + iowait + irq + softirq + steal;
+  const us = (t) => (t * 1e6) / clkTck;
+  return {
+    busy: total - idle - iowait,
+    total,
+    procUs: us(user + nice + system),
+    irqUs: us(irq + softirq),
+    stealUs: us(steal),
+  };
 }
 
 // ---------------------------------------------------------------- ports
@@ -179,6 +200,7 @@ module.exports = {
   makeEchoInput,
   handlers,
   readCpuMicros,
+  readChildrenCpuMicros,
   readRssKb,
   readMachineCpu,
   clkTck,
