@@ -322,6 +322,14 @@ class TunnelServer {
     this._taskIndex = new Map()
     this._eventIndex = new Map()
     this._controllers = new Map()
+    // Answers queued until the end of the current microtask round, then
+    // handed to the native side in one call.
+    this._outTickets = []
+    this._outStatuses = []
+    this._outBodies = []
+    this._outBuffer = Buffer.allocUnsafe(64 * 1024)
+    this._flushScheduled = false
+    this._flush = () => this._flushAnswers()
     this._keepAlive = null
     this._address = null
     this._closing = null
@@ -446,6 +454,45 @@ class TunnelServer {
     return true
   }
 
+  _answer(ticket, status, body) {
+    this._outTickets.push(ticket)
+    this._outStatuses.push(status)
+    this._outBodies.push(body)
+    if (!this._flushScheduled) {
+      this._flushScheduled = true
+      queueMicrotask(this._flush)
+    }
+  }
+
+  _flushAnswers() {
+    this._flushScheduled = false
+    const tickets = this._outTickets
+    const statuses = this._outStatuses
+    const bodies = this._outBodies
+    const n = tickets.length
+    if (n === 0) return
+    this._outTickets = []
+    this._outStatuses = []
+    this._outBodies = []
+    let capacity = 0
+    for (let i = 0; i < n; i++) capacity += 12 + bodies[i].length * 3
+    let buf = this._outBuffer
+    if (buf.length < capacity) {
+      buf = Buffer.allocUnsafe(capacity)
+      // Keep a grown buffer for the next flush, but not a huge one.
+      if (capacity <= 4 * 1024 * 1024) this._outBuffer = buf
+    }
+    let off = 0
+    for (let i = 0; i < n; i++) {
+      buf.writeUInt32LE(tickets[i], off)
+      buf.writeUInt32LE(statuses[i], off + 4)
+      const len = buf.write(bodies[i], off + 12, 'utf8')
+      buf.writeUInt32LE(len, off + 8)
+      off += 12 + len
+    }
+    this._native.completeMany(buf.subarray(0, off))
+  }
+
   _envelope(value, fallback) {
     if (!this._serializer) return fallback
     try {
@@ -511,7 +558,7 @@ class TunnelServer {
         }
       } catch (err) {
         this._logError('dispatch', undefined, err)
-        if (kind === KIND_TASK || kind === KIND_EVENT) this._native.complete(ticket, 500, this._bodies.internal)
+        if (kind === KIND_TASK || kind === KIND_EVENT) this._answer(ticket, 500, this._bodies.internal)
       }
     }
   }
@@ -522,7 +569,7 @@ class TunnelServer {
       // Unregistered between the native lookup and now.
       const what = kind === KIND_TASK ? 'Task' : 'Event'
       const error = { message: `${what} ${entry ? entry.id : ''} not found`, code: 'NOT_FOUND' }
-      this._native.complete(ticket, 404, this._envelope({ ok: false, error }, JSON.stringify({ ok: false, error })))
+      this._answer(ticket, 404, this._envelope({ ok: false, error }, JSON.stringify({ ok: false, error })))
       return
     }
     let value
@@ -530,7 +577,7 @@ class TunnelServer {
       try {
         value = this._parse(text)
       } catch {
-        this._native.complete(ticket, 400, this._bodies.invalidJson)
+        this._answer(ticket, 400, this._bodies.invalidJson)
         return
       }
     }
@@ -573,20 +620,20 @@ class TunnelServer {
       this._failed(kind, id, ticket, ctx, err)
       return
     }
-    this._native.complete(ticket, 200, body)
+    this._answer(ticket, 200, body)
   }
 
   _failed(kind, id, ticket, ctx, err) {
     if (ctx._signal !== undefined) this._controllers.delete(ticket)
     if (isCancellation(err)) {
-      this._native.complete(ticket, 499, this._bodies.aborted)
+      this._answer(ticket, 499, this._bodies.aborted)
       return
     }
     if (err instanceof ProtocolError) {
       const error = { message: err.message, code: err.code, ...(err.extra || {}) }
       const status = isValidHttpCode(err.status) ? err.status : 500
       try {
-        this._native.complete(ticket, status, this._stringify({ ok: false, error }))
+        this._answer(ticket, status, this._stringify({ ok: false, error }))
         return
       } catch (stringifyError) {
         err = stringifyError
@@ -608,13 +655,13 @@ class TunnelServer {
       if (typed.data !== undefined) error.data = typed.data
       if (httpCode !== undefined) error.httpCode = httpCode
       try {
-        this._native.complete(ticket, httpCode ?? 500, this._stringify({ ok: false, error }))
+        this._answer(ticket, httpCode ?? 500, this._stringify({ ok: false, error }))
         return
       } catch (stringifyError) {
         this._logError(where, id, stringifyError)
       }
     }
-    this._native.complete(ticket, 500, this._bodies.internal)
+    this._answer(ticket, 500, this._bodies.internal)
   }
 
   _logError(where, id, err) {

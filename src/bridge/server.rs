@@ -2,9 +2,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use napi::bindgen_prelude::{AsyncTask, Buffer, Function};
+use napi::bindgen_prelude::{AsyncTask, Buffer, BufferSlice, Function};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::core::config::ServerConfig;
 use crate::core::exposure::{AllowList, Kind, Registry};
@@ -23,6 +24,20 @@ pub struct NativeServer {
     inbox: Arc<Inbox>,
     wake: Arc<WakeFn>,
     running: Option<RunningServer>,
+    /// Hands answered calls to a task on the server's runtime, which wakes
+    /// the waiting requests locally: one cross-thread wake-up per batch of
+    /// answers instead of one per answer.
+    answers: Option<mpsc::UnboundedSender<Vec<Answered>>>,
+}
+
+type Answered = (oneshot::Sender<Reply>, Reply);
+
+async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Vec<Answered>>) {
+    while let Some(batch) = rx.recv().await {
+        for (reply, answer) in batch {
+            let _ = reply.send(answer);
+        }
+    }
 }
 
 /// The address a listening server is bound to.
@@ -42,7 +57,12 @@ impl NativeServer {
     /// JS thread with every job queued since the last call.
     #[napi(constructor)]
     pub fn new(config_json: String, on_batch: Function<'_, Buffer, ()>) -> Result<Self> {
-        let config = ServerConfig::from_json(&config_json).map_err(type_error)?;
+        let mut config = ServerConfig::from_json(&config_json).map_err(type_error)?;
+        if config.worker_threads == 0 {
+            // The JS thread needs a core of its own to run the handlers.
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            config.worker_threads = cores.saturating_sub(1).max(1);
+        }
         let inbox = Inbox::new();
         let drain_inbox = inbox.clone();
         // Weak: the function alone never keeps the event loop alive; the JS
@@ -58,6 +78,7 @@ impl NativeServer {
             inbox,
             wake: Arc::new(wake),
             running: None,
+            answers: None,
         })
     }
 
@@ -163,6 +184,11 @@ impl NativeServer {
             host: server.local_addr.ip().to_string(),
             port: u32::from(server.local_addr.port()),
         };
+        if let Some(handle) = server.handle() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            handle.spawn(deliver_answers(rx));
+            self.answers = Some(tx);
+        }
         self.running = Some(server);
         Ok(addr)
     }
@@ -171,6 +197,7 @@ impl NativeServer {
     /// `grace_ms`), then frees the port and the runtime.
     #[napi]
     pub fn close(&mut self, grace_ms: u32) -> AsyncTask<CloseTask> {
+        self.answers = None;
         AsyncTask::new(CloseTask {
             server: self.running.take(),
             grace_ms,
@@ -187,6 +214,38 @@ impl NativeServer {
                 body: Bytes::from(body.into_bytes()),
             });
         }
+    }
+
+    /// Answers many calls at once: records of `ticket u32, status u32,
+    /// length u32` (little-endian) each followed by `length` body bytes.
+    #[napi]
+    pub fn complete_many(&self, records: BufferSlice) {
+        let data: &[u8] = &records;
+        let mut answered = Vec::new();
+        if let Ok(mut pending) = self.inbox.pending.lock() {
+            let mut off = 0usize;
+            while let Some(header) = data.get(off..off + 12) {
+                let word = |i: usize| {
+                    u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]])
+                };
+                let (ticket, status, len) = (word(0), word(4), word(8) as usize);
+                let Some(body) = data.get(off + 12..off + 12 + len) else {
+                    break;
+                };
+                off += 12 + len;
+                if let Some(Pending::Call { reply, .. }) = pending.remove(&ticket) {
+                    let status = u16::try_from(status).unwrap_or(500);
+                    answered.push((
+                        reply,
+                        Reply {
+                            status,
+                            body: Bytes::copy_from_slice(body),
+                        },
+                    ));
+                }
+            }
+        }
+        self.deliver(answered);
     }
 
     /// Answers a dynamic CORS origin or a serialization question.
@@ -234,6 +293,22 @@ impl NativeServer {
 }
 
 impl NativeServer {
+    fn deliver(&self, answered: Vec<Answered>) {
+        if answered.is_empty() {
+            return;
+        }
+        let rest = match &self.answers {
+            Some(tx) => match tx.send(answered) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(rest)) => rest,
+            },
+            None => answered,
+        };
+        for (reply, answer) in rest {
+            let _ = reply.send(answer);
+        }
+    }
+
     fn take(&self, ticket: u32) -> Option<Pending> {
         self.inbox.pending.lock().ok()?.remove(&ticket)
     }

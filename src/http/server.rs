@@ -130,6 +130,11 @@ async fn accept_loop(
 }
 
 impl RunningServer {
+    /// The runtime the server runs on, for tasks that serve it.
+    pub fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.runtime.as_ref().map(|rt| rt.handle().clone())
+    }
+
     /// Stops accepting and waits (blocking this thread) until in-flight
     /// requests have been answered or `grace` has passed, then stops the
     /// runtime, dropping whatever is still running.
