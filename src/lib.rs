@@ -11,8 +11,3 @@ pub mod http;
 
 #[cfg(feature = "node")]
 mod bridge;
-
-// The HTTP side allocates small, short-lived buffers per request from several
-// threads; mimalloc's thread-local free lists cut that cost well below glibc's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
