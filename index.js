@@ -6,6 +6,13 @@
 // runs in Rust; see src/.
 
 const { NativeServer } = require('./native.js')
+const { RequestBody, ResponseWriter, pipeOut, headerList, isReadable, isStreamingResponse } = require('./streams.js')
+
+let multipart = null
+function multipartParser() {
+  if (!multipart) multipart = require('./multipart.js')
+  return multipart
+}
 
 // Record kinds and body kinds of the batch buffer (src/bridge/batch.rs).
 const KIND_TASK = 0
@@ -14,7 +21,13 @@ const KIND_ABORT = 2
 const KIND_ORIGIN = 3
 const KIND_AUTH = 4
 const KIND_SERIALIZE = 5
+const KIND_BODY_CHUNK = 6
+const KIND_BODY_END = 7
+const KIND_BODY_ERROR = 8
+const KIND_RESUME = 9
+const KIND_GONE = 10
 const BODY_JSON = 0
+const BODY_MULTIPART = 2
 const RECORD_HEADER = 16
 
 const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k)
@@ -51,6 +64,7 @@ function normalizeOptions(options) {
     validate: null,
     closeGraceMs: 10000,
     resolveError: null,
+    multipartLimits: undefined,
   }
 
   if (options.port !== undefined) {
@@ -126,6 +140,14 @@ function normalizeOptions(options) {
   }
   if (options.limits !== undefined) {
     if (!isPlainObject(options.limits)) fail('limits', 'an object')
+    const mp = options.limits.multipart
+    if (mp !== undefined) {
+      if (!isPlainObject(mp)) fail('limits.multipart', 'an object')
+      for (const [key, value] of Object.entries(mp)) {
+        if (!Number.isSafeInteger(value) || value < 0) fail(`limits.multipart.${key}`, 'a non-negative integer')
+      }
+      extras.multipartLimits = { ...mp }
+    }
     const json = options.limits.json
     if (json !== undefined) {
       if (!isPlainObject(json)) fail('limits.json', 'an object')
@@ -250,6 +272,26 @@ class RequestContext {
     this._context = undefined
     /** Events: whether the caller asked for the final payload back. */
     this.returnPayload = false
+    this._req = undefined
+    this._res = undefined
+  }
+
+  /**
+   * The request body as a Node `Readable` (with `headers`, `method`, `url`).
+   * For `application/octet-stream` tasks it streams the raw body; for JSON
+   * calls it is already consumed and ends at once.
+   */
+  get req() {
+    if (this._req === undefined) this._req = new RequestBody(this._server, this._ticket, this, false)
+    return this._req
+  }
+
+  /** Write the answer yourself (`writeHead`, `setHeader`, `write`, `end`). */
+  get res() {
+    if (this._res === undefined) {
+      this._res = new ResponseWriter(this._server, this._ticket, () => this._server._done(this._ticket, this))
+    }
+    return this._res
   }
 
   _load() {
@@ -311,7 +353,10 @@ class TunnelServer {
     this._validate = extras.validate
     this._closeGraceMs = extras.closeGraceMs
     this._resolveError = extras.resolveError
-    this._bodies = {
+    this._multipartLimits = extras.multipartLimits
+    this._inStreams = new Map() // ticket -> RequestBody being streamed in
+    this._outStreams = new Map() // ticket -> { resume, gone } of a streamed answer
+    this._fixed = {
       ok: this._envelope({ ok: true }, OK_EMPTY),
       aborted: this._envelope(JSON.parse(ABORTED_BODY), ABORTED_BODY),
       internal: this._envelope(JSON.parse(INTERNAL_BODY), INTERNAL_BODY),
@@ -542,12 +587,25 @@ class TunnelServer {
         if (kind === KIND_TASK || kind === KIND_EVENT) {
           const text = len === 0 ? '' : batch.toString('utf8', start, start + len)
           this._run(kind, ticket, handler, flags, text)
+        } else if (kind === KIND_BODY_CHUNK) {
+          const body = this._inStreams.get(ticket)
+          if (body) body._chunk(batch.subarray(start, start + len))
+        } else if (kind === KIND_BODY_END) {
+          const body = this._inStreams.get(ticket)
+          if (body) body._end()
+        } else if (kind === KIND_BODY_ERROR) {
+          const body = this._inStreams.get(ticket)
+          if (body) body._fail(abortReason())
+        } else if (kind === KIND_RESUME) {
+          const out = this._outStreams.get(ticket)
+          if (out) out.resume()
+        } else if (kind === KIND_GONE) {
+          const out = this._outStreams.get(ticket)
+          this._outStreams.delete(ticket)
+          this._clientGone(ticket)
+          if (out) out.gone()
         } else if (kind === KIND_ABORT) {
-          const controller = this._controllers.get(ticket)
-          if (controller) {
-            this._controllers.delete(ticket)
-            controller.abort(abortReason())
-          }
+          this._clientGone(ticket)
         } else if (kind === KIND_ORIGIN) {
           const origin = flags === 1 ? batch.toString('latin1', start, start + len) : undefined
           this._native.completeText(ticket, this._resolveOrigin(origin))
@@ -558,9 +616,26 @@ class TunnelServer {
         }
       } catch (err) {
         this._logError('dispatch', undefined, err)
-        if (kind === KIND_TASK || kind === KIND_EVENT) this._answer(ticket, 500, this._bodies.internal)
+        if (kind === KIND_TASK || kind === KIND_EVENT) this._answer(ticket, 500, this._fixed.internal)
       }
     }
+  }
+
+  /** The client went away: abort the handler's signal, fail its body stream. */
+  _clientGone(ticket) {
+    const controller = this._controllers.get(ticket)
+    if (controller) {
+      this._controllers.delete(ticket)
+      controller.abort(abortReason())
+    }
+    const body = this._inStreams.get(ticket)
+    if (body) body._fail(abortReason())
+  }
+
+  /** The call is answered: let go of what it held. */
+  _done(ticket, ctx) {
+    if (ctx._signal !== undefined) this._controllers.delete(ticket)
+    if (ctx._req !== undefined) ctx._req._release()
   }
 
   _run(kind, ticket, handler, bodyKind, text) {
@@ -572,12 +647,20 @@ class TunnelServer {
       this._answer(ticket, 404, this._envelope({ ok: false, error }, JSON.stringify({ ok: false, error })))
       return
     }
+    if (kind === KIND_TASK && bodyKind !== BODY_JSON) {
+      // Raw and multipart bodies stream in; the server did not read them.
+      const ctx = new RequestContext(this, ticket)
+      ctx._req = new RequestBody(this, ticket, ctx, true)
+      if (bodyKind === BODY_MULTIPART) this._runMultipart(entry, ticket, ctx)
+      else this._invoke(kind, entry, ticket, ctx, undefined, false)
+      return
+    }
     let value
     if (text !== '') {
       try {
         value = this._parse(text)
       } catch {
-        this._answer(ticket, 400, this._bodies.invalidJson)
+        this._answer(ticket, 400, this._fixed.invalidJson)
         return
       }
     }
@@ -592,6 +675,10 @@ class TunnelServer {
       input = value == null ? undefined : value.payload
       ctx.returnPayload = returnPayload
     }
+    this._invoke(kind, entry, ticket, ctx, input, returnPayload)
+  }
+
+  _invoke(kind, entry, ticket, ctx, input, returnPayload) {
     let out
     try {
       out = entry.fn(input, ctx)
@@ -609,13 +696,97 @@ class TunnelServer {
     }
   }
 
+  async _runMultipart(entry, ticket, ctx) {
+    let parsed
+    try {
+      parsed = await multipartParser().parseMultipart(ctx._req, ctx.headers, {
+        serializer: { parse: (text) => this._parse(text) },
+        limits: this._multipartLimits,
+        signal: ctx.signal,
+      })
+    } catch (err) {
+      this._failed(KIND_TASK, entry.id, ticket, ctx, err)
+      return
+    }
+    if (!parsed.ok) {
+      this._answerResponse(ticket, ctx, parsed.response)
+      return
+    }
+    let result
+    let error
+    let failed = false
+    try {
+      result = await entry.fn(parsed.value, ctx)
+    } catch (err) {
+      failed = true
+      error = err
+    }
+    const finalized = await parsed.finalize
+    if (!finalized.ok) {
+      if (!(ctx._res && ctx._res.headersSent)) this._answerResponse(ticket, ctx, finalized.response)
+      else this._done(ticket, ctx)
+      return
+    }
+    if (failed) this._failed(KIND_TASK, entry.id, ticket, ctx, error)
+    else this._succeeded(KIND_TASK, entry.id, ticket, ctx, result, parsed.value, false)
+  }
+
+  /** A `{ status, body }` error answer, cleaned as the reference cleans it. */
+  _answerResponse(ticket, ctx, response) {
+    this._done(ticket, ctx)
+    const status = typeof response.status === 'number' ? response.status : 500
+    const error = (response.body && response.body.error) || { message: 'Internal Error', code: 'INTERNAL_ERROR' }
+    let clean
+    if (status === 500) {
+      clean = {
+        message: typeof error.id === 'string' && typeof error.message === 'string' ? error.message : 'Internal Error',
+        code: typeof error.code === 'string' ? error.code : 'INTERNAL_ERROR',
+      }
+      if (typeof error.id === 'string') clean.id = error.id
+      if (error.data !== undefined) clean.data = error.data
+    } else {
+      clean = {}
+      for (const [k, v] of Object.entries(error)) if (k !== 'stack' && k !== 'cause' && k !== 'sql') clean[k] = v
+    }
+    this._answer(ticket, status, this._envelope({ ok: false, error: clean }, JSON.stringify({ ok: false, error: clean })))
+  }
+
+  /** Answers with a stream: a Readable or `{ stream, status, contentType, headers }`. */
+  _streamAnswer(ticket, ctx, value) {
+    let source = value
+    let status = 200
+    let contentType = 'application/octet-stream'
+    let headers
+    if (!isReadable(value)) {
+      source = value.stream
+      if (value.status !== undefined) status = value.status
+      if (value.contentType !== undefined) contentType = value.contentType
+      headers = value.headers
+    }
+    const list = headerList(contentType, headers)
+    if (!this._native.startStream(ticket, status, JSON.stringify(list))) {
+      if (typeof source.destroy === 'function') source.destroy()
+      this._done(ticket, ctx)
+      return
+    }
+    pipeOut(this, ticket, source, () => this._done(ticket, ctx))
+  }
+
   _succeeded(kind, id, ticket, ctx, result, input, returnPayload) {
-    if (ctx._signal !== undefined) this._controllers.delete(ticket)
+    if (ctx._res !== undefined && (ctx._res.headersSent || ctx._res.writableEnded)) {
+      // The handler wrote its answer itself.
+      return
+    }
+    if (kind === KIND_TASK && (isReadable(result) || isStreamingResponse(result))) {
+      this._streamAnswer(ticket, ctx, result)
+      return
+    }
+    this._done(ticket, ctx)
     let body
     try {
       if (kind === KIND_TASK) body = this._okBody(result)
       else if (returnPayload) body = this._okBody(result === undefined ? input : result)
-      else body = this._bodies.ok
+      else body = this._fixed.ok
     } catch (err) {
       this._failed(kind, id, ticket, ctx, err)
       return
@@ -624,9 +795,15 @@ class TunnelServer {
   }
 
   _failed(kind, id, ticket, ctx, err) {
-    if (ctx._signal !== undefined) this._controllers.delete(ticket)
+    this._done(ticket, ctx)
+    if (ctx._res !== undefined && ctx._res.headersSent) {
+      // Mid-stream failure: end the answer cleanly, as the reference does.
+      this._logError(kind === KIND_TASK ? 'task' : 'event', id, err)
+      if (!ctx._res.writableEnded) ctx._res.end()
+      return
+    }
     if (isCancellation(err)) {
-      this._answer(ticket, 499, this._bodies.aborted)
+      this._answer(ticket, 499, this._fixed.aborted)
       return
     }
     if (err instanceof ProtocolError) {
@@ -661,7 +838,7 @@ class TunnelServer {
         this._logError(where, id, stringifyError)
       }
     }
-    this._answer(ticket, 500, this._bodies.internal)
+    this._answer(ticket, 500, this._fixed.internal)
   }
 
   _logError(where, id, err) {

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use runner_native::core::config::{AuthConfig, ServerConfig};
 use runner_native::core::exposure::{Kind, Registry};
-use runner_native::http::{bind, Call, Dispatch, Reply, RequestMeta, ServerState};
+use runner_native::http::{bind, Call, Dispatch, Reply, ReplyBody, RequestMeta, ServerState};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -35,9 +35,9 @@ fn input_of(body: &[u8]) -> Option<Value> {
 fn answer(call: &Call) -> Reply {
     let invalid = || Reply {
         status: 400,
-        body: Bytes::from_static(
+        body: ReplyBody::Json(Bytes::from_static(
             br#"{"ok":false,"error":{"message":"Invalid JSON body","code":"INVALID_JSON"}}"#,
-        ),
+        )),
     };
     if !call.body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&call.body).is_err()
     {
@@ -63,7 +63,7 @@ fn answer(call: &Call) -> Reply {
     };
     Reply {
         status: 200,
-        body: Bytes::from(body),
+        body: ReplyBody::Json(Bytes::from(body)),
     }
 }
 

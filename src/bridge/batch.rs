@@ -4,15 +4,16 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc;
+use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::core::exposure::Kind;
+use crate::http::stream::{pull_request_body, Pulled, StreamWriter};
 use crate::http::{Call, Dispatch, Reply, RequestMeta};
 
 /// Record kinds in a batch buffer; `index.js` reads the same numbers.
@@ -22,11 +23,22 @@ const KIND_ABORT: u8 = 2;
 const KIND_ORIGIN: u8 = 3;
 const KIND_AUTH: u8 = 4;
 const KIND_SERIALIZE: u8 = 5;
+const KIND_BODY_CHUNK: u8 = 6;
+const KIND_BODY_END: u8 = 7;
+const KIND_BODY_ERROR: u8 = 8;
+const KIND_RESUME: u8 = 9;
+const KIND_GONE: u8 = 10;
 /// kind u8, flags u8, reserved u16, ticket u32, handler u32, length u32.
 const RECORD_HEADER: usize = 16;
 
 pub enum Job {
-    Call(u32, Call),
+    Call(u32, Call, Option<mpsc::UnboundedSender<()>>),
+    /// A piece of a streamed request body, its end, or its failure.
+    Body(u32, Pulled),
+    /// A paused streamed answer may be written again.
+    Resume(u32),
+    /// A streamed answer lost its client.
+    Gone(u32),
     Abort(u32),
     Origin(u32, Option<String>, oneshot::Sender<Option<String>>),
     Serialize(u32, String, oneshot::Sender<Option<String>>),
@@ -51,20 +63,26 @@ pub enum Pending {
 /// drains and completes). `receiver` and `pending` are only touched on the JS
 /// thread, so their mutexes are never contended.
 pub struct Inbox {
-    sender: mpsc::Sender<Job>,
-    receiver: Mutex<mpsc::Receiver<Job>>,
+    sender: std_mpsc::Sender<Job>,
+    receiver: Mutex<std_mpsc::Receiver<Job>>,
     pub pending: Mutex<HashMap<u32, Pending>>,
+    /// Streamed request bodies: the demand side of each body pull.
+    pub bodies_in: Mutex<HashMap<u32, mpsc::UnboundedSender<()>>>,
+    /// Streamed answers being written.
+    pub answers_out: Mutex<HashMap<u32, StreamWriter>>,
     scheduled: AtomicBool,
     next_ticket: AtomicU32,
 }
 
 impl Inbox {
     pub fn new() -> Arc<Inbox> {
-        let (sender, receiver) = mpsc::channel();
+        let (sender, receiver) = std_mpsc::channel();
         Arc::new(Inbox {
             sender,
             receiver: Mutex::new(receiver),
             pending: Mutex::new(HashMap::new()),
+            bodies_in: Mutex::new(HashMap::new()),
+            answers_out: Mutex::new(HashMap::new()),
             scheduled: AtomicBool::new(false),
             next_ticket: AtomicU32::new(1),
         })
@@ -83,7 +101,10 @@ impl Inbox {
         };
         while let Ok(job) = receiver.try_recv() {
             match job {
-                Job::Call(ticket, call) => {
+                Job::Call(ticket, call, demand) => {
+                    if let (Some(demand), Ok(mut bodies)) = (demand, self.bodies_in.lock()) {
+                        bodies.insert(ticket, demand);
+                    }
                     let kind = match call.kind {
                         Kind::Task => KIND_TASK,
                         Kind::Event => KIND_EVENT,
@@ -105,9 +126,35 @@ impl Inbox {
                     );
                 }
                 Job::Abort(ticket) => {
+                    if let Ok(mut bodies) = self.bodies_in.lock() {
+                        bodies.remove(&ticket);
+                    }
                     if pending.remove(&ticket).is_some() {
                         write_record(&mut out, KIND_ABORT, 0, ticket, 0, &[]);
                     }
+                }
+                Job::Body(ticket, pulled) => {
+                    let (kind, data): (u8, &[u8]) = match &pulled {
+                        Pulled::Chunk(bytes) => (KIND_BODY_CHUNK, bytes),
+                        Pulled::End => (KIND_BODY_END, &[]),
+                        Pulled::Error => (KIND_BODY_ERROR, &[]),
+                    };
+                    if kind != KIND_BODY_CHUNK {
+                        if let Ok(mut bodies) = self.bodies_in.lock() {
+                            bodies.remove(&ticket);
+                        }
+                    }
+                    write_record(&mut out, kind, 0, ticket, 0, data);
+                }
+                Job::Resume(ticket) => write_record(&mut out, KIND_RESUME, 0, ticket, 0, &[]),
+                Job::Gone(ticket) => {
+                    if let Ok(mut answers) = self.answers_out.lock() {
+                        answers.remove(&ticket);
+                    }
+                    if let Ok(mut bodies) = self.bodies_in.lock() {
+                        bodies.remove(&ticket);
+                    }
+                    write_record(&mut out, KIND_GONE, 0, ticket, 0, &[]);
                 }
                 Job::Origin(ticket, origin, reply) => {
                     let flag = u8::from(origin.is_some());
@@ -147,14 +194,15 @@ fn write_record(out: &mut Vec<u8>, kind: u8, flags: u8, ticket: u32, handler: u3
 
 pub type WakeFn = ThreadsafeFunction<(), (), Buffer, Status, false, true, 0>;
 
-/// The [`Dispatch`] the HTTP server uses when handlers live in JavaScript.
-pub struct JsDispatch {
+/// Queues jobs for the JS thread and wakes it when it is not already due.
+#[derive(Clone)]
+pub struct Pusher {
     pub inbox: Arc<Inbox>,
     pub wake: Arc<WakeFn>,
 }
 
-impl JsDispatch {
-    fn push(&self, job: Job) {
+impl Pusher {
+    pub fn push(&self, job: Job) {
         if self.inbox.sender.send(job).is_err() {
             return;
         }
@@ -171,10 +219,33 @@ impl JsDispatch {
     }
 }
 
+/// The [`Dispatch`] the HTTP server uses when handlers live in JavaScript.
+pub struct JsDispatch {
+    pub pusher: Pusher,
+}
+
+impl JsDispatch {
+    fn push(&self, job: Job) {
+        self.pusher.push(job);
+    }
+
+    fn ticket(&self) -> u32 {
+        self.pusher.ticket()
+    }
+}
+
 impl Dispatch for JsDispatch {
-    fn submit(&self, call: Call) -> u32 {
+    fn submit(&self, mut call: Call) -> u32 {
         let ticket = self.ticket();
-        self.push(Job::Call(ticket, call));
+        let demand = call.body_stream.take().map(|body| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let pusher = self.pusher.clone();
+            tokio::spawn(pull_request_body(body, rx, move |pulled| {
+                pusher.push(Job::Body(ticket, pulled));
+            }));
+            tx
+        });
+        self.push(Job::Call(ticket, call, demand));
         ticket
     }
 

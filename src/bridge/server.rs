@@ -13,7 +13,9 @@ use crate::core::headers::node_headers_json;
 use crate::core::request_id::REQUEST_ID_HEADER;
 use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
 
-use super::batch::{Inbox, JsDispatch, Pending, WakeFn};
+use super::batch::{Inbox, Job, JsDispatch, Pending, Pusher, WakeFn};
+use crate::http::stream::chunk_stream;
+use crate::http::ReplyBody;
 
 /// The native half of `TunnelServer`. Use it through `index.js`, which
 /// validates options, owns the handlers and speaks the batch format.
@@ -157,8 +159,7 @@ impl NativeServer {
             ));
         }
         let dispatch = Arc::new(JsDispatch {
-            inbox: self.inbox.clone(),
-            wake: self.wake.clone(),
+            pusher: self.pusher(),
         });
         let state = ServerState::new(&self.config, self.registry.clone(), dispatch);
         let server = bind(&self.config, state).map_err(|e| {
@@ -204,18 +205,6 @@ impl NativeServer {
         })
     }
 
-    /// Answers a task or event call with a status and a serialized envelope.
-    #[napi]
-    pub fn complete(&self, ticket: u32, status: u32, body: String) {
-        if let Some(Pending::Call { reply, .. }) = self.take(ticket) {
-            let status = u16::try_from(status).unwrap_or(500);
-            let _ = reply.send(Reply {
-                status,
-                body: Bytes::from(body.into_bytes()),
-            });
-        }
-    }
-
     /// Answers many calls at once: records of `ticket u32, status u32,
     /// length u32` (little-endian) each followed by `length` body bytes.
     #[napi]
@@ -239,13 +228,96 @@ impl NativeServer {
                         reply,
                         Reply {
                             status,
-                            body: Bytes::copy_from_slice(body),
+                            body: ReplyBody::Json(Bytes::copy_from_slice(body)),
                         },
                     ));
                 }
             }
         }
         self.deliver(answered);
+    }
+
+    /// Asks for the next chunk of a streamed request body.
+    #[napi]
+    pub fn read_more(&self, ticket: u32) {
+        if let Ok(bodies) = self.inbox.bodies_in.lock() {
+            if let Some(demand) = bodies.get(&ticket) {
+                let _ = demand.send(());
+            }
+        }
+    }
+
+    /// Stops reading a streamed request body (the handler is done with it).
+    #[napi]
+    pub fn release_body(&self, ticket: u32) {
+        if let Ok(mut bodies) = self.inbox.bodies_in.lock() {
+            bodies.remove(&ticket);
+        }
+    }
+
+    /// Answers a call with a stream: `headers_json` is `[[name, value], ...]`,
+    /// already filtered. Returns false when the client is gone.
+    #[napi]
+    pub fn start_stream(&self, ticket: u32, status: u32, headers_json: String) -> bool {
+        let Some(Pending::Call { reply, .. }) = self.take(ticket) else {
+            return false;
+        };
+        let headers: Vec<(String, String)> =
+            serde_json::from_str(&headers_json).unwrap_or_default();
+        let resume = self.pusher();
+        let gone = self.pusher();
+        let (writer, body) = chunk_stream(
+            Box::new(move || resume.push(Job::Resume(ticket))),
+            Box::new(move || gone.push(Job::Gone(ticket))),
+        );
+        let status = u16::try_from(status).unwrap_or(200);
+        if reply
+            .send(Reply {
+                status,
+                body: ReplyBody::Stream { headers, body },
+            })
+            .is_err()
+        {
+            return false;
+        }
+        if let Ok(mut answers) = self.inbox.answers_out.lock() {
+            answers.insert(ticket, writer);
+        }
+        true
+    }
+
+    /// Writes a chunk of a streamed answer. Returns true to go on, false to
+    /// pause until a resume record (or, once the client is gone, forever).
+    #[napi]
+    pub fn write_chunk(&self, ticket: u32, chunk: BufferSlice) -> bool {
+        let data: &[u8] = &chunk;
+        let Ok(mut answers) = self.inbox.answers_out.lock() else {
+            return false;
+        };
+        let Some(writer) = answers.get(&ticket) else {
+            return false;
+        };
+        match writer.write(Bytes::copy_from_slice(data)) {
+            Some(go_on) => go_on,
+            None => {
+                answers.remove(&ticket);
+                false
+            }
+        }
+    }
+
+    /// Ends a streamed answer.
+    #[napi]
+    pub fn end_stream(&self, ticket: u32) {
+        let writer = self
+            .inbox
+            .answers_out
+            .lock()
+            .ok()
+            .and_then(|mut a| a.remove(&ticket));
+        if let Some(writer) = writer {
+            writer.end();
+        }
     }
 
     /// Answers a dynamic CORS origin or a serialization question.
@@ -293,6 +365,13 @@ impl NativeServer {
 }
 
 impl NativeServer {
+    fn pusher(&self) -> Pusher {
+        Pusher {
+            inbox: self.inbox.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+
     fn deliver(&self, answered: Vec<Answered>) {
         if answered.is_empty() {
             return;

@@ -1,18 +1,33 @@
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::Full;
+use http::{header, HeaderName, HeaderValue, Response, StatusCode};
+use http_body_util::{Either, Full};
 
 use crate::core::envelope::{ProtocolError, JSON_CONTENT_TYPE};
 use crate::core::request_id::REQUEST_ID_HEADER;
 
-/// A handler's answer: a status and a serialized JSON envelope.
-#[derive(Debug)]
+use super::stream::ChunkStream;
+
+/// A handler's answer.
 pub struct Reply {
     pub status: u16,
-    pub body: Bytes,
+    pub body: ReplyBody,
 }
 
-pub type Body = Full<Bytes>;
+pub enum ReplyBody {
+    /// A serialized JSON envelope.
+    Json(Bytes),
+    /// A streamed answer with the handler's headers (already filtered).
+    Stream {
+        headers: Vec<(String, String)>,
+        body: ChunkStream,
+    },
+}
+
+pub type Body = Either<Full<Bytes>, ChunkStream>;
+
+fn full(bytes: Bytes) -> Body {
+    Either::Left(Full::new(bytes))
+}
 
 /// Headers every answer carries besides the body's own.
 pub struct AnswerHeaders<'a> {
@@ -27,7 +42,7 @@ fn value(s: &str) -> HeaderValue {
 /// A JSON answer with content type, length, CORS and the security headers.
 pub fn json(status: u16, body: Bytes, extra: &AnswerHeaders<'_>) -> Response<Body> {
     let len = body.len();
-    let mut res = Response::new(Full::new(body));
+    let mut res = Response::new(full(body));
     *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = res.headers_mut();
     if let Some(id) = extra.request_id {
@@ -56,7 +71,7 @@ pub fn error(err: &ProtocolError, extra: &AnswerHeaders<'_>) -> Response<Body> {
 /// A CORS preflight answer: 204, no body, no security headers (as the
 /// reference).
 pub fn preflight(cors: &[(&'static str, String)]) -> Response<Body> {
-    let mut res = Response::new(Full::new(Bytes::new()));
+    let mut res = Response::new(full(Bytes::new()));
     *res.status_mut() = StatusCode::NO_CONTENT;
     let h = res.headers_mut();
     for (name, v) in cors {
@@ -68,9 +83,42 @@ pub fn preflight(cors: &[(&'static str, String)]) -> Response<Body> {
 
 /// What Node's HTTP parser answers to a request it cannot parse.
 pub fn bad_request() -> Response<Body> {
-    let mut res = Response::new(Full::new(Bytes::new()));
+    let mut res = Response::new(full(Bytes::new()));
     *res.status_mut() = StatusCode::BAD_REQUEST;
     res.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+/// A streamed answer: the handler's headers (content type first), then CORS,
+/// request id and the security headers, which the handler cannot override.
+pub fn stream(
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: ChunkStream,
+    extra: &AnswerHeaders<'_>,
+) -> Response<Body> {
+    let mut res = Response::new(Either::Right(body));
+    *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let h = res.headers_mut();
+    if let Some(id) = extra.request_id {
+        h.insert(REQUEST_ID_HEADER, value(id));
+    }
+    for (name, v) in headers {
+        if let (Ok(name), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            h.append(name, v);
+        }
+    }
+    for (name, v) in extra.cors {
+        h.insert(*name, value(v));
+    }
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     res
 }

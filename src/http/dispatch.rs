@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use axum::body::Body as AxumBody;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 use tokio::sync::oneshot;
@@ -27,6 +28,8 @@ pub struct Call {
     pub handler: u32,
     pub body_kind: BodyKind,
     pub body: Bytes,
+    /// The unread request body, for handlers that stream it themselves.
+    pub body_stream: Option<AxumBody>,
     pub meta: Arc<RequestMeta>,
     pub reply: oneshot::Sender<Reply>,
 }

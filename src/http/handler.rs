@@ -20,6 +20,7 @@ use crate::core::router::{pathname_of, Route};
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 use super::answer::{self, AnswerHeaders, Body};
+use super::answer::{Reply, ReplyBody};
 use super::dispatch::{Call, RequestMeta};
 use super::server::ServerState;
 
@@ -212,8 +213,12 @@ async fn respond(
                 }
             }
         }
-        // Streams and uploads are not read here; the handler gets no input.
+        // Raw bodies and uploads are streamed to the handler, not read here.
         BodyKind::Raw | BodyKind::Multipart => Bytes::new(),
+    };
+    let body_stream = match body_kind {
+        BodyKind::Json => None,
+        BodyKind::Raw | BodyKind::Multipart => body.take(),
     };
 
     let meta = Arc::new(RequestMeta {
@@ -229,6 +234,7 @@ async fn respond(
         handler,
         body_kind,
         body: bytes,
+        body_stream,
         meta,
         reply: tx,
     });
@@ -240,7 +246,14 @@ async fn respond(
     let reply = rx.await;
     guard.armed = false;
     match reply {
-        Ok(reply) => answer::json(reply.status, reply.body, &ex.headers()),
+        Ok(Reply {
+            status,
+            body: ReplyBody::Json(bytes),
+        }) => answer::json(status, bytes, &ex.headers()),
+        Ok(Reply {
+            status,
+            body: ReplyBody::Stream { headers, body },
+        }) => answer::stream(status, headers, body, &ex.headers()),
         Err(_) => ex.error(state, &ProtocolError::InternalError).await,
     }
 }

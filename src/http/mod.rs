@@ -7,7 +7,8 @@ mod answer;
 mod dispatch;
 mod handler;
 mod server;
+pub mod stream;
 
-pub use answer::Reply;
+pub use answer::{Reply, ReplyBody};
 pub use dispatch::{Call, Dispatch, RequestMeta};
 pub use server::{bind, RunningServer, ServerState};
