@@ -198,7 +198,9 @@ function firstHeader(value) {
  * What `useExposureContext()` returns: `{ req, res, url, basePath, headers,
  * method, signal }`, read lazily from the native request (getters on the
  * prototype, so nothing is fetched from the native side unless a task asks).
- * `req`/`res` are minimal stand-ins (no streams).
+ * `req` is the request body as a Node `Readable` (the raw stream for
+ * `application/octet-stream` calls); `res` writes a streamed answer
+ * (`writeHead`, `setHeader`, `write`, `end`).
  */
 class ExposureRequest {
   constructor(ctx, basePath) {
@@ -211,13 +213,11 @@ class ExposureRequest {
   }
 
   get req() {
-    if (this._req === undefined) this._req = { method: this._ctx.method, url: this._ctx.url, headers: this._ctx.headers }
-    return this._req
+    return this._ctx.req
   }
 
   get res() {
-    if (this._res === undefined) this._res = { statusCode: 200, headersSent: false, writableEnded: false }
-    return this._res
+    return this._ctx.res
   }
 
   /** A WHATWG URL of the request target (base `http://localhost`), as the reference's. */
@@ -305,7 +305,11 @@ async function createNativeExposure(cfg, deps) {
     resolveError: (err) => resolveAppErrorExtra(store, err),
   }
   if (http.cors !== undefined) options.cors = http.cors
-  if (http.limits?.json !== undefined) options.limits = { json: http.limits.json }
+  if (http.limits?.json !== undefined || http.limits?.multipart !== undefined) {
+    options.limits = {}
+    if (http.limits.json !== undefined) options.limits.json = http.limits.json
+    if (http.limits.multipart !== undefined) options.limits.multipart = http.limits.multipart
+  }
   const server = new TunnelServer(options)
 
   // Allow-list: the reference recomputes it per request; here it is pushed to the

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use runner_native::core::config::{AuthConfig, ServerConfig};
 use runner_native::core::exposure::{Kind, Registry};
 use runner_native::http::{bind, Call, Dispatch, Reply, ReplyBody, RequestMeta, ServerState};
@@ -16,6 +17,7 @@ use tokio::sync::oneshot;
 
 const ADD: u32 = 0;
 const ECHO: u32 = 1;
+const UPLOAD: u32 = 2;
 
 struct RustHandlers;
 
@@ -68,7 +70,24 @@ fn answer(call: &Call) -> Reply {
 }
 
 impl Dispatch for RustHandlers {
-    fn submit(&self, call: Call) -> u32 {
+    fn submit(&self, mut call: Call) -> u32 {
+        if let Some(mut body) = call.body_stream.take() {
+            // Raw upload: stream the body and count it.
+            tokio::spawn(async move {
+                let mut bytes = 0usize;
+                while let Some(Ok(frame)) = body.frame().await {
+                    if let Ok(data) = frame.into_data() {
+                        bytes += data.len();
+                    }
+                }
+                let text = format!(r#"{{"ok":true,"result":{{"bytes":{bytes}}}}}"#);
+                let _ = call.reply.send(Reply {
+                    status: 200,
+                    body: ReplyBody::Json(Bytes::from(text)),
+                });
+            });
+            return 0;
+        }
         let reply = answer(&call);
         let _ = call.reply.send(reply);
         0
@@ -108,6 +127,7 @@ fn main() -> std::io::Result<()> {
     let registry = Registry::default()
         .with_task("bench.add", ADD)
         .with_task("bench.echo", ECHO)
+        .with_task("bench.upload", UPLOAD)
         .with_event("bench.ping", 0);
     let state = ServerState::new(
         &cfg,

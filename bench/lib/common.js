@@ -57,6 +57,13 @@ const SCENARIO_KINDS = {
 
 // ---------------------------------------------------------------- handlers
 // The same business logic for every JS peer.
+/** Reads a request body stream to its end; resolves the byte count. */
+async function countBytes(stream) {
+  let bytes = 0;
+  for await (const chunk of stream) bytes += chunk.length;
+  return bytes;
+}
+
 const handlers = {
   tasks: {
     'bench.add': async (input) => ({ sum: input.a + input.b }),
@@ -192,6 +199,7 @@ function exitWithParent(onExit) {
 }
 
 module.exports = {
+  countBytes,
   ROOT,
   TOKEN,
   TOKEN_HEADER,

@@ -42,7 +42,7 @@ function ensureWrk(log) {
 
 const luaString = (s) => JSON.stringify(s); // JSON escapes are valid Lua escapes for plain paths
 
-function writeLuaScript(dir, name, bodyFile) {
+function writeLuaScript(dir, name, bodyFile, contentType = 'application/json') {
   const file = path.join(dir, `${name}.lua`);
   fs.writeFileSync(
     file,
@@ -50,7 +50,7 @@ function writeLuaScript(dir, name, bodyFile) {
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
-wrk.headers["content-type"] = "application/json"
+wrk.headers["content-type"] = ${luaString(contentType)}
 wrk.headers[${luaString(TOKEN_HEADER)}] = ${luaString(TOKEN)}
 
 done = function(summary, latency, requests)

@@ -3,12 +3,16 @@
 // tasks bench.add / bench.echo, event bench.ping (with a no-op hook, so an emit does
 // the same work as the other peers' event handler), and a server-mode tunnel resource
 // tagged globals.tags.tunnel that allow-lists exactly these ids.
-const { r, run, globals } = require('@bluelibs/runner');
-const { handlers } = require('../lib/common');
+const { r, run, globals, useExposureContext } = require('@bluelibs/runner');
+const { handlers, countBytes } = require('../lib/common');
 
 function buildApp(exposureWithConfig) {
   const add = r.task('bench.add').run(handlers.tasks['bench.add']).build();
   const echo = r.task('bench.echo').run(handlers.tasks['bench.echo']).build();
+  const upload = r
+    .task('bench.upload')
+    .run(async () => ({ bytes: await countBytes(useExposureContext().req) }))
+    .build();
   const ping = r.event('bench.ping').build();
   const pingHook = r
     .hook('bench.ping.hook')
@@ -21,13 +25,13 @@ function buildApp(exposureWithConfig) {
     .init(async () => ({
       mode: 'server',
       transport: 'http',
-      tasks: [add.id, echo.id],
+      tasks: [add.id, echo.id, upload.id],
       events: [ping.id],
     }))
     .build();
   const app = r
     .resource('bench.app')
-    .register([add, echo, ping, pingHook, tunnel, exposureWithConfig])
+    .register([add, echo, upload, ping, pingHook, tunnel, exposureWithConfig])
     .build();
   return app;
 }

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::core::exposure::Kind;
-use crate::http::stream::{pull_request_body, Pulled, StreamWriter};
+use crate::http::stream::{pull_request_body, PullWindow, Pulled, StreamWriter};
 use crate::http::{Call, Dispatch, Reply, RequestMeta};
 
 /// Record kinds in a batch buffer; `index.js` reads the same numbers.
@@ -32,7 +32,7 @@ const KIND_GONE: u8 = 10;
 const RECORD_HEADER: usize = 16;
 
 pub enum Job {
-    Call(u32, Call, Option<mpsc::UnboundedSender<()>>),
+    Call(u32, Call, Option<Arc<PullWindow>>),
     /// A piece of a streamed request body, its end, or its failure.
     Body(u32, Pulled),
     /// A paused streamed answer may be written again.
@@ -67,7 +67,7 @@ pub struct Inbox {
     receiver: Mutex<std_mpsc::Receiver<Job>>,
     pub pending: Mutex<HashMap<u32, Pending>>,
     /// Streamed request bodies: the demand side of each body pull.
-    pub bodies_in: Mutex<HashMap<u32, mpsc::UnboundedSender<()>>>,
+    pub bodies_in: Mutex<HashMap<u32, Arc<PullWindow>>>,
     /// Streamed answers being written.
     pub answers_out: Mutex<HashMap<u32, StreamWriter>>,
     scheduled: AtomicBool,
@@ -126,8 +126,13 @@ impl Inbox {
                     );
                 }
                 Job::Abort(ticket) => {
-                    if let Ok(mut bodies) = self.bodies_in.lock() {
-                        bodies.remove(&ticket);
+                    if let Some(window) = self
+                        .bodies_in
+                        .lock()
+                        .ok()
+                        .and_then(|mut b| b.remove(&ticket))
+                    {
+                        window.close();
                     }
                     if pending.remove(&ticket).is_some() {
                         write_record(&mut out, KIND_ABORT, 0, ticket, 0, &[]);
@@ -151,8 +156,13 @@ impl Inbox {
                     if let Ok(mut answers) = self.answers_out.lock() {
                         answers.remove(&ticket);
                     }
-                    if let Ok(mut bodies) = self.bodies_in.lock() {
-                        bodies.remove(&ticket);
+                    if let Some(window) = self
+                        .bodies_in
+                        .lock()
+                        .ok()
+                        .and_then(|mut b| b.remove(&ticket))
+                    {
+                        window.close();
                     }
                     write_record(&mut out, KIND_GONE, 0, ticket, 0, &[]);
                 }
@@ -237,15 +247,16 @@ impl JsDispatch {
 impl Dispatch for JsDispatch {
     fn submit(&self, mut call: Call) -> u32 {
         let ticket = self.ticket();
-        let demand = call.body_stream.take().map(|body| {
-            let (tx, rx) = mpsc::unbounded_channel();
+        let body = call.body_stream.take();
+        let window = body.as_ref().map(|_| Arc::new(PullWindow::default()));
+        // The call goes first, so its body chunks always follow it.
+        self.push(Job::Call(ticket, call, window.clone()));
+        if let (Some(body), Some(window)) = (body, window) {
             let pusher = self.pusher.clone();
-            tokio::spawn(pull_request_body(body, rx, move |pulled| {
+            tokio::spawn(pull_request_body(body, window, move |pulled| {
                 pusher.push(Job::Body(ticket, pulled));
             }));
-            tx
-        });
-        self.push(Job::Call(ticket, call, demand));
+        }
         ticket
     }
 

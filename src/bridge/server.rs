@@ -241,8 +241,8 @@ impl NativeServer {
     #[napi]
     pub fn read_more(&self, ticket: u32) {
         if let Ok(bodies) = self.inbox.bodies_in.lock() {
-            if let Some(demand) = bodies.get(&ticket) {
-                let _ = demand.send(());
+            if let Some(window) = bodies.get(&ticket) {
+                window.want_more();
             }
         }
     }
@@ -250,8 +250,14 @@ impl NativeServer {
     /// Stops reading a streamed request body (the handler is done with it).
     #[napi]
     pub fn release_body(&self, ticket: u32) {
-        if let Ok(mut bodies) = self.inbox.bodies_in.lock() {
-            bodies.remove(&ticket);
+        if let Some(window) = self
+            .inbox
+            .bodies_in
+            .lock()
+            .ok()
+            .and_then(|mut b| b.remove(&ticket))
+        {
+            window.close();
         }
     }
 

@@ -30,33 +30,64 @@ pub enum Pulled {
     Error,
 }
 
-/// Reads one data frame per demand until the body ends, the reader goes
-/// away, or the client does.
-pub async fn pull_request_body<F>(
-    mut body: AxumBody,
-    mut demand: mpsc::UnboundedReceiver<()>,
-    deliver: F,
-) where
+/// How far a request body may be read ahead of its reader.
+pub const READ_AHEAD: usize = 512 * 1024;
+
+/// Flow control for one streamed request body: the pump reads ahead until
+/// `READ_AHEAD` bytes wait unread, then sleeps until the reader asks for
+/// more or lets go.
+#[derive(Default)]
+pub struct PullWindow {
+    unread: AtomicUsize,
+    closed: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl PullWindow {
+    /// The reader consumed what it had and wants more.
+    pub fn want_more(&self) {
+        self.unread.store(0, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// The reader is gone; the rest of the body is discarded.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+}
+
+/// Reads a body ahead of its reader within the window until it ends, the
+/// reader lets go, or the client goes away.
+pub async fn pull_request_body<F>(mut body: AxumBody, window: Arc<PullWindow>, deliver: F)
+where
     F: Fn(Pulled) + Send + 'static,
 {
-    while demand.recv().await.is_some() {
-        loop {
-            match body.frame().await {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) if !data.is_empty() => {
+    loop {
+        while !window.closed.load(Ordering::Acquire)
+            && window.unread.load(Ordering::Acquire) >= READ_AHEAD
+        {
+            window.wake.notified().await;
+        }
+        if window.closed.load(Ordering::Acquire) {
+            break;
+        }
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if !data.is_empty() {
+                        window.unread.fetch_add(data.len(), Ordering::AcqRel);
                         deliver(Pulled::Chunk(data));
-                        break;
                     }
-                    _ => continue,
-                },
-                Some(Err(_)) => {
-                    deliver(Pulled::Error);
-                    return;
                 }
-                None => {
-                    deliver(Pulled::End);
-                    return;
-                }
+            }
+            Some(Err(_)) => {
+                deliver(Pulled::Error);
+                return;
+            }
+            None => {
+                deliver(Pulled::End);
+                return;
             }
         }
     }
