@@ -1,5 +1,8 @@
 /// <reference types="node" />
 
+import type { Readable } from 'node:stream'
+import type { EventEmitter } from 'node:events'
+
 /** How `Access-Control-Allow-Origin` is chosen. */
 export type CorsOrigin = string | string[] | RegExp | ((origin: string | undefined) => string | null | undefined)
 
@@ -60,7 +63,19 @@ export interface TunnelServerOptions {
   cors?: CorsOptions
   /** Shorthand for `cors.origin`. */
   corsOrigins?: string[]
-  limits?: { json?: { maxSize?: number } }
+  limits?: {
+    json?: { maxSize?: number }
+    /** busboy limits for uploads; default 20 MB per file, 10 files, 100 fields, 1 MB per field. */
+    multipart?: {
+      fieldNameSize?: number
+      fieldSize?: number
+      fields?: number
+      fileSize?: number
+      files?: number
+      parts?: number
+      headerPairs?: number
+    }
+  }
   /** Answer `GET {base}/discovery` with 404. */
   disableDiscovery?: boolean
   /** Default: JSON. Runner's `new Serializer()` works. */
@@ -92,6 +107,50 @@ export interface RequestContext {
   readonly context: Record<string, unknown> | undefined
   /** Events: whether the caller asked for the payload back. */
   readonly returnPayload: boolean
+  /** The raw request body (`application/octet-stream` calls); ends at once for JSON calls. */
+  readonly req: Readable & { readonly headers: Record<string, string | string[]>; readonly method: string; readonly url: string }
+  /** Write a streamed answer yourself; once headers are sent the return value is ignored. */
+  readonly res: ResponseWriter
+}
+
+/** A `ServerResponse`-like writer for a streamed answer. Emits `'drain'`, `'finish'`, `'close'`. */
+export interface ResponseWriter extends EventEmitter {
+  statusCode: number
+  readonly headersSent: boolean
+  readonly writableEnded: boolean
+  readonly writableNeedDrain: boolean
+  setHeader(name: string, value: string | number | string[]): this
+  getHeader(name: string): string | number | string[] | undefined
+  getHeaders(): Record<string, string | number | string[]>
+  hasHeader(name: string): boolean
+  removeHeader(name: string): void
+  writeHead(status: number, headers?: Record<string, string | number | string[]>): this
+  write(chunk: string | Buffer | Uint8Array, callback?: () => void): boolean
+  end(chunk?: string | Buffer | Uint8Array, callback?: () => void): this
+}
+
+/** A file of a `multipart/form-data` upload, compatible with Runner's `InputFile`. */
+export interface InputFile {
+  name: string
+  type?: string
+  size?: number
+  lastModified?: number
+  extra?: Record<string, unknown>
+  /** A single-use stream of the file's bytes. */
+  resolve(): Promise<{ stream: Readable }>
+  stream(): Readable
+  toTempFile(dir?: string): Promise<{ path: string; bytesWritten: number }>
+}
+
+/** What a task may return to answer with a stream. */
+export interface StreamingResult {
+  stream: Readable
+  /** Default 200. */
+  status?: number
+  /** Default `application/octet-stream`. */
+  contentType?: string
+  /** `set-cookie`, CORS and security headers are dropped. */
+  headers?: Record<string, string | number | string[]>
 }
 
 export type TaskHandler<I = any, R = any> = (input: I, ctx: RequestContext) => R | Promise<R>
