@@ -1,0 +1,25 @@
+'use strict';
+// @bluelibs/runner-native's TunnelServer (axum/tokio in-process, JS handlers).
+const path = require('node:path');
+const { handlers, announce, skip, exitWithParent, TOKEN, countBytes } = require('../lib/common');
+
+let mod;
+try {
+  mod = require(path.resolve(__dirname, '..', '..'));
+} catch (e) {
+  skip(`native addon not loadable (run \`npm run build\` first): ${String(e.message).split('\n')[0]}`);
+}
+if (!mod || typeof mod.TunnelServer !== 'function') skip('index.js does not export TunnelServer');
+
+(async () => {
+  const s = new mod.TunnelServer({ port: 0, host: '127.0.0.1', auth: { token: TOKEN } });
+  for (const [id, fn] of Object.entries(handlers.tasks)) s.registerTask(id, fn);
+  for (const [id, fn] of Object.entries(handlers.events)) s.registerEvent(id, fn);
+  s.registerTask('bench.upload', async (input, ctx) => ({ bytes: await countBytes(ctx.req) }));
+  const { port } = await s.listen();
+  announce({ port });
+  exitWithParent(() => { s.close().catch(() => {}); });
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
