@@ -594,8 +594,8 @@ class TunnelServer {
           const body = this._inStreams.get(ticket)
           if (body) body._end()
         } else if (kind === KIND_BODY_ERROR) {
-          const body = this._inStreams.get(ticket)
-          if (body) body._fail(abortReason())
+          // The body broke off: the client went away mid-upload.
+          this._clientGone(ticket)
         } else if (kind === KIND_RESUME) {
           const out = this._outStreams.get(ticket)
           if (out) out.resume()
@@ -630,6 +630,13 @@ class TunnelServer {
     }
     const body = this._inStreams.get(ticket)
     if (body) body._fail(abortReason())
+    const out = this._outStreams.get(ticket)
+    if (out) {
+      // A streamed answer already under way: stop its source and end it.
+      this._outStreams.delete(ticket)
+      out.gone()
+      this._native.endStream(ticket)
+    }
   }
 
   /** The call is answered: let go of what it held. */
@@ -764,7 +771,7 @@ class TunnelServer {
       headers = value.headers
     }
     const list = headerList(contentType, headers)
-    if (!this._native.startStream(ticket, status, JSON.stringify(list))) {
+    if (!this._native.startStream(ticket, status, JSON.stringify(list), false)) {
       if (typeof source.destroy === 'function') source.destroy()
       this._done(ticket, ctx)
       return

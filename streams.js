@@ -66,7 +66,10 @@ class RequestBody extends Readable {
   _fail(err) {
     this._streamed = false
     this._server._inStreams.delete(this._ticket)
-    this.destroy(err)
+    // As IncomingMessage: 'aborted', then an 'error' only for whoever listens
+    // for one (a bare pipe must not crash the process).
+    this.emit('aborted')
+    this.destroy(this.listenerCount('error') > 0 ? err : undefined)
   }
 }
 
@@ -194,7 +197,8 @@ class ResponseWriter extends EventEmitter {
         this._onDone()
       },
     })
-    this._server._native.startStream(this._ticket, this.statusCode, JSON.stringify(list))
+    // Bare: like a ServerResponse written by hand, no CORS or security headers.
+    this._server._native.startStream(this._ticket, this.statusCode, JSON.stringify(list), true)
   }
 
   write(chunk, encoding, callback) {

@@ -149,6 +149,11 @@ impl Inbox {
                             bodies.remove(&ticket);
                         }
                     }
+                    if kind == KIND_BODY_ERROR {
+                        // The body broke off: the client is gone, whatever
+                        // the handler answers now cannot reach it.
+                        pending.remove(&ticket);
+                    }
                     write_record(&mut out, kind, 0, ticket, 0, data);
                 }
                 Job::Resume(ticket) => write_record(&mut out, KIND_RESUME, 0, ticket, 0, &[]),

@@ -262,9 +262,11 @@ impl NativeServer {
     }
 
     /// Answers a call with a stream: `headers_json` is `[[name, value], ...]`,
-    /// already filtered. Returns false when the client is gone.
+    /// already filtered; `bare` leaves out the CORS and security headers
+    /// (answers written through `ctx.res`). Returns false when the client is
+    /// gone.
     #[napi]
-    pub fn start_stream(&self, ticket: u32, status: u32, headers_json: String) -> bool {
+    pub fn start_stream(&self, ticket: u32, status: u32, headers_json: String, bare: bool) -> bool {
         let Some(Pending::Call { reply, .. }) = self.take(ticket) else {
             return false;
         };
@@ -280,7 +282,11 @@ impl NativeServer {
         if reply
             .send(Reply {
                 status,
-                body: ReplyBody::Stream { headers, body },
+                body: ReplyBody::Stream {
+                    headers,
+                    body,
+                    bare,
+                },
             })
             .is_err()
         {

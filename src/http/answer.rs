@@ -17,9 +17,12 @@ pub enum ReplyBody {
     /// A serialized JSON envelope.
     Json(Bytes),
     /// A streamed answer with the handler's headers (already filtered).
+    /// `bare`: written through the handler's response writer, which (as in
+    /// the reference) gets only the request id besides its own headers.
     Stream {
         headers: Vec<(String, String)>,
         body: ChunkStream,
+        bare: bool,
     },
 }
 
@@ -96,6 +99,7 @@ pub fn stream(
     status: u16,
     headers: Vec<(String, String)>,
     body: ChunkStream,
+    bare: bool,
     extra: &AnswerHeaders<'_>,
 ) -> Response<Body> {
     let mut res = Response::new(Either::Right(body));
@@ -111,6 +115,9 @@ pub fn stream(
         ) {
             h.append(name, v);
         }
+    }
+    if bare {
+        return res;
     }
     for (name, v) in extra.cors {
         h.insert(*name, value(v));

@@ -252,8 +252,13 @@ async fn respond(
         }) => answer::json(status, bytes, &ex.headers()),
         Ok(Reply {
             status,
-            body: ReplyBody::Stream { headers, body },
-        }) => answer::stream(status, headers, body, &ex.headers()),
+            body:
+                ReplyBody::Stream {
+                    headers,
+                    body,
+                    bare,
+                },
+        }) => answer::stream(status, headers, body, bare, &ex.headers()),
         Err(_) => ex.error(state, &ProtocolError::InternalError).await,
     }
 }

@@ -19,6 +19,10 @@ use crate::core::router::Router as PathRouter;
 use super::dispatch::Dispatch;
 use super::handler::handle;
 
+/// hyper's per-connection read buffer cap: bounds request heads (Node allows
+/// 16 KiB) and the size of each streamed body chunk.
+const MAX_BUF: usize = 16 * 1024;
+
 /// Everything a request needs, built once at start-up.
 pub struct ServerState {
     pub router: PathRouter,
@@ -109,7 +113,7 @@ async fn accept_loop(
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
         .keep_alive(true)
-        .max_buf_size(2 * 1024 * 1024);
+        .max_buf_size(MAX_BUF);
     loop {
         tokio::select! {
             accepted = listener.accept() => {

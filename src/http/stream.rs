@@ -31,7 +31,7 @@ pub enum Pulled {
 }
 
 /// How far a request body may be read ahead of its reader.
-pub const READ_AHEAD: usize = 512 * 1024;
+pub const READ_AHEAD: usize = 64 * 1024;
 
 /// Flow control for one streamed request body: the pump reads ahead until
 /// `READ_AHEAD` bytes wait unread, then sleeps until the reader asks for
