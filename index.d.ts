@@ -84,7 +84,9 @@ export interface TunnelServerOptions {
   logger?: { error(...args: unknown[]): void; warn?(...args: unknown[]): void }
   /** Which thrown values are typed application errors; default: Runner `r.error()` errors. */
   resolveError?: (error: unknown) => TypedErrorInfo | undefined
-  /** HTTP worker threads; default one per core. */
+  /** The reason given to `ctx.signal` and `ctx.req` when the client goes away; default an `AbortError`. */
+  abortReason?: () => Error
+  /** HTTP worker threads; default one per spare core (at least one). */
   workerThreads?: number
   /** How long `close()` waits for in-flight handlers, in ms; default 10000. */
   closeGraceMs?: number

@@ -65,6 +65,7 @@ function normalizeOptions(options) {
     closeGraceMs: 10000,
     resolveError: null,
     multipartLimits: undefined,
+    abortReason: null,
   }
 
   if (options.port !== undefined) {
@@ -174,6 +175,10 @@ function normalizeOptions(options) {
       fail('logger', 'an object with an error(...) function')
     }
     extras.logger = options.logger
+  }
+  if (options.abortReason !== undefined && options.abortReason !== null) {
+    if (typeof options.abortReason !== 'function') fail('abortReason', 'a function')
+    extras.abortReason = options.abortReason
   }
   if (options.resolveError !== undefined && options.resolveError !== null) {
     if (typeof options.resolveError !== 'function') fail('resolveError', 'a function')
@@ -332,7 +337,7 @@ class RequestContext {
       if (this._server._native.isPending(this._ticket)) {
         this._server._controllers.set(this._ticket, controller)
       } else {
-        controller.abort(abortReason())
+        controller.abort(this._server._reason())
       }
       this._signal = controller.signal
     }
@@ -354,6 +359,7 @@ class TunnelServer {
     this._closeGraceMs = extras.closeGraceMs
     this._resolveError = extras.resolveError
     this._multipartLimits = extras.multipartLimits
+    this._abortReason = extras.abortReason || abortReason
     this._inStreams = new Map() // ticket -> RequestBody being streamed in
     this._outStreams = new Map() // ticket -> { resume, gone } of a streamed answer
     this._fixed = {
@@ -499,6 +505,15 @@ class TunnelServer {
     return true
   }
 
+  /** Why a request was aborted: the client went away. */
+  _reason() {
+    try {
+      return this._abortReason()
+    } catch {
+      return abortReason()
+    }
+  }
+
   _answer(ticket, status, body) {
     this._outTickets.push(ticket)
     this._outStatuses.push(status)
@@ -626,10 +641,10 @@ class TunnelServer {
     const controller = this._controllers.get(ticket)
     if (controller) {
       this._controllers.delete(ticket)
-      controller.abort(abortReason())
+      controller.abort(this._reason())
     }
     const body = this._inStreams.get(ticket)
-    if (body) body._fail(abortReason())
+    if (body) body._fail(this._reason())
     const out = this._outStreams.get(ticket)
     if (out) {
       // A streamed answer already under way: stop its source and end it.

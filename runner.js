@@ -310,6 +310,7 @@ async function createNativeExposure(cfg, deps) {
     if (http.limits.json !== undefined) options.limits.json = http.limits.json
     if (http.limits.multipart !== undefined) options.limits.multipart = http.limits.multipart
   }
+  options.abortReason = clientClosedError
   const server = new TunnelServer(options)
 
   // Allow-list: the reference recomputes it per request; here it is pushed to the

@@ -835,6 +835,21 @@ function renderText(result, names) {
     plain.push('', `Fixed-rate latency: skipped (${result.fixedRate.skipped})`);
   }
 
+  if (result.upload && result.upload.summary) {
+    const h = ['server', 'MB/s', 'vs nodeExposure', 'server CPU µs/MB', 'valid'];
+    const a = ['l', 'r', 'r', 'r', 'l'];
+    const rs = Object.entries(result.upload.summary).map(([n, r]) => [
+      n,
+      r.mbps == null ? '-' : r.mbps.toFixed(0),
+      fmt.x(r.vsNodeExposure),
+      r.serverCpuUsPerMB == null ? '-' : r.serverCpuUsPerMB.toFixed(0),
+      r.valid ? 'yes' : 'NO',
+    ]);
+    const title = `Upload throughput (${result.upload.bytes}-byte application/octet-stream bodies streamed by the task, ${result.upload.connections} connections)`;
+    plain.push('', title, table(h, rs, a));
+    md.push('', title, '', mdTable(h, rs, a));
+  }
+
   if (result.idleMemory) {
     const h = ['server', 'idle conns', 'RSS before MiB', 'RSS after MiB', 'KiB / idle conn'];
     const a = ['l', 'r', 'r', 'r', 'r'];
@@ -906,8 +921,23 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-main().catch(async (e) => {
-  log(e && e.stack ? e.stack : e);
-  await cleanup();
-  process.exit(1);
-});
+/** `BENCH_RENDER=results.json`: re-render a saved run's table and chart. */
+function renderSaved(file) {
+  const result = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const names = Object.keys(Object.values(result.summary)[0] || {});
+  const text = renderText(result, names);
+  console.log(text.plain);
+  const out = file.replace(/\.json$/, '');
+  fs.writeFileSync(`${out}.md`, text.markdown + '\n');
+  fs.writeFileSync(`${out}.svg`, renderSvg(result, names));
+}
+
+if (env.BENCH_RENDER) {
+  renderSaved(env.BENCH_RENDER);
+} else {
+  main().catch(async (e) => {
+    log(e && e.stack ? e.stack : e);
+    await cleanup();
+    process.exit(1);
+  });
+}
