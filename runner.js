@@ -207,8 +207,6 @@ class ExposureRequest {
     this._ctx = ctx
     this._url = undefined
     this._signal = undefined
-    this._req = undefined
-    this._res = undefined
     this.basePath = basePath
   }
 

@@ -88,6 +88,18 @@ impl Inbox {
         })
     }
 
+    /// Stops reading a streamed request body; the rest is discarded.
+    pub fn close_body(&self, ticket: u32) {
+        let window = self
+            .bodies_in
+            .lock()
+            .ok()
+            .and_then(|mut b| b.remove(&ticket));
+        if let Some(window) = window {
+            window.close();
+        }
+    }
+
     /// Runs on the JS thread: everything queued so far as one buffer.
     pub fn drain(&self) -> Vec<u8> {
         // Clear first: a job pushed after this point schedules a new wake-up.
@@ -126,14 +138,7 @@ impl Inbox {
                     );
                 }
                 Job::Abort(ticket) => {
-                    if let Some(window) = self
-                        .bodies_in
-                        .lock()
-                        .ok()
-                        .and_then(|mut b| b.remove(&ticket))
-                    {
-                        window.close();
-                    }
+                    self.close_body(ticket);
                     if pending.remove(&ticket).is_some() {
                         write_record(&mut out, KIND_ABORT, 0, ticket, 0, &[]);
                     }
@@ -161,14 +166,7 @@ impl Inbox {
                     if let Ok(mut answers) = self.answers_out.lock() {
                         answers.remove(&ticket);
                     }
-                    if let Some(window) = self
-                        .bodies_in
-                        .lock()
-                        .ok()
-                        .and_then(|mut b| b.remove(&ticket))
-                    {
-                        window.close();
-                    }
+                    self.close_body(ticket);
                     write_record(&mut out, KIND_GONE, 0, ticket, 0, &[]);
                 }
                 Job::Origin(ticket, origin, reply) => {

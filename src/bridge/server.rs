@@ -250,15 +250,7 @@ impl NativeServer {
     /// Stops reading a streamed request body (the handler is done with it).
     #[napi]
     pub fn release_body(&self, ticket: u32) {
-        if let Some(window) = self
-            .inbox
-            .bodies_in
-            .lock()
-            .ok()
-            .and_then(|mut b| b.remove(&ticket))
-        {
-            window.close();
-        }
+        self.inbox.close_body(ticket);
     }
 
     /// Answers a call with a stream: `headers_json` is `[[name, value], ...]`,
