@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::core::exposure::Kind;
 use crate::http::stream::{pull_request_body, PullWindow, Pulled, StreamWriter};
@@ -45,6 +46,17 @@ pub enum Job {
     Auth(u32, Arc<RequestMeta>, oneshot::Sender<bool>),
 }
 
+/// An answered call: its reply channel, the answer, and its request data
+/// (dropped on the server's runtime, where it was allocated).
+pub type Answered = (oneshot::Sender<Reply>, Reply, Option<Arc<RequestMeta>>);
+
+/// What the JS thread hands to the server's runtime.
+pub enum Delivery {
+    Answers(Vec<Answered>),
+    /// Request bodies already copied to JS, freed where they were allocated.
+    Discard(Vec<Bytes>),
+}
+
 /// A job JavaScript has seen but not yet answered.
 pub enum Pending {
     Call {
@@ -70,6 +82,8 @@ pub struct Inbox {
     pub bodies_in: Mutex<HashMap<u32, Arc<PullWindow>>>,
     /// Streamed answers being written.
     pub answers_out: Mutex<HashMap<u32, StreamWriter>>,
+    /// To the answer-delivery task on the server's runtime while listening.
+    pub answers: Mutex<Option<mpsc::UnboundedSender<Delivery>>>,
     scheduled: AtomicBool,
     next_ticket: AtomicU32,
 }
@@ -83,9 +97,22 @@ impl Inbox {
             pending: Mutex::new(HashMap::new()),
             bodies_in: Mutex::new(HashMap::new()),
             answers_out: Mutex::new(HashMap::new()),
+            answers: Mutex::new(None),
             scheduled: AtomicBool::new(false),
             next_ticket: AtomicU32::new(1),
         })
+    }
+
+    /// Hands a delivery to the server's runtime; gives it back when not
+    /// listening.
+    pub fn deliver(&self, delivery: Delivery) -> Option<Delivery> {
+        let Ok(answers) = self.answers.lock() else {
+            return Some(delivery);
+        };
+        match answers.as_ref() {
+            Some(tx) => tx.send(delivery).err().map(|mpsc::error::SendError(d)| d),
+            None => Some(delivery),
+        }
     }
 
     /// Stops reading a streamed request body; the rest is discarded.
@@ -105,6 +132,7 @@ impl Inbox {
         // Clear first: a job pushed after this point schedules a new wake-up.
         self.scheduled.store(false, Ordering::SeqCst);
         let mut out = Vec::new();
+        let mut copied: Vec<Bytes> = Vec::new();
         let Ok(receiver) = self.receiver.lock() else {
             return out;
         };
@@ -129,6 +157,9 @@ impl Inbox {
                         call.handler,
                         &call.body,
                     );
+                    if !call.body.is_empty() {
+                        copied.push(call.body);
+                    }
                     pending.insert(
                         ticket,
                         Pending::Call {
@@ -184,6 +215,12 @@ impl Inbox {
                     pending.insert(ticket, Pending::Auth { reply, meta });
                 }
             }
+        }
+        drop(pending);
+        drop(receiver);
+        if !copied.is_empty() {
+            // Dropped here if not listening; on the runtime otherwise.
+            let _ = self.deliver(Delivery::Discard(copied));
         }
         out
     }

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use napi::bindgen_prelude::{AsyncTask, Buffer, BufferSlice, Function};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::core::config::ServerConfig;
 use crate::core::exposure::{AllowList, Kind, Registry};
@@ -13,7 +13,7 @@ use crate::core::headers::node_headers_json;
 use crate::core::request_id::REQUEST_ID_HEADER;
 use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
 
-use super::batch::{Inbox, Job, JsDispatch, Pending, Pusher, WakeFn};
+use super::batch::{Answered, Delivery, Inbox, Job, JsDispatch, Pending, Pusher, WakeFn};
 use crate::http::stream::chunk_stream;
 use crate::http::ReplyBody;
 
@@ -26,18 +26,21 @@ pub struct NativeServer {
     inbox: Arc<Inbox>,
     wake: Arc<WakeFn>,
     running: Option<RunningServer>,
-    /// Hands answered calls to a task on the server's runtime, which wakes
-    /// the waiting requests locally: one cross-thread wake-up per batch of
-    /// answers instead of one per answer.
-    answers: Option<mpsc::UnboundedSender<Vec<Answered>>>,
 }
 
-type Answered = (oneshot::Sender<Reply>, Reply);
-
-async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Vec<Answered>>) {
-    while let Some(batch) = rx.recv().await {
-        for (reply, answer) in batch {
-            let _ = reply.send(answer);
+/// Runs on the server's runtime: wakes the waiting requests locally (one
+/// cross-thread wake-up per batch of answers instead of one per answer), and
+/// frees request data on the threads that allocated it.
+async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Delivery>) {
+    while let Some(delivery) = rx.recv().await {
+        match delivery {
+            Delivery::Answers(batch) => {
+                for (reply, answer, meta) in batch {
+                    let _ = reply.send(answer);
+                    drop(meta);
+                }
+            }
+            Delivery::Discard(bodies) => drop(bodies),
         }
     }
 }
@@ -80,7 +83,6 @@ impl NativeServer {
             inbox,
             wake: Arc::new(wake),
             running: None,
-            answers: None,
         })
     }
 
@@ -188,7 +190,9 @@ impl NativeServer {
         if let Some(handle) = server.handle() {
             let (tx, rx) = mpsc::unbounded_channel();
             handle.spawn(deliver_answers(rx));
-            self.answers = Some(tx);
+            if let Ok(mut answers) = self.inbox.answers.lock() {
+                *answers = Some(tx);
+            }
         }
         self.running = Some(server);
         Ok(addr)
@@ -198,7 +202,9 @@ impl NativeServer {
     /// `grace_ms`), then frees the port and the runtime.
     #[napi]
     pub fn close(&mut self, grace_ms: u32) -> AsyncTask<CloseTask> {
-        self.answers = None;
+        if let Ok(mut answers) = self.inbox.answers.lock() {
+            *answers = None;
+        }
         AsyncTask::new(CloseTask {
             server: self.running.take(),
             grace_ms,
@@ -222,7 +228,7 @@ impl NativeServer {
                     break;
                 };
                 off += 12 + len;
-                if let Some(Pending::Call { reply, .. }) = pending.remove(&ticket) {
+                if let Some(Pending::Call { reply, meta }) = pending.remove(&ticket) {
                     let status = u16::try_from(status).unwrap_or(500);
                     answered.push((
                         reply,
@@ -230,6 +236,7 @@ impl NativeServer {
                             status,
                             body: ReplyBody::Json(Bytes::copy_from_slice(body)),
                         },
+                        Some(meta),
                     ));
                 }
             }
@@ -380,15 +387,10 @@ impl NativeServer {
         if answered.is_empty() {
             return;
         }
-        let rest = match &self.answers {
-            Some(tx) => match tx.send(answered) {
-                Ok(()) => return,
-                Err(mpsc::error::SendError(rest)) => rest,
-            },
-            None => answered,
-        };
-        for (reply, answer) in rest {
-            let _ = reply.send(answer);
+        if let Some(Delivery::Answers(rest)) = self.inbox.deliver(Delivery::Answers(answered)) {
+            for (reply, answer, _) in rest {
+                let _ = reply.send(answer);
+            }
         }
     }
 
