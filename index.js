@@ -26,6 +26,7 @@ const KIND_BODY_END = 7
 const KIND_BODY_ERROR = 8
 const KIND_RESUME = 9
 const KIND_GONE = 10
+const KIND_AUTH_FAILED = 11
 const BODY_JSON = 0
 const BODY_MULTIPART = 2
 const RECORD_HEADER = 16
@@ -621,6 +622,8 @@ class TunnelServer {
           if (out) out.gone()
         } else if (kind === KIND_ABORT) {
           this._clientGone(ticket)
+        } else if (kind === KIND_AUTH_FAILED) {
+          this._logAuthFailure(JSON.parse(batch.toString('utf8', start, start + len)))
         } else if (kind === KIND_ORIGIN) {
           const origin = flags === 1 ? batch.toString('latin1', start, start + len) : undefined
           this._native.completeText(ticket, this._resolveOrigin(origin))
@@ -867,6 +870,15 @@ class TunnelServer {
     try {
       const message = err instanceof Error ? err.message : String(err)
       this._logger.error(`[runner-native] ${where}${id ? ` ${id}` : ''} failed: ${message}`, err)
+    } catch {
+      // A failing logger must not take the server down.
+    }
+  }
+
+  /** A refused request, logged as the reference does (`exposure.auth.failure`). */
+  _logAuthFailure(record) {
+    try {
+      if (typeof this._logger.warn === 'function') this._logger.warn('exposure.auth.failure', record)
     } catch {
       // A failing logger must not take the server down.
     }

@@ -99,6 +99,7 @@ impl Dispatch for RustHandlers {
     fn serialize(&self, json: String, reply: oneshot::Sender<Option<String>>) {
         let _ = reply.send(Some(json));
     }
+    fn auth_failed(&self, _record: String) {}
     fn validate_auth(&self, _meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>) {
         let _ = reply.send(false);
     }

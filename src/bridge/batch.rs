@@ -29,6 +29,7 @@ const KIND_BODY_END: u8 = 7;
 const KIND_BODY_ERROR: u8 = 8;
 const KIND_RESUME: u8 = 9;
 const KIND_GONE: u8 = 10;
+const KIND_AUTH_FAILED: u8 = 11;
 /// kind u8, flags u8, reserved u16, ticket u32, handler u32, length u32.
 const RECORD_HEADER: usize = 16;
 
@@ -40,6 +41,8 @@ pub enum Job {
     Resume(u32),
     /// A streamed answer lost its client.
     Gone(u32),
+    /// An auth refusal to log.
+    AuthFailed(String),
     Abort(u32),
     Origin(u32, Option<String>, oneshot::Sender<Option<String>>),
     Serialize(u32, String, oneshot::Sender<Option<String>>),
@@ -192,6 +195,9 @@ impl Inbox {
                     }
                     write_record(&mut out, kind, 0, ticket, 0, data);
                 }
+                Job::AuthFailed(record) => {
+                    write_record(&mut out, KIND_AUTH_FAILED, 0, 0, 0, record.as_bytes())
+                }
                 Job::Resume(ticket) => write_record(&mut out, KIND_RESUME, 0, ticket, 0, &[]),
                 Job::Gone(ticket) => {
                     if let Ok(mut answers) = self.answers_out.lock() {
@@ -312,6 +318,10 @@ impl Dispatch for JsDispatch {
     fn serialize(&self, json: String, reply: oneshot::Sender<Option<String>>) {
         let ticket = self.ticket();
         self.push(Job::Serialize(ticket, json, reply));
+    }
+
+    fn auth_failed(&self, record: String) {
+        self.push(Job::AuthFailed(record));
     }
 
     fn validate_auth(&self, meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>) {

@@ -47,4 +47,7 @@ pub trait Dispatch: Send + Sync + 'static {
     fn serialize(&self, json: String, reply: oneshot::Sender<Option<String>>);
     /// Run auth validators; answers whether the request may pass.
     fn validate_auth(&self, meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>);
+    /// A request was refused by auth: `{requestId, method, path, status,
+    /// code}` as JSON, for the audit log.
+    fn auth_failed(&self, record: String);
 }

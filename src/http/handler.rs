@@ -279,7 +279,30 @@ impl Drop for AbortOnDrop<'_> {
     }
 }
 
+/// Checks the request's credentials; a refusal is also reported for the
+/// audit log, as the reference logs `exposure.auth.failure`.
 async fn authenticate(
+    state: &ServerState,
+    parts: &http::request::Parts,
+    pathname: &str,
+    target: &str,
+    ex: &Exchange,
+) -> Result<(), ProtocolError> {
+    let outcome = check_credentials(state, parts, pathname, target, ex).await;
+    if let Err(e) = &outcome {
+        let record = serde_json::json!({
+            "requestId": ex.request_id,
+            "method": parts.method.as_str(),
+            "path": pathname,
+            "status": e.status(),
+            "code": e.code(),
+        });
+        state.dispatch.auth_failed(record.to_string());
+    }
+    outcome
+}
+
+async fn check_credentials(
     state: &ServerState,
     parts: &http::request::Parts,
     pathname: &str,
