@@ -51,3 +51,17 @@ test('a logger without warn is fine: refusals are answered and nothing throws', 
     await server.close()
   }
 })
+
+test('listen binds IPv6 hosts, bare or bracketed, and reports a bracketed url', async () => {
+  for (const host of ['::1', '[::1]']) {
+    const server = new TunnelServer({ port: 0, host, auth: { allowAnonymous: true } })
+    const { url } = await server.listen()
+    try {
+      assert.match(url, /^http:\/\/\[::1\]:\d+$/)
+      const res = await fetch(`${url}/__runner/discovery`)
+      assert.equal(res.status, 200)
+    } finally {
+      await server.close()
+    }
+  }
+})

@@ -66,8 +66,9 @@ pub struct RunningServer {
 /// Binds synchronously (so address errors surface at once), then serves on a
 /// fresh multi-threaded runtime.
 pub fn bind(cfg: &ServerConfig, state: ServerState) -> std::io::Result<RunningServer> {
-    let addr = format!("{}:{}", cfg.host(), cfg.port);
-    let std_listener = std::net::TcpListener::bind(addr.as_str())?;
+    // A (host, port) pair takes names, IPv4 and bare IPv6 addresses alike.
+    let host = cfg.host().trim_start_matches('[').trim_end_matches(']');
+    let std_listener = std::net::TcpListener::bind((host, cfg.port))?;
     std_listener.set_nonblocking(true)?;
     let local_addr = std_listener.local_addr()?;
 
