@@ -252,6 +252,21 @@ const handlers = {
 const taskPath = (id) => `${BASE}/task/${id}`;
 const url = (server, id) => `${server.url}${taskPath(id)}`;
 
+/** Resolves once `count` bytes of the answer arrived on a raw socket. */
+function firstBytes(socket, count) {
+  let got = 0;
+  return S.within(
+    new Promise((resolve) => {
+      socket.on('data', (d) => {
+        got += d.length;
+        if (got > count) resolve();
+      });
+    }),
+    10000,
+    `first ${count} bytes`,
+  );
+}
+
 async function assertStillServing(server) {
   const res = await rawRequest(server, { method: 'POST', path: taskPath('add'), headers: JSONH, body: JSON.stringify({ input: { a: 20, b: 22 } }) });
   assert.equal(res.status, 200, `server should still answer: ${res.text}`);
@@ -493,17 +508,7 @@ describe('standalone TunnelServer streams', () => {
 
     it('mid-download (returned Readable): ctx.signal aborts and the source is destroyed', async () => {
       const socket = await connectAndWrite(server, Buffer.concat([head('out.infinite', JSONH, ['Content-Length: 2']), Buffer.from('{}')]));
-      let got = 0;
-      await S.within(
-        new Promise((resolve) => {
-          socket.on('data', (d) => {
-            got += d.length;
-            if (got > 512 * 1024) resolve();
-          });
-        }),
-        10000,
-        'first 512 KiB',
-      );
+      await firstBytes(socket, 512 * 1024);
       socket.destroy();
       await S.within(probe.sourceClosed.promise, 10000, 'source destroyed');
       assert.equal(probe.source.destroyed, true);
@@ -516,17 +521,7 @@ describe('standalone TunnelServer streams', () => {
 
     it("mid-download (ctx.res): ctx.signal aborts, res emits 'close', the writer loop stops", async () => {
       const socket = await connectAndWrite(server, Buffer.concat([head('res.loop', JSONH, ['Content-Length: 2']), Buffer.from('{}')]));
-      let got = 0;
-      await S.within(
-        new Promise((resolve) => {
-          socket.on('data', (d) => {
-            got += d.length;
-            if (got > 512 * 1024) resolve();
-          });
-        }),
-        10000,
-        'first 512 KiB',
-      );
+      await firstBytes(socket, 512 * 1024);
       socket.destroy();
       await S.within(probe.aborted.promise, 10000, 'ctx.signal abort');
       await S.within(probe.resClosed.promise, 10000, "res 'close'");
