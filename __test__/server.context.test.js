@@ -2,19 +2,10 @@
 // Behaviour of the native TunnelServer alone: the handler context, client disconnects, concurrency.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startNative, rawRequest, openAndSend, request, taskReq, eventReq, UUID_RE, TOKEN, sleep } = require('./helpers');
+const { startNative, rawRequest, openAndSend, request, taskReq, eventReq, UUID_RE, TOKEN, sleep, deferred } = require('./helpers');
 
 const AUTH = { token: TOKEN };
 
-function deferred() {
-  let resolve;
-  let reject;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 function within(promise, ms, what) {
   let t;
   return Promise.race([

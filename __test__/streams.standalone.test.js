@@ -10,7 +10,7 @@ const http = require('node:http');
 const fs = require('node:fs');
 const { Readable } = require('node:stream');
 const { once } = require('node:events');
-const { startNative, rawRequest, ResponseParser } = require('./helpers');
+const { startNative, rawRequest, ResponseParser, deferred } = require('./helpers');
 const S = require('./helpers/streams');
 
 const { TOKEN, MB } = S;
@@ -27,16 +27,6 @@ const MPH = [
   ['x-runner-token', TOKEN],
   ['Content-Type', S.MULTIPART_CT],
 ];
-
-function deferred() {
-  let resolve;
-  let reject;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 function newProbe() {
   return {

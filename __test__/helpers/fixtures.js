@@ -145,7 +145,19 @@ function discoveryReq({ headers = [], base = BASE, method = 'GET', auth = true }
   return { method, path: `${base}/discovery`, headers: [...(auth ? [authHeader()] : []), ...headers] };
 }
 
+/** A promise with its resolve/reject handles, for handlers that report to a test. */
+function deferred() {
+  let resolve;
+  let reject;
+  const promise = new Promise((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
 module.exports = {
+  deferred,
   TOKEN,
   BASE,
   typedErrors,
