@@ -263,15 +263,43 @@ impl Pusher {
             return;
         }
         if !self.inbox.scheduled.swap(true, Ordering::SeqCst) {
-            let status = self.wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
-            if status != Status::Ok {
-                self.inbox.scheduled.store(false, Ordering::SeqCst);
+            match tokio::runtime::Handle::try_current() {
+                // On a server worker: wake JS once this worker has run every
+                // task that is ready now, so the jobs they push share the
+                // wake-up (`yield_now` defers the task until the worker next
+                // looks for I/O).
+                Ok(runtime) => {
+                    let wake = WakeOnDrop(self.clone());
+                    runtime.spawn(async move {
+                        tokio::task::yield_now().await;
+                        drop(wake);
+                    });
+                }
+                Err(_) => self.wake_now(),
             }
+        }
+    }
+
+    fn wake_now(&self) {
+        let status = self.wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        if status != Status::Ok {
+            self.inbox.scheduled.store(false, Ordering::SeqCst);
         }
     }
 
     fn ticket(&self) -> u32 {
         self.inbox.next_ticket.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Wakes the JS thread when dropped: after the deferring task has run, or
+/// with it if the runtime drops it unrun (shutting down), so a wake-up is
+/// never lost.
+struct WakeOnDrop(Pusher);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        self.0.wake_now();
     }
 }
 
