@@ -1,6 +1,5 @@
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Response, StatusCode};
-use http_body_util::{Either, Full};
 
 use crate::core::envelope::{ProtocolError, JSON_CONTENT_TYPE};
 use crate::core::request_id::REQUEST_ID_HEADER;
@@ -26,10 +25,14 @@ pub enum ReplyBody {
     },
 }
 
-pub type Body = Either<Full<Bytes>, ChunkStream>;
+/// An answer's body: whole, or streamed with backpressure.
+pub enum Body {
+    Full(Bytes),
+    Stream(ChunkStream),
+}
 
 fn full(bytes: Bytes) -> Body {
-    Either::Left(Full::new(bytes))
+    Body::Full(bytes)
 }
 
 /// Headers every answer carries besides the body's own.
@@ -102,7 +105,7 @@ pub fn stream(
     bare: bool,
     extra: &AnswerHeaders<'_>,
 ) -> Response<Body> {
-    let mut res = Response::new(Either::Right(body));
+    let mut res = Response::new(Body::Stream(body));
     *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let h = res.headers_mut();
     if let Some(id) = extra.request_id {

@@ -16,9 +16,6 @@ use crate::core::headers::node_header;
 use crate::core::request_id;
 use crate::core::router::{pathname_of, Route};
 
-/// How long an unread request body is drained after an early answer.
-const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 use super::answer::{self, AnswerHeaders, Body};
 use super::answer::{Reply, ReplyBody};
 use super::dispatch::{Call, RequestMeta};
@@ -81,28 +78,8 @@ pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Resp
         // Node's parser refuses raw non-ASCII bytes in the request target.
         return answer::bad_request();
     }
-    let mut body = Some(body);
-    let res = respond(&state, parts, &mut body).await;
-    if let Some(rest) = body {
-        if !http_body::Body::is_end_stream(&rest) {
-            // Answered before the body was read: keep reading and discarding
-            // it so the client, still sending, receives the answer (as Node
-            // does) instead of a reset.
-            tokio::spawn(drain(rest));
-        }
-    }
-    res
-}
-
-async fn drain(mut body: AxumBody) {
-    let discard = async {
-        while let Some(frame) = body.frame().await {
-            if frame.is_err() {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
+    // A body left unread is drained by the connection after the answer.
+    respond(&state, parts, &mut Some(body)).await
 }
 
 async fn respond(
@@ -263,8 +240,8 @@ async fn respond(
     }
 }
 
-/// Tells the dispatcher when the client goes away (hyper drops the request
-/// future) before the handler answered.
+/// Tells the dispatcher when the client goes away (the connection drops the
+/// request future) before the handler answered.
 struct AbortOnDrop<'a> {
     state: &'a ServerState,
     ticket: u32,

@@ -1,10 +1,13 @@
-//! The HTTP server: tokio accepts, hyper speaks HTTP/1.1, an axum fallback
-//! handler walks each request through the protocol core and, when a handler
-//! must run, hands it to the [`Dispatch`] (the JavaScript bridge, or a Rust
-//! handler in the benchmark peer).
+//! The HTTP server: tokio accepts, `conn` speaks HTTP/1.1 (wire format in
+//! `h1`), and one handler walks each request (an axum `Request`) through
+//! the protocol core and, when a handler must run, hands it to the
+//! [`Dispatch`] (the JavaScript bridge, or a Rust handler in the benchmark
+//! peer).
 
 mod answer;
+mod conn;
 mod dispatch;
+mod h1;
 mod handler;
 mod server;
 pub mod stream;

@@ -3,12 +3,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::core::auth::AuthCheck;
 use crate::core::config::ServerConfig;
@@ -16,12 +12,8 @@ use crate::core::cors::CorsPolicy;
 use crate::core::exposure::Registry;
 use crate::core::router::Router as PathRouter;
 
+use super::conn;
 use super::dispatch::Dispatch;
-use super::handler::handle;
-
-/// hyper's per-connection read buffer cap: bounds request heads (Node allows
-/// 16 KiB) and the size of each streamed body chunk.
-const MAX_BUF: usize = 16 * 1024;
 
 /// Everything a request needs, built once at start-up.
 pub struct ServerState {
@@ -108,30 +100,26 @@ async fn accept_loop(
     state: Arc<ServerState>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let app = Router::new().fallback(handle).with_state(state);
-    let graceful = GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .keep_alive(true)
-        .max_buf_size(MAX_BUF);
+    // Every connection holds a sender; when all are gone, so are they.
+    let (live, mut all_closed) = mpsc::channel::<()>(1);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(app.clone());
-                let conn = http.serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(conn::serve(stream, Arc::clone(&state), stop.clone(), live.clone()));
+                }
+                // Out of descriptors or similar: let connections close
+                // before trying again.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
             _ = stop.changed() => break,
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(live);
+    // Idle connections close at once; busy ones after their answer.
+    let _ = all_closed.recv().await;
 }
 
 impl RunningServer {

@@ -1,0 +1,486 @@
+//! One HTTP/1.x connection: reads request heads, feeds each request body to
+//! the handler as it reads it, writes the answer, and keeps the connection
+//! for the next request. Between requests a connection holds no buffer, so
+//! an idle keep-alive connection costs little more than its socket.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body as AxumBody;
+use axum::extract::State;
+use bytes::{Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::answer::Body;
+use super::h1::{self, BodyOut, Decoded, Decoder, Framing, Head, HeadError};
+use super::handler::handle;
+use super::server::ServerState;
+
+/// First read of a request: room for a typical head (and a small body).
+const FIRST_READ: usize = 1024;
+/// Most bytes of a request body read at once (one chunk to the handler).
+const BODY_READ: usize = 16 * 1024;
+/// A request head must arrive within this time of its first byte.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// A keep-alive connection with no request for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an unread request body is read and discarded after an early
+/// answer, so the client (still sending) receives it.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Whole answers up to this size go out with their head in one write.
+const COPY_LIMIT: usize = 64 * 1024;
+
+/// What the connection hands the request body.
+enum BodyMsg {
+    Data(Bytes),
+    End,
+    Error,
+}
+
+/// A request body read from the connection as the handler polls it. The
+/// channel holds one chunk: the connection reads no further ahead.
+struct IncomingBody {
+    rx: mpsc::Receiver<BodyMsg>,
+    remaining: Option<u64>,
+    done: bool,
+}
+
+impl http_body::Body for IncomingBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(BodyMsg::Data(data))) => {
+                if let Some(n) = self.remaining.as_mut() {
+                    *n = n.saturating_sub(data.len() as u64);
+                }
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Poll::Ready(Some(BodyMsg::End)) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(BodyMsg::Error)) | Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the request body broke off",
+                ))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.remaining {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+/// The request body still on the wire.
+struct BodyIn {
+    decoder: Decoder,
+    /// To the handler, while it wants the body.
+    tx: Option<mpsc::Sender<BodyMsg>>,
+    /// The framing broke: the connection cannot carry another request.
+    broken: bool,
+}
+
+/// What one round of connection I/O achieved while the handler runs.
+enum Step {
+    /// A chunk went to the handler, or the body ended, or the handler let go.
+    Progress,
+    /// The client closed the connection.
+    PeerGone,
+}
+
+/// Serves one connection until it closes, the server stops, or it idles out.
+/// `_live` is held until this returns, so the server can wait for all
+/// connections when it stops.
+pub async fn serve(
+    io: TcpStream,
+    state: Arc<ServerState>,
+    mut stop: watch::Receiver<bool>,
+    _live: mpsc::Sender<()>,
+) {
+    let mut buf: Option<BytesMut> = None;
+    loop {
+        let head = match read_head(&io, &mut buf, &mut stop).await {
+            Ok(Some(head)) => head,
+            Ok(None) => break,
+            Err(e) => {
+                let _ = write_all(&io, e.answer()).await;
+                break;
+            }
+        };
+        match exchange(&io, &mut buf, &state, &stop, head).await {
+            Ok(true) => {}
+            Ok(false) | Err(_) => break,
+        }
+        if buf.as_ref().is_some_and(|b| b.is_empty()) {
+            // Nothing of a next request yet: hold no buffer while idle.
+            buf = None;
+        }
+    }
+    let mut io = io;
+    let _ = io.shutdown().await;
+}
+
+/// Reads until a whole request head is buffered. `Ok(None)`: the
+/// connection closed, idled out, or the server is stopping.
+async fn read_head(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Option<Head>, HeadError> {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if let Some(b) = buf.as_mut().filter(|b| !b.is_empty()) {
+            if let Some(head) = h1::parse_head(b)? {
+                return Ok(Some(head));
+            }
+        }
+        if buf.as_ref().is_none_or(|b| b.is_empty()) {
+            *buf = None;
+            if *stop.borrow() {
+                return Ok(None);
+            }
+            tokio::select! {
+                ready = io.readable() => if ready.is_err() { return Ok(None) },
+                _ = stop.changed() => return Ok(None),
+                _ = tokio::time::sleep(IDLE_TIMEOUT) => return Ok(None),
+            }
+        } else {
+            let due = *deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
+            match tokio::time::timeout_at(due, io.readable()).await {
+                Ok(Ok(())) => {}
+                _ => return Ok(None),
+            }
+        }
+        let want = buf.as_ref().map_or(FIRST_READ, |b| b.len().max(FIRST_READ));
+        match read_some(io, buf, want) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return Ok(None),
+        }
+    }
+}
+
+/// One request and its answer. `Ok(true)`: the connection may carry another.
+async fn exchange(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    state: &Arc<ServerState>,
+    stop: &watch::Receiver<bool>,
+    head: Head,
+) -> io::Result<bool> {
+    let Head {
+        request,
+        framing,
+        keep_alive,
+        expect_continue,
+    } = head;
+    let method = request.method().clone();
+    let version = request.version();
+    let (parts, ()) = request.into_parts();
+
+    if expect_continue {
+        // Node answers `expect: 100-continue` at once, before any handler.
+        write_all(io, h1::CONTINUE).await?;
+    }
+    let mut body_in: Option<BodyIn> = None;
+    let body = match framing {
+        Framing::Length(0) => AxumBody::empty(),
+        Framing::Length(n) if buf.as_ref().is_some_and(|b| b.len() as u64 >= n) => {
+            // The common case: the whole body came with the head.
+            let bytes = buf
+                .as_mut()
+                .map(|b| b.split_to(n as usize).freeze())
+                .unwrap_or_default();
+            AxumBody::from(bytes)
+        }
+        _ => {
+            let (tx, rx) = mpsc::channel(1);
+            body_in = Some(BodyIn {
+                decoder: Decoder::new(framing),
+                tx: Some(tx),
+                broken: false,
+            });
+            AxumBody::new(IncomingBody {
+                rx,
+                remaining: match framing {
+                    Framing::Length(n) => Some(n),
+                    Framing::Chunked => None,
+                },
+                done: false,
+            })
+        }
+    };
+
+    let request = http::Request::from_parts(parts, body);
+    let mut answer = Box::pin(handle(State(Arc::clone(state)), request));
+    let response = loop {
+        tokio::select! {
+            biased;
+            res = &mut answer => break res,
+            step = io_step(io, buf, &mut body_in) => {
+                if let Step::PeerGone = step {
+                    // Dropping the pending answer tells the handler its
+                    // client is gone.
+                    return Ok(false);
+                }
+            }
+        }
+    };
+    drop(answer);
+
+    let (rparts, rbody) = response.into_parts();
+    let reusable = keep_alive && !*stop.borrow() && !body_in.as_ref().is_some_and(|b| b.broken);
+    let head_room = rparts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + 128;
+    let mut out = Vec::new();
+    let keep = match rbody {
+        Body::Full(bytes) => {
+            let copy = bytes.len() <= COPY_LIMIT;
+            out.reserve(head_room + if copy { bytes.len() } else { 0 });
+            let how = h1::encode_head(
+                &mut out,
+                rparts.status,
+                &rparts.headers,
+                BodyOut::Known(bytes.len() as u64),
+                &method,
+                version,
+                reusable,
+            );
+            if how.body && copy {
+                out.extend_from_slice(&bytes);
+                write_all(io, &out).await?;
+            } else {
+                write_all(io, &out).await?;
+                if how.body {
+                    write_all(io, &bytes).await?;
+                }
+            }
+            how.keep_alive
+        }
+        Body::Stream(mut stream) => {
+            out.reserve(head_room);
+            let how = h1::encode_head(
+                &mut out,
+                rparts.status,
+                &rparts.headers,
+                BodyOut::Streamed,
+                &method,
+                version,
+                reusable,
+            );
+            write_all(io, &out).await?;
+            if how.body {
+                loop {
+                    tokio::select! {
+                        biased;
+                        frame = stream.frame() => match frame {
+                            Some(Ok(frame)) => {
+                                let Ok(data) = frame.into_data() else { continue };
+                                if data.is_empty() {
+                                    continue;
+                                }
+                                if how.chunked {
+                                    out.clear();
+                                    h1::encode_chunk(&mut out, &data);
+                                    write_all(io, &out).await?;
+                                } else {
+                                    write_all(io, &data).await?;
+                                }
+                            }
+                            Some(Err(never)) => match never {},
+                            None => {
+                                if how.chunked {
+                                    write_all(io, h1::LAST_CHUNK).await?;
+                                }
+                                break;
+                            }
+                        },
+                        // A duplex exchange: the request body keeps flowing
+                        // while the answer streams.
+                        step = io_step(io, buf, &mut body_in) => {
+                            if let Step::PeerGone = step {
+                                return Ok(false);
+                            }
+                        }
+                    }
+                }
+            }
+            how.keep_alive
+        }
+    };
+    drop(out);
+
+    // What is left of the request body is nobody's now.
+    if let Some(mut rest) = body_in {
+        rest.tx = None;
+        if rest.broken {
+            return Ok(false);
+        }
+        if !rest.decoder.is_done() {
+            if !keep {
+                return Ok(false);
+            }
+            let drained = tokio::time::timeout(DRAIN_TIMEOUT, drain(io, buf, &mut rest.decoder));
+            if !matches!(drained.await, Ok(Ok(true))) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(keep)
+}
+
+/// While the handler runs: feeds its body, or (body done or unwanted)
+/// watches for the client closing. Cancel-safe: bytes read stay in `buf`.
+async fn io_step(io: &TcpStream, buf: &mut Option<BytesMut>, body_in: &mut Option<BodyIn>) -> Step {
+    let Some(body) = body_in.as_mut() else {
+        return watch_close(io, buf).await;
+    };
+    let Some(tx) = body.tx.as_ref() else {
+        return watch_close(io, buf).await;
+    };
+    let Ok(permit) = tx.reserve().await else {
+        // The handler dropped the body: the rest is drained after the answer.
+        body.tx = None;
+        return Step::Progress;
+    };
+    loop {
+        if let Some(b) = buf.as_mut() {
+            match body.decoder.decode(b) {
+                Ok(Decoded::Data(data)) => {
+                    permit.send(BodyMsg::Data(data));
+                    return Step::Progress;
+                }
+                Ok(Decoded::Done) => {
+                    permit.send(BodyMsg::End);
+                    body.tx = None;
+                    return Step::Progress;
+                }
+                Ok(Decoded::NeedMore) => {}
+                Err(_) => {
+                    permit.send(BodyMsg::Error);
+                    body.tx = None;
+                    body.broken = true;
+                    return Step::Progress;
+                }
+            }
+        }
+        let gone = match io.readable().await {
+            Err(_) => true,
+            Ok(()) => {
+                match read_some(io, buf, body.decoder.wanted().clamp(FIRST_READ, BODY_READ)) {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+                }
+            }
+        };
+        if gone {
+            permit.send(BodyMsg::Error);
+            body.tx = None;
+            return Step::PeerGone;
+        }
+    }
+}
+
+/// Reads whatever the client sends while nothing is expected of it
+/// (pipelined requests stay buffered, up to a head's worth) until it closes.
+async fn watch_close(io: &TcpStream, buf: &mut Option<BytesMut>) -> Step {
+    loop {
+        if buf.as_ref().is_some_and(|b| b.len() >= h1::MAX_HEAD) {
+            // Enough buffered; the next read comes after the answer.
+            std::future::pending::<()>().await;
+        }
+        if io.readable().await.is_err() {
+            return Step::PeerGone;
+        }
+        match read_some(io, buf, FIRST_READ) {
+            Ok(0) => return Step::PeerGone,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return Step::PeerGone,
+        }
+    }
+}
+
+/// Reads and discards the rest of a request body. `Ok(true)`: it ended and
+/// the connection is in step for the next request.
+async fn drain(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    decoder: &mut Decoder,
+) -> io::Result<bool> {
+    loop {
+        if let Some(b) = buf.as_mut() {
+            loop {
+                match decoder.decode(b) {
+                    Ok(Decoded::Data(_)) => {}
+                    Ok(Decoded::Done) => return Ok(true),
+                    Ok(Decoded::NeedMore) => break,
+                    Err(_) => return Ok(false),
+                }
+            }
+        }
+        io.readable().await?;
+        match read_some(io, buf, decoder.wanted().clamp(FIRST_READ, BODY_READ)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One non-blocking read into the buffer, making room for `want` bytes
+/// when it is short of space.
+fn read_some(io: &TcpStream, buf: &mut Option<BytesMut>, want: usize) -> io::Result<usize> {
+    let b = buf.get_or_insert_with(|| BytesMut::with_capacity(want));
+    if b.capacity() - b.len() < want.min(512) {
+        b.reserve(want);
+    }
+    io.try_read_buf(b)
+}
+
+/// Writes everything, waiting for the socket as needed.
+async fn write_all(io: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match io.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => io.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
