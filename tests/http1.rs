@@ -1,0 +1,415 @@
+//! The HTTP/1.1 connection layer over real loopback sockets, with Rust
+//! handlers: keep-alive, pipelining, body framings, `expect`, refusals,
+//! draining after early answers, client disconnects and shutdown.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use runner_native::core::config::{AuthConfig, ServerConfig};
+use runner_native::core::exposure::Registry;
+use runner_native::http::{
+    bind, Call, Dispatch, Reply, ReplyBody, RequestMeta, RunningServer, ServerState,
+};
+use tokio::sync::oneshot;
+
+const ECHO: u32 = 0;
+const HANG: u32 = 1;
+const TOKEN: &str = "secret";
+
+/// Echoes JSON bodies, counts streamed ones, never answers `t.hang`.
+#[derive(Default)]
+struct Handlers {
+    aborts: AtomicU32,
+    next: AtomicU32,
+    parked: Mutex<Vec<oneshot::Sender<Reply>>>,
+}
+
+fn json_reply(text: String) -> Reply {
+    Reply {
+        status: 200,
+        body: ReplyBody::Json(Bytes::from(text)),
+    }
+}
+
+impl Dispatch for Handlers {
+    fn submit(&self, mut call: Call) -> u32 {
+        let ticket = self.next.fetch_add(1, Ordering::SeqCst);
+        if call.handler == HANG {
+            if let Ok(mut parked) = self.parked.lock() {
+                parked.push(call.reply);
+            }
+            return ticket;
+        }
+        if let Some(mut body) = call.body_stream.take() {
+            tokio::spawn(async move {
+                let mut bytes = 0usize;
+                while let Some(Ok(frame)) = body.frame().await {
+                    bytes += frame.into_data().map(|d| d.len()).unwrap_or(0);
+                }
+                let _ = call
+                    .reply
+                    .send(json_reply(format!(r#"{{"bytes":{bytes}}}"#)));
+            });
+            return ticket;
+        }
+        let text = String::from_utf8_lossy(&call.body).into_owned();
+        let _ = call.reply.send(json_reply(text));
+        ticket
+    }
+    fn abort(&self, _ticket: u32) {
+        self.aborts.fetch_add(1, Ordering::SeqCst);
+    }
+    fn resolve_origin(&self, _origin: Option<String>, reply: oneshot::Sender<Option<String>>) {
+        let _ = reply.send(None);
+    }
+    fn serialize(&self, json: String, reply: oneshot::Sender<Option<String>>) {
+        let _ = reply.send(Some(json));
+    }
+    fn validate_auth(&self, _meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>) {
+        let _ = reply.send(false);
+    }
+    fn auth_failed(&self, _record: String) {}
+}
+
+struct Server {
+    running: RunningServer,
+    handlers: Arc<Handlers>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let cfg = ServerConfig {
+            port: 0,
+            worker_threads: 1,
+            auth: Some(AuthConfig {
+                tokens: Some(vec![TOKEN.into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let registry = Registry::default()
+            .with_task("t.echo", ECHO)
+            .with_task("t.hang", HANG);
+        let handlers = Arc::new(Handlers::default());
+        let state = ServerState::new(
+            &cfg,
+            Arc::new(ArcSwap::from_pointee(registry)),
+            handlers.clone(),
+        );
+        let running = bind(&cfg, state).expect("bind");
+        Server { running, handlers }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.running.local_addr
+    }
+
+    fn connect(&self) -> Client {
+        let stream = TcpStream::connect(self.addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Client {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            stream,
+        }
+    }
+}
+
+struct Client {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn post(path: &str, extra: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nx-runner-token: {TOKEN}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+impl Client {
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads one answer (skipping interim 1xx answers).
+    fn answer(&mut self) -> Answer {
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).expect("status line");
+            assert!(line.starts_with("HTTP/1.1 "), "status line: {line:?}");
+            let status: u16 = line[9..12].parse().expect("status");
+            let mut headers = Vec::new();
+            loop {
+                let mut h = String::new();
+                self.reader.read_line(&mut h).expect("header");
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').expect("header line");
+                headers.push((k.to_ascii_lowercase(), v.trim().to_string()));
+            }
+            if (100..200).contains(&status) {
+                continue;
+            }
+            let mut answer = Answer {
+                status,
+                headers,
+                body: Vec::new(),
+            };
+            if let Some(n) = answer.header("content-length") {
+                let mut body = vec![0; n.parse().expect("length")];
+                self.reader.read_exact(&mut body).expect("body");
+                answer.body = body;
+            } else if answer.header("transfer-encoding") == Some("chunked") {
+                loop {
+                    let mut size = String::new();
+                    self.reader.read_line(&mut size).expect("chunk size");
+                    let n = usize::from_str_radix(size.trim(), 16).expect("hex");
+                    let mut chunk = vec![0; n + 2];
+                    self.reader.read_exact(&mut chunk).expect("chunk");
+                    if n == 0 {
+                        break;
+                    }
+                    answer.body.extend_from_slice(&chunk[..n]);
+                }
+            }
+            return answer;
+        }
+    }
+
+    /// True when the server closed the connection (EOF) within the timeout.
+    fn closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.reader.read(&mut byte), Ok(0))
+    }
+}
+
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn keep_alive_serves_many_requests_on_one_connection() {
+    let server = Server::start();
+    let mut c = server.connect();
+    for i in 0..3 {
+        c.send(post("/__runner/task/t.echo", "", &format!("{{\"n\":{i}}}")).as_bytes());
+        let a = c.answer();
+        assert_eq!((a.status, a.text()), (200, format!("{{\"n\":{i}}}")));
+        assert!(a.header("date").is_some());
+        assert_eq!(a.header("connection"), None);
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let server = Server::start();
+    let mut c = server.connect();
+    let both = post("/__runner/task/t.echo", "", "[1]") + &post("/__runner/task/t.echo", "", "[2]");
+    c.send(both.as_bytes());
+    assert_eq!(c.answer().text(), "[1]");
+    assert_eq!(c.answer().text(), "[2]");
+}
+
+#[test]
+fn chunked_and_slowly_sent_bodies_arrive_whole() {
+    let server = Server::start();
+    let mut c = server.connect();
+    c.send(
+        format!("POST /__runner/task/t.echo HTTP/1.1\r\nhost: x\r\nx-runner-token: {TOKEN}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+            .as_bytes(),
+    );
+    for piece in ["4\r\n{\"a", "\"\r\n", "4;ext=1\r\n:12}\r\n", "0\r\n\r\n"] {
+        c.send(piece.as_bytes());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let a = c.answer();
+    assert_eq!((a.status, a.text()), (200, r#"{"a":12}"#.to_string()));
+
+    let body = format!("{{\"s\":\"{}\"}}", "x".repeat(100_000));
+    let request = post("/__runner/task/t.echo", "", &body);
+    for part in request.as_bytes().chunks(7_000) {
+        c.send(part);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let a = c.answer();
+    assert_eq!((a.status, a.body.len()), (200, body.len()));
+}
+
+#[test]
+fn streamed_upload_is_counted() {
+    let server = Server::start();
+    let mut c = server.connect();
+    let n = 3 * 1024 * 1024 + 7;
+    c.send(
+        format!("POST /__runner/task/t.echo HTTP/1.1\r\nhost: x\r\nx-runner-token: {TOKEN}\r\ncontent-type: application/octet-stream\r\ncontent-length: {n}\r\n\r\n")
+            .as_bytes(),
+    );
+    let data = vec![b'z'; n];
+    c.send(&data);
+    let a = c.answer();
+    assert_eq!((a.status, a.text()), (200, format!(r#"{{"bytes":{n}}}"#)));
+}
+
+#[test]
+fn expect_continue_gets_an_interim_answer_first() {
+    let server = Server::start();
+    let mut c = server.connect();
+    let body = "{\"e\":1}";
+    c.send(
+        format!("POST /__runner/task/t.echo HTTP/1.1\r\nhost: x\r\nx-runner-token: {TOKEN}\r\ncontent-type: application/json\r\nexpect: 100-continue\r\ncontent-length: {}\r\n\r\n", body.len())
+            .as_bytes(),
+    );
+    let mut line = String::new();
+    c.reader.read_line(&mut line).expect("interim");
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    line.clear();
+    c.reader.read_line(&mut line).expect("blank");
+    assert_eq!(line, "\r\n");
+    c.send(body.as_bytes());
+    assert_eq!(c.answer().text(), body);
+}
+
+#[test]
+fn malformed_and_ambiguous_requests_are_refused_and_closed() {
+    let server = Server::start();
+    let cases = [
+        ("POST /__runner/task/t.echo HTTP/1.1\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n", 400),
+        ("GARBAGE\r\n\r\n", 400),
+        ("POST /__runner/task/t.echo HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", 0),
+    ];
+    for (raw, status) in cases {
+        let mut c = server.connect();
+        c.send(raw.as_bytes());
+        if status != 0 {
+            assert_eq!(c.answer().status, status, "{raw:?}");
+            assert!(c.closed(), "{raw:?} should close the connection");
+        } else {
+            // Broken chunk framing: the handler sees a broken body and the
+            // connection cannot carry another request.
+            let a = c.answer();
+            assert!(a.status >= 400, "{raw:?}: {a:?}");
+            assert!(c.closed(), "{raw:?} should close the connection");
+        }
+    }
+    let mut c = server.connect();
+    c.send(format!("GET / HTTP/1.1\r\nx-big: {}\r\n\r\n", "a".repeat(20 * 1024)).as_bytes());
+    assert_eq!(c.answer().status, 431);
+}
+
+#[test]
+fn connection_close_and_http_1_0_close_after_the_answer() {
+    let server = Server::start();
+    let mut c = server.connect();
+    c.send(post("/__runner/task/t.echo", "connection: close\r\n", "1").as_bytes());
+    let a = c.answer();
+    assert_eq!((a.status, a.header("connection")), (200, Some("close")));
+    assert!(c.closed());
+
+    let mut c = server.connect();
+    let req = post("/__runner/task/t.echo", "", "2").replacen("HTTP/1.1", "HTTP/1.0", 1);
+    c.send(req.as_bytes());
+    assert_eq!(c.answer().header("connection"), Some("close"));
+    assert!(c.closed());
+
+    let mut c = server.connect();
+    let req = post("/__runner/task/t.echo", "connection: keep-alive\r\n", "3")
+        .replacen("HTTP/1.1", "HTTP/1.0", 1);
+    c.send(req.as_bytes());
+    assert_eq!(c.answer().header("connection"), Some("keep-alive"));
+    c.send(post("/__runner/task/t.echo", "", "4").as_bytes());
+    assert_eq!(c.answer().text(), "4");
+}
+
+#[test]
+fn an_early_answer_drains_the_unread_body_and_keeps_the_connection() {
+    let server = Server::start();
+    let mut c = server.connect();
+    let body = "x".repeat(200_000);
+    // No token: refused before the body is read.
+    let req = format!("POST /__runner/task/t.echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+    c.send(req.as_bytes());
+    let a = c.answer();
+    assert_eq!(a.status, 401);
+    c.send(body.as_bytes());
+    c.send(post("/__runner/task/t.echo", "", "[5]").as_bytes());
+    let a = c.answer();
+    assert_eq!((a.status, a.text()), (200, "[5]".to_string()));
+}
+
+#[test]
+fn a_client_leaving_mid_call_aborts_it() {
+    let server = Server::start();
+    let mut c = server.connect();
+    c.send(post("/__runner/task/t.hang", "", "{}").as_bytes());
+    let handlers = server.handlers.clone();
+    wait_for("the call to reach the handler", || {
+        handlers.parked.lock().map(|p| p.len()).unwrap_or(0) == 1
+    });
+    assert_eq!(handlers.aborts.load(Ordering::SeqCst), 0);
+    drop(c);
+    wait_for("the abort", || handlers.aborts.load(Ordering::SeqCst) == 1);
+}
+
+#[test]
+fn stopping_closes_idle_connections_and_waits_for_busy_ones() {
+    let mut server = Server::start();
+    let mut idle = server.connect();
+    idle.send(post("/__runner/task/t.echo", "", "1").as_bytes());
+    assert_eq!(idle.answer().status, 200);
+    let mut busy = server.connect();
+    busy.send(post("/__runner/task/t.hang", "", "{}").as_bytes());
+    let handlers = server.handlers.clone();
+    wait_for("the busy call", || {
+        handlers.parked.lock().map(|p| p.len()).unwrap_or(0) == 1
+    });
+
+    let answer_later = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        if let Ok(mut parked) = handlers.parked.lock() {
+            for reply in parked.drain(..) {
+                let _ = reply.send(json_reply("\"late\"".into()));
+            }
+        }
+    });
+    server.running.shutdown_graceful(Duration::from_secs(10));
+    assert!(idle.closed(), "an idle connection is closed on shutdown");
+    let a = busy.answer();
+    assert_eq!(
+        (a.status, a.text(), a.header("connection")),
+        (200, "\"late\"".to_string(), Some("close"))
+    );
+    answer_later.join().expect("answer thread");
+}
