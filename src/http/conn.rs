@@ -14,7 +14,7 @@ use axum::extract::State;
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -469,7 +469,17 @@ fn read_some(io: &TcpStream, buf: &mut Option<BytesMut>, want: usize) -> io::Res
     if b.capacity() - b.len() < want.min(512) {
         b.reserve(want);
     }
-    io.try_read_buf(b)
+    let room = b.capacity() - b.len();
+    let n = io.try_read_buf(b)?;
+    if n > 0 && n < room {
+        // A short read drained the socket: forget the readiness now rather
+        // than learn it from one more read that would block (tokio's own
+        // `poll_read` does the same; newer readiness is kept).
+        let _ = io.try_io(Interest::READABLE, || {
+            Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+        });
+    }
+    Ok(n)
 }
 
 /// Writes everything, waiting for the socket as needed.
