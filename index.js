@@ -385,6 +385,14 @@ class TunnelServer {
     this._keepAlive = null
     this._address = null
     this._closing = null
+    // After each batch, one poll in the check phase fetches what queued up
+    // meanwhile; only when that finds nothing does the next job wake us.
+    this._pollScheduled = false
+    this._poll = () => {
+      this._pollScheduled = false
+      const batch = this._native.pollBatch()
+      if (batch) this._onBatch(batch)
+    }
     this._native = new NativeServer(JSON.stringify(config), (batch) => this._onBatch(batch))
   }
 
@@ -589,6 +597,10 @@ class TunnelServer {
   }
 
   _onBatch(batch) {
+    if (!this._pollScheduled) {
+      this._pollScheduled = true
+      setImmediate(this._poll)
+    }
     const end = batch.length
     let off = 0
     while (off + RECORD_HEADER <= end) {

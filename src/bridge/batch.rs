@@ -130,10 +130,29 @@ impl Inbox {
         }
     }
 
-    /// Runs on the JS thread: everything queued so far as one buffer.
-    pub fn drain(&self) -> Vec<u8> {
-        // Clear first: a job pushed after this point schedules a new wake-up.
+    /// Runs on the JS thread when it has finished a batch: the jobs queued
+    /// meanwhile, or `None` when there are none, in which case the next job
+    /// wakes the JS thread again. While batches keep coming, JS fetches them
+    /// itself and the server threads never have to wake it.
+    pub fn poll(&self) -> Option<Vec<u8>> {
+        let out = self.drain();
+        if !out.is_empty() {
+            return Some(out);
+        }
+        // Clear first: a job pushed after this point schedules a wake-up.
         self.scheduled.store(false, Ordering::SeqCst);
+        let out = self.drain();
+        if out.is_empty() {
+            return None;
+        }
+        // Jobs slipped in before the flag was clear: keep fetching.
+        self.scheduled.store(true, Ordering::SeqCst);
+        Some(out)
+    }
+
+    /// Runs on the JS thread: everything queued so far as one buffer. The
+    /// wake-up flag stays set until [`Inbox::poll`] finds nothing.
+    pub fn drain(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let mut copied: Vec<Bytes> = Vec::new();
         let Ok(receiver) = self.receiver.lock() else {

@@ -86,6 +86,13 @@ impl NativeServer {
         })
     }
 
+    /// The jobs queued since the last batch, or null (and the next job wakes
+    /// `on_batch`). Call once after each batch has been handled.
+    #[napi]
+    pub fn poll_batch(&self) -> Option<Buffer> {
+        self.inbox.poll().map(Buffer::from)
+    }
+
     #[napi]
     pub fn register_task(&self, id: String, handler: u32) {
         self.registry.rcu(|r| r.with_task(&id, handler));
