@@ -11,3 +11,6 @@ pub mod http;
 
 #[cfg(feature = "node")]
 mod bridge;
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

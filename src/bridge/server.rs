@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -25,7 +25,9 @@ pub struct NativeServer {
     registry: Arc<ArcSwap<Registry>>,
     inbox: Arc<Inbox>,
     wake: Arc<WakeFn>,
-    running: Option<RunningServer>,
+    /// Behind a lock so that no method needs `&mut self`: JS may call in
+    /// (answers, polls) while `close` runs.
+    running: Mutex<Option<RunningServer>>,
 }
 
 /// Runs on the server's runtime: wakes the waiting requests locally (one
@@ -82,7 +84,7 @@ impl NativeServer {
             registry: Arc::new(ArcSwap::from_pointee(Registry::default())),
             inbox,
             wake: Arc::new(wake),
-            running: None,
+            running: Mutex::new(None),
         })
     }
 
@@ -160,8 +162,11 @@ impl NativeServer {
     /// Binds and starts serving; throws with the OS error code (e.g.
     /// `EADDRINUSE`) in the message when binding fails.
     #[napi]
-    pub fn listen(&mut self) -> Result<BoundAddress> {
-        if self.running.is_some() {
+    pub fn listen(&self) -> Result<BoundAddress> {
+        let Ok(mut running) = self.running.lock() else {
+            return Err(Error::new(Status::GenericFailure, "server state poisoned"));
+        };
+        if running.is_some() {
             return Err(Error::new(
                 Status::GenericFailure,
                 "ERR_SERVER_ALREADY_LISTEN: server is already listening",
@@ -201,19 +206,19 @@ impl NativeServer {
                 *answers = Some(tx);
             }
         }
-        self.running = Some(server);
+        *running = Some(server);
         Ok(addr)
     }
 
     /// Stops accepting, lets in-flight requests finish (up to
     /// `grace_ms`), then frees the port and the runtime.
     #[napi]
-    pub fn close(&mut self, grace_ms: u32) -> AsyncTask<CloseTask> {
+    pub fn close(&self, grace_ms: u32) -> AsyncTask<CloseTask> {
         if let Ok(mut answers) = self.inbox.answers.lock() {
             *answers = None;
         }
         AsyncTask::new(CloseTask {
-            server: self.running.take(),
+            server: self.running.lock().ok().and_then(|mut r| r.take()),
             grace_ms,
         })
     }
