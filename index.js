@@ -379,7 +379,7 @@ class TunnelServer {
     this._outTickets = []
     this._outStatuses = []
     this._outBodies = []
-    this._outBuffer = Buffer.allocUnsafe(64 * 1024)
+    this._outBuffer = Buffer.allocUnsafe(256 * 1024)
     this._flushScheduled = false
     this._flush = () => this._flushAnswers()
     this._keepAlive = null
@@ -543,23 +543,34 @@ class TunnelServer {
     this._outTickets = []
     this._outStatuses = []
     this._outBodies = []
-    let capacity = 0
-    for (let i = 0; i < n; i++) capacity += 12 + bodies[i].length * 3
-    let buf = this._outBuffer
-    if (buf.length < capacity) {
-      buf = Buffer.allocUnsafe(capacity)
-      // Keep a grown buffer for the next flush, but not a huge one.
-      if (capacity <= 4 * 1024 * 1024) this._outBuffer = buf
-    }
+    // Records go out through one reused buffer, handed over whenever it is
+    // full; an answer bigger than the buffer gets one of its own.
+    const buf = this._outBuffer
     let off = 0
     for (let i = 0; i < n; i++) {
+      const body = bodies[i]
+      if (off + 12 + body.length * 3 > buf.length) {
+        const bytes = Buffer.byteLength(body)
+        if (off + 12 + bytes > buf.length) {
+          if (off > 0) this._native.completeMany(buf.subarray(0, off))
+          off = 0
+          if (12 + bytes > buf.length) {
+            const own = Buffer.allocUnsafe(12 + bytes)
+            own.writeUInt32LE(tickets[i], 0)
+            own.writeUInt32LE(statuses[i], 4)
+            own.writeUInt32LE(own.write(body, 12, 'utf8'), 8)
+            this._native.completeMany(own)
+            continue
+          }
+        }
+      }
       buf.writeUInt32LE(tickets[i], off)
       buf.writeUInt32LE(statuses[i], off + 4)
-      const len = buf.write(bodies[i], off + 12, 'utf8')
+      const len = buf.write(body, off + 12, 'utf8')
       buf.writeUInt32LE(len, off + 8)
       off += 12 + len
     }
-    this._native.completeMany(buf.subarray(0, off))
+    if (off > 0) this._native.completeMany(buf.subarray(0, off))
   }
 
   _envelope(value, fallback) {

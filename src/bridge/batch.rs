@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
@@ -50,14 +49,12 @@ pub enum Job {
 }
 
 /// An answered call: its reply channel, the answer, and its request data
-/// (dropped on the server's runtime, where it was allocated).
+/// (dropped on the server's runtime, off the JS thread).
 pub type Answered = (oneshot::Sender<Reply>, Reply, Option<Arc<RequestMeta>>);
 
 /// What the JS thread hands to the server's runtime.
 pub enum Delivery {
     Answers(Vec<Answered>),
-    /// Request bodies already copied to JS, freed where they were allocated.
-    Discard(Vec<Bytes>),
 }
 
 /// A job JavaScript has seen but not yet answered.
@@ -154,7 +151,6 @@ impl Inbox {
     /// wake-up flag stays set until [`Inbox::poll`] finds nothing.
     pub fn drain(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut copied: Vec<Bytes> = Vec::new();
         let Ok(receiver) = self.receiver.lock() else {
             return out;
         };
@@ -179,9 +175,6 @@ impl Inbox {
                         call.handler,
                         &call.body,
                     );
-                    if !call.body.is_empty() {
-                        copied.push(call.body);
-                    }
                     pending.insert(
                         ticket,
                         Pending::Call {
@@ -243,10 +236,6 @@ impl Inbox {
         }
         drop(pending);
         drop(receiver);
-        if !copied.is_empty() {
-            // Dropped here if not listening; on the runtime otherwise.
-            let _ = self.deliver(Delivery::Discard(copied));
-        }
         out
     }
 }

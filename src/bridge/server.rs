@@ -31,8 +31,7 @@ pub struct NativeServer {
 }
 
 /// Runs on the server's runtime: wakes the waiting requests locally (one
-/// cross-thread wake-up per batch of answers instead of one per answer), and
-/// frees request data on the threads that allocated it.
+/// cross-thread wake-up per batch of answers instead of one per answer).
 async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Delivery>) {
     while let Some(delivery) = rx.recv().await {
         match delivery {
@@ -42,7 +41,6 @@ async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Delivery>) {
                     drop(meta);
                 }
             }
-            Delivery::Discard(bodies) => drop(bodies),
         }
     }
 }

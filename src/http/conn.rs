@@ -376,7 +376,14 @@ async fn io_step(io: &TcpStream, buf: &mut Option<BytesMut>, body_in: &mut Optio
         return Step::Progress;
     };
     loop {
-        if let Some(b) = buf.as_mut() {
+        // A small body of known length goes over whole, in one piece.
+        let whole = match body.decoder {
+            Decoder::Length(n) if n <= BODY_READ as u64 => Some(n as usize),
+            _ => None,
+        };
+        let have = buf.as_ref().map_or(0, BytesMut::len);
+        let wait_for_all = whole.is_some_and(|n| have < n);
+        if let Some(b) = buf.as_mut().filter(|_| !wait_for_all) {
             match body.decoder.decode(b) {
                 Ok(Decoded::Data(data)) => {
                     permit.send(BodyMsg::Data(data));
@@ -396,15 +403,17 @@ async fn io_step(io: &TcpStream, buf: &mut Option<BytesMut>, body_in: &mut Optio
                 }
             }
         }
+        let want = match whole {
+            Some(n) => n - have.min(n),
+            None => body.decoder.wanted().clamp(FIRST_READ, BODY_READ),
+        };
         let gone = match io.readable().await {
             Err(_) => true,
-            Ok(()) => {
-                match read_some(io, buf, body.decoder.wanted().clamp(FIRST_READ, BODY_READ)) {
-                    Ok(0) => true,
-                    Ok(_) => false,
-                    Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-                }
-            }
+            Ok(()) => match read_some(io, buf, want) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+            },
         };
         if gone {
             permit.send(BodyMsg::Error);
@@ -462,11 +471,10 @@ async fn drain(
     }
 }
 
-/// One non-blocking read into the buffer, making room for `want` bytes
-/// when it is short of space.
+/// One non-blocking read into the buffer, with room for `want` bytes.
 fn read_some(io: &TcpStream, buf: &mut Option<BytesMut>, want: usize) -> io::Result<usize> {
     let b = buf.get_or_insert_with(|| BytesMut::with_capacity(want));
-    if b.capacity() - b.len() < want.min(512) {
+    if b.capacity() - b.len() < want {
         b.reserve(want);
     }
     let room = b.capacity() - b.len();
