@@ -475,7 +475,9 @@ async fn drain(
 fn read_some(io: &TcpStream, buf: &mut Option<BytesMut>, want: usize) -> io::Result<usize> {
     let b = buf.get_or_insert_with(|| BytesMut::with_capacity(want));
     if b.capacity() - b.len() < want {
-        b.reserve(want);
+        // A little more than asked: when everything expected has arrived the
+        // read comes up short, and that tells us the socket is drained.
+        b.reserve(want + 256);
     }
     let room = b.capacity() - b.len();
     let n = io.try_read_buf(b)?;
