@@ -387,13 +387,20 @@ class TunnelServer {
     this._closing = null
     // After each batch, one poll in the check phase fetches what queued up
     // meanwhile; only when that finds nothing does the next job wake us.
+    // Jobs arrive in a reused buffer (or, when they hold body chunks or do
+    // not fit, in one of their own).
     this._pollScheduled = false
+    this._inBuffer = Buffer.allocUnsafe(64 * 1024)
+    this._fetch = () => {
+      const n = this._native.pollInto(this._inBuffer)
+      if (n === -1) return
+      this._onBatch(n === -2 ? this._native.takeSpill() : this._inBuffer.subarray(0, n))
+    }
     this._poll = () => {
       this._pollScheduled = false
-      const batch = this._native.pollBatch()
-      if (batch) this._onBatch(batch)
+      this._fetch()
     }
-    this._native = new NativeServer(JSON.stringify(config), (batch) => this._onBatch(batch))
+    this._native = new NativeServer(JSON.stringify(config), this._fetch)
   }
 
   registerTask(id, handler) {

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use tokio::sync::{mpsc, oneshot};
@@ -55,6 +54,14 @@ pub type Answered = (oneshot::Sender<Reply>, Reply, Option<Arc<RequestMeta>>);
 /// What the JS thread hands to the server's runtime.
 pub enum Delivery {
     Answers(Vec<Answered>),
+}
+
+/// Jobs for the JS thread, as one buffer of records.
+pub struct Batch {
+    pub bytes: Vec<u8>,
+    /// It holds request body chunks, which JS keeps as views into the
+    /// buffer: it must not be one JS reuses.
+    pub chunks: bool,
 }
 
 /// A job JavaScript has seen but not yet answered.
@@ -131,31 +138,29 @@ impl Inbox {
     /// meanwhile, or `None` when there are none, in which case the next job
     /// wakes the JS thread again. While batches keep coming, JS fetches them
     /// itself and the server threads never have to wake it.
-    pub fn poll(&self) -> Option<Vec<u8>> {
-        let out = self.drain();
-        if !out.is_empty() {
-            return Some(out);
+    pub fn poll(&self) -> Option<Batch> {
+        let batch = self.drain();
+        if !batch.bytes.is_empty() {
+            return Some(batch);
         }
         // Clear first: a job pushed after this point schedules a wake-up.
         self.scheduled.store(false, Ordering::SeqCst);
-        let out = self.drain();
-        if out.is_empty() {
+        let batch = self.drain();
+        if batch.bytes.is_empty() {
             return None;
         }
         // Jobs slipped in before the flag was clear: keep fetching.
         self.scheduled.store(true, Ordering::SeqCst);
-        Some(out)
+        Some(batch)
     }
 
     /// Runs on the JS thread: everything queued so far as one buffer. The
     /// wake-up flag stays set until [`Inbox::poll`] finds nothing.
-    pub fn drain(&self) -> Vec<u8> {
+    fn drain(&self) -> Batch {
         let mut out = Vec::new();
-        let Ok(receiver) = self.receiver.lock() else {
-            return out;
-        };
-        let Ok(mut pending) = self.pending.lock() else {
-            return out;
+        let mut chunks = false;
+        let (Ok(receiver), Ok(mut pending)) = (self.receiver.lock(), self.pending.lock()) else {
+            return Batch { bytes: out, chunks };
         };
         while let Ok(job) = receiver.try_recv() {
             match job {
@@ -191,7 +196,10 @@ impl Inbox {
                 }
                 Job::Body(ticket, pulled) => {
                     let (kind, data): (u8, &[u8]) = match &pulled {
-                        Pulled::Chunk(bytes) => (KIND_BODY_CHUNK, bytes),
+                        Pulled::Chunk(bytes) => {
+                            chunks = true;
+                            (KIND_BODY_CHUNK, bytes)
+                        }
                         Pulled::End => (KIND_BODY_END, &[]),
                         Pulled::Error => (KIND_BODY_ERROR, &[]),
                     };
@@ -236,7 +244,7 @@ impl Inbox {
         }
         drop(pending);
         drop(receiver);
-        out
+        Batch { bytes: out, chunks }
     }
 }
 
@@ -256,7 +264,7 @@ fn write_record(out: &mut Vec<u8>, kind: u8, flags: u8, ticket: u32, handler: u3
     out.extend_from_slice(body);
 }
 
-pub type WakeFn = ThreadsafeFunction<(), (), Buffer, Status, false, true, 0>;
+pub type WakeFn = ThreadsafeFunction<(), (), (), Status, false, true, 0>;
 
 /// Queues jobs for the JS thread and wakes it when it is not already due.
 #[derive(Clone)]

@@ -28,6 +28,8 @@ pub struct NativeServer {
     /// Behind a lock so that no method needs `&mut self`: JS may call in
     /// (answers, polls) while `close` runs.
     running: Mutex<Option<RunningServer>>,
+    /// A batch that did not go into the caller's buffer, for `take_spill`.
+    spill: Mutex<Option<Vec<u8>>>,
 }
 
 /// Runs on the server's runtime: wakes the waiting requests locally (one
@@ -58,10 +60,11 @@ fn type_error(msg: String) -> Error {
 
 #[napi]
 impl NativeServer {
-    /// `config_json`: the validated options; `on_batch(buffer)`: called on the
-    /// JS thread with every job queued since the last call.
+    /// `config_json`: the validated options; `on_jobs()`: called on the JS
+    /// thread when jobs are queued and JS is not already fetching them
+    /// (with [`NativeServer::poll_into`]).
     #[napi(constructor)]
-    pub fn new(config_json: String, on_batch: Function<'_, Buffer, ()>) -> Result<Self> {
+    pub fn new(config_json: String, on_jobs: Function<'_, (), ()>) -> Result<Self> {
         let mut config = ServerConfig::from_json(&config_json).map_err(type_error)?;
         if config.worker_threads == 0 {
             // The JS thread needs a core of its own to run the handlers.
@@ -69,28 +72,51 @@ impl NativeServer {
             config.worker_threads = cores.saturating_sub(1).max(1);
         }
         let inbox = Inbox::new();
-        let drain_inbox = inbox.clone();
         // Weak: the function alone never keeps the event loop alive; the JS
         // wrapper holds a handle while listening.
-        let wake: WakeFn = on_batch
+        let wake: WakeFn = on_jobs
             .build_threadsafe_function::<()>()
             .weak::<true>()
             .callee_handled::<false>()
-            .build_callback(move |_ctx| Ok(Buffer::from(drain_inbox.drain())))?;
+            .build_callback(|_ctx| Ok(()))?;
         Ok(NativeServer {
             config,
             registry: Arc::new(ArcSwap::from_pointee(Registry::default())),
             inbox,
             wake: Arc::new(wake),
             running: Mutex::new(None),
+            spill: Mutex::new(None),
         })
     }
 
-    /// The jobs queued since the last batch, or null (and the next job wakes
-    /// `on_batch`). Call once after each batch has been handled.
+    /// Fetches the queued jobs into `into`: returns the bytes written, -1
+    /// when there are none (the next job calls `on_jobs`), or -2 when they
+    /// are waiting in a buffer of their own (`take_spill`): too big for
+    /// `into`, or holding body chunks that JS keeps views of.
     #[napi]
-    pub fn poll_batch(&self) -> Option<Buffer> {
-        self.inbox.poll().map(Buffer::from)
+    pub fn poll_into(&self, mut into: BufferSlice) -> i32 {
+        let Some(batch) = self.inbox.poll() else {
+            return -1;
+        };
+        let n = batch.bytes.len();
+        if !batch.chunks && n <= into.len() && i32::try_from(n).is_ok() {
+            into[..n].copy_from_slice(&batch.bytes);
+            return n as i32;
+        }
+        if let Ok(mut spill) = self.spill.lock() {
+            *spill = Some(batch.bytes);
+        }
+        -2
+    }
+
+    /// The batch `poll_into` could not write into the caller's buffer.
+    #[napi]
+    pub fn take_spill(&self) -> Option<Buffer> {
+        self.spill
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .map(Buffer::from)
     }
 
     #[napi]
