@@ -38,7 +38,12 @@ async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Delivery>) {
     while let Some(delivery) = rx.recv().await {
         match delivery {
             Delivery::Answers(batch) => {
-                for (reply, answer, meta) in batch {
+                for (i, (reply, answer, meta)) in batch.into_iter().enumerate() {
+                    if i > 0 && i % 64 == 0 {
+                        // Let the woken requests run before waking more, so
+                        // they fit the worker's local run queue.
+                        tokio::task::yield_now().await;
+                    }
                     let _ = reply.send(answer);
                     drop(meta);
                 }
