@@ -9,8 +9,8 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const { Serializer, nodeExposure } = require('@bluelibs/runner');
-const { nativeExposure } = require('../runner');
+const { Serializer } = require('@bluelibs/runner');
+const { startBoth } = require('./helpers/runner-app');
 const { rawRequest, buildRequest, compare, startPair, sameAnswer } = require('./helpers');
 const S = require('./helpers/streams');
 
@@ -33,20 +33,8 @@ const manifest = (input) => S.manifestPart(input, (v) => serializer.stringify(v)
 const F = S.fileSentinel;
 const file = S.filePart;
 
-async function startRunnerPair(http) {
-  const ref = await S.startStreamsApp(nodeExposure, http);
-  let nat;
-  try {
-    nat = await S.startStreamsApp(nativeExposure, http);
-  } catch (e) {
-    await ref.close();
-    throw e;
-  }
-  return {
-    ref,
-    nat,
-    close: () => Promise.allSettled([ref.close(), nat.close()]),
-  };
+function startRunnerPair(http) {
+  return startBoth((exposure) => S.startStreamsApp(exposure, http));
 }
 
 async function both(pair, spec, label) {

@@ -233,12 +233,15 @@ async function startApp(exposure, http, options = {}) {
   };
 }
 
-/** The same app twice: `ref` exposed by nodeExposure, `nat` by nativeExposure, same http config. */
-async function startRunnerPair(http = {}, options = {}) {
-  const ref = await startApp(nodeExposure, http, options);
+/**
+ * One app twice: `ref` exposed by nodeExposure, `nat` by nativeExposure.
+ * `start(exposure)` starts the app with the given exposure resource.
+ */
+async function startBoth(start) {
+  const ref = await start(nodeExposure);
   let nat;
   try {
-    nat = await startApp(nativeExposure, http, options);
+    nat = await start(nativeExposure);
   } catch (e) {
     await ref.close();
     throw e;
@@ -252,4 +255,9 @@ async function startRunnerPair(http = {}, options = {}) {
   };
 }
 
-module.exports = { buildApp, startApp, startRunnerPair, errors, userContext, tenantContext, TOKEN, API_KEY };
+/** The same app twice (see `startBoth`), same http config. */
+function startRunnerPair(http = {}, options = {}) {
+  return startBoth((exposure) => startApp(exposure, http, options));
+}
+
+module.exports = { buildApp, startApp, startBoth, startRunnerPair, errors, userContext, tenantContext, TOKEN, API_KEY };
