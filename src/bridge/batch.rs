@@ -51,11 +51,6 @@ pub enum Job {
 /// (dropped on the server's runtime, off the JS thread).
 pub type Answered = (oneshot::Sender<Reply>, Reply, Option<Arc<RequestMeta>>);
 
-/// What the JS thread hands to the server's runtime.
-pub enum Delivery {
-    Answers(Vec<Answered>),
-}
-
 /// Jobs for the JS thread, as one buffer of records.
 pub struct Batch {
     pub bytes: Vec<u8>,
@@ -90,7 +85,7 @@ pub struct Inbox {
     /// Streamed answers being written.
     pub answers_out: Mutex<HashMap<u32, StreamWriter>>,
     /// To the answer-delivery task on the server's runtime while listening.
-    pub answers: Mutex<Option<mpsc::UnboundedSender<Delivery>>>,
+    pub answers: Mutex<Option<mpsc::UnboundedSender<Vec<Answered>>>>,
     scheduled: AtomicBool,
     next_ticket: AtomicU32,
 }
@@ -110,9 +105,9 @@ impl Inbox {
         })
     }
 
-    /// Hands a delivery to the server's runtime; gives it back when not
+    /// Hands answers to the server's runtime; gives them back when not
     /// listening.
-    pub fn deliver(&self, delivery: Delivery) -> Option<Delivery> {
+    pub fn deliver(&self, delivery: Vec<Answered>) -> Option<Vec<Answered>> {
         let Ok(answers) = self.answers.lock() else {
             return Some(delivery);
         };

@@ -13,7 +13,7 @@ use crate::core::headers::node_headers_json;
 use crate::core::request_id::REQUEST_ID_HEADER;
 use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
 
-use super::batch::{Answered, Delivery, Inbox, Job, JsDispatch, Pending, Pusher, WakeFn};
+use super::batch::{Answered, Inbox, Job, JsDispatch, Pending, Pusher, WakeFn};
 use crate::http::stream::chunk_stream;
 use crate::http::ReplyBody;
 
@@ -34,20 +34,16 @@ pub struct NativeServer {
 
 /// Runs on the server's runtime: wakes the waiting requests locally (one
 /// cross-thread wake-up per batch of answers instead of one per answer).
-async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Delivery>) {
-    while let Some(delivery) = rx.recv().await {
-        match delivery {
-            Delivery::Answers(batch) => {
-                for (i, (reply, answer, meta)) in batch.into_iter().enumerate() {
-                    if i > 0 && i % 64 == 0 {
-                        // Let the woken requests run before waking more, so
-                        // they fit the worker's local run queue.
-                        tokio::task::yield_now().await;
-                    }
-                    let _ = reply.send(answer);
-                    drop(meta);
-                }
+async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Vec<Answered>>) {
+    while let Some(batch) = rx.recv().await {
+        for (i, (reply, answer, meta)) in batch.into_iter().enumerate() {
+            if i > 0 && i % 64 == 0 {
+                // Let the woken requests run before waking more, so they fit
+                // the worker's local run queue.
+                tokio::task::yield_now().await;
             }
+            let _ = reply.send(answer);
+            drop(meta);
         }
     }
 }
@@ -428,7 +424,7 @@ impl NativeServer {
         if answered.is_empty() {
             return;
         }
-        if let Some(Delivery::Answers(rest)) = self.inbox.deliver(Delivery::Answers(answered)) {
+        if let Some(rest) = self.inbox.deliver(answered) {
             for (reply, answer, _) in rest {
                 let _ = reply.send(answer);
             }

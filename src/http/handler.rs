@@ -79,13 +79,13 @@ pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Resp
         return answer::bad_request();
     }
     // A body left unread is drained by the connection after the answer.
-    respond(&state, parts, &mut Some(body)).await
+    respond(&state, parts, body).await
 }
 
 async fn respond(
     state: &ServerState,
     parts: http::request::Parts,
-    body: &mut Option<AxumBody>,
+    mut body: AxumBody,
 ) -> Response<Body> {
     let target = match parts.uri.path_and_query() {
         Some(pq) if parts.uri.scheme().is_none() => pq.as_str().to_string(),
@@ -177,10 +177,7 @@ async fn respond(
             if declared_too_large(declared, state.max_json_bytes) {
                 return ex.error(state, &ProtocolError::PayloadTooLarge).await;
             }
-            let Some(stream) = body.as_mut() else {
-                return ex.error(state, &ProtocolError::InternalError).await;
-            };
-            match read_limited(stream, state.max_json_bytes).await {
+            match read_limited(&mut body, state.max_json_bytes).await {
                 Ok(b) => b,
                 Err(BodyError::TooLarge) => {
                     return ex.error(state, &ProtocolError::PayloadTooLarge).await
@@ -195,7 +192,7 @@ async fn respond(
     };
     let body_stream = match body_kind {
         BodyKind::Json => None,
-        BodyKind::Raw | BodyKind::Multipart => body.take(),
+        BodyKind::Raw | BodyKind::Multipart => Some(body),
     };
 
     let meta = Arc::new(RequestMeta {
