@@ -3,10 +3,12 @@
 //! job queued so far into one buffer and makes one call per batch.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use tokio::sync::{mpsc, oneshot};
@@ -47,16 +49,45 @@ pub enum Job {
     Auth(u32, Arc<RequestMeta>, oneshot::Sender<bool>),
 }
 
-/// An answered call: its reply channel, the answer, and its request data
-/// (dropped on the server's runtime, off the JS thread).
-pub type Answered = (oneshot::Sender<Reply>, Reply, Option<Arc<RequestMeta>>);
+/// What a call holds of its request (headers, the JSON body) until it is
+/// answered; it goes back with the answer, so it is freed on the server's
+/// runtime that allocated it, off the JS thread.
+pub type Held = (Arc<RequestMeta>, Bytes);
 
-/// Jobs for the JS thread, as one buffer of records.
-pub struct Batch {
-    pub bytes: Vec<u8>,
-    /// It holds request body chunks, which JS keeps as views into the
-    /// buffer: it must not be one JS reuses.
-    pub chunks: bool,
+/// An answered call: its reply channel, the answer, and its request data.
+pub type Answered = (oneshot::Sender<Reply>, Reply, Option<Held>);
+
+/// Tickets are unique counters: a multiply spreads them over the table, no
+/// need for a keyed hash.
+#[derive(Default)]
+pub struct TicketHasher(u64);
+
+impl Hasher for TicketHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Maps keyed by ticket.
+pub type TicketMap<V> = HashMap<u32, V, BuildHasherDefault<TicketHasher>>;
+
+/// What [`Inbox::poll`] wrote.
+pub enum Polled {
+    /// Nothing was queued.
+    Idle,
+    /// Records; `chunks` when they hold request body chunks, which JS keeps
+    /// as views into the buffer: then it must not be one JS reuses.
+    Records { chunks: bool },
 }
 
 /// A job JavaScript has seen but not yet answered.
@@ -64,6 +95,7 @@ pub enum Pending {
     Call {
         reply: oneshot::Sender<Reply>,
         meta: Arc<RequestMeta>,
+        body: Bytes,
     },
     /// An origin or serialization question: answered with text or nothing.
     Text(oneshot::Sender<Option<String>>),
@@ -79,11 +111,11 @@ pub enum Pending {
 pub struct Inbox {
     sender: std_mpsc::Sender<Job>,
     receiver: Mutex<std_mpsc::Receiver<Job>>,
-    pub pending: Mutex<HashMap<u32, Pending>>,
+    pub pending: Mutex<TicketMap<Pending>>,
     /// Streamed request bodies: the demand side of each body pull.
-    pub bodies_in: Mutex<HashMap<u32, Arc<PullWindow>>>,
+    pub bodies_in: Mutex<TicketMap<Arc<PullWindow>>>,
     /// Streamed answers being written.
-    pub answers_out: Mutex<HashMap<u32, StreamWriter>>,
+    pub answers_out: Mutex<TicketMap<StreamWriter>>,
     /// To the answer-delivery task on the server's runtime while listening.
     pub answers: Mutex<Option<mpsc::UnboundedSender<Vec<Answered>>>>,
     scheduled: AtomicBool,
@@ -96,9 +128,9 @@ impl Inbox {
         Arc::new(Inbox {
             sender,
             receiver: Mutex::new(receiver),
-            pending: Mutex::new(HashMap::new()),
-            bodies_in: Mutex::new(HashMap::new()),
-            answers_out: Mutex::new(HashMap::new()),
+            pending: Mutex::new(TicketMap::default()),
+            bodies_in: Mutex::new(TicketMap::default()),
+            answers_out: Mutex::new(TicketMap::default()),
             answers: Mutex::new(None),
             scheduled: AtomicBool::new(false),
             next_ticket: AtomicU32::new(1),
@@ -133,29 +165,29 @@ impl Inbox {
     /// meanwhile, or `None` when there are none, in which case the next job
     /// wakes the JS thread again. While batches keep coming, JS fetches them
     /// itself and the server threads never have to wake it.
-    pub fn poll(&self) -> Option<Batch> {
-        let batch = self.drain();
-        if !batch.bytes.is_empty() {
-            return Some(batch);
+    pub fn poll(&self, out: &mut Vec<u8>) -> Polled {
+        let chunks = self.drain(out);
+        if !out.is_empty() {
+            return Polled::Records { chunks };
         }
         // Clear first: a job pushed after this point schedules a wake-up.
         self.scheduled.store(false, Ordering::SeqCst);
-        let batch = self.drain();
-        if batch.bytes.is_empty() {
-            return None;
+        let chunks = self.drain(out);
+        if out.is_empty() {
+            return Polled::Idle;
         }
         // Jobs slipped in before the flag was clear: keep fetching.
         self.scheduled.store(true, Ordering::SeqCst);
-        Some(batch)
+        Polled::Records { chunks }
     }
 
-    /// Runs on the JS thread: everything queued so far as one buffer. The
-    /// wake-up flag stays set until [`Inbox::poll`] finds nothing.
-    fn drain(&self) -> Batch {
-        let mut out = Vec::new();
+    /// Runs on the JS thread: appends everything queued so far to `out`;
+    /// true when that includes request body chunks. The wake-up flag stays
+    /// set until [`Inbox::poll`] finds nothing.
+    fn drain(&self, out: &mut Vec<u8>) -> bool {
         let mut chunks = false;
         let (Ok(receiver), Ok(mut pending)) = (self.receiver.lock(), self.pending.lock()) else {
-            return Batch { bytes: out, chunks };
+            return chunks;
         };
         while let Ok(job) = receiver.try_recv() {
             match job {
@@ -168,7 +200,7 @@ impl Inbox {
                         Kind::Event => KIND_EVENT,
                     };
                     write_record(
-                        &mut out,
+                        out,
                         kind,
                         call.body_kind as u8,
                         ticket,
@@ -180,13 +212,14 @@ impl Inbox {
                         Pending::Call {
                             reply: call.reply,
                             meta: call.meta,
+                            body: call.body,
                         },
                     );
                 }
                 Job::Abort(ticket) => {
                     self.close_body(ticket);
                     if pending.remove(&ticket).is_some() {
-                        write_record(&mut out, KIND_ABORT, 0, ticket, 0, &[]);
+                        write_record(out, KIND_ABORT, 0, ticket, 0, &[]);
                     }
                 }
                 Job::Body(ticket, pulled) => {
@@ -208,38 +241,38 @@ impl Inbox {
                         // the handler answers now cannot reach it.
                         pending.remove(&ticket);
                     }
-                    write_record(&mut out, kind, 0, ticket, 0, data);
+                    write_record(out, kind, 0, ticket, 0, data);
                 }
                 Job::AuthFailed(record) => {
-                    write_record(&mut out, KIND_AUTH_FAILED, 0, 0, 0, record.as_bytes())
+                    write_record(out, KIND_AUTH_FAILED, 0, 0, 0, record.as_bytes())
                 }
-                Job::Resume(ticket) => write_record(&mut out, KIND_RESUME, 0, ticket, 0, &[]),
+                Job::Resume(ticket) => write_record(out, KIND_RESUME, 0, ticket, 0, &[]),
                 Job::Gone(ticket) => {
                     if let Ok(mut answers) = self.answers_out.lock() {
                         answers.remove(&ticket);
                     }
                     self.close_body(ticket);
-                    write_record(&mut out, KIND_GONE, 0, ticket, 0, &[]);
+                    write_record(out, KIND_GONE, 0, ticket, 0, &[]);
                 }
                 Job::Origin(ticket, origin, reply) => {
                     let flag = u8::from(origin.is_some());
                     let bytes = origin.as_deref().map(latin1_bytes).unwrap_or_default();
-                    write_record(&mut out, KIND_ORIGIN, flag, ticket, 0, &bytes);
+                    write_record(out, KIND_ORIGIN, flag, ticket, 0, &bytes);
                     pending.insert(ticket, Pending::Text(reply));
                 }
                 Job::Serialize(ticket, json, reply) => {
-                    write_record(&mut out, KIND_SERIALIZE, 0, ticket, 0, json.as_bytes());
+                    write_record(out, KIND_SERIALIZE, 0, ticket, 0, json.as_bytes());
                     pending.insert(ticket, Pending::Text(reply));
                 }
                 Job::Auth(ticket, meta, reply) => {
-                    write_record(&mut out, KIND_AUTH, 0, ticket, 0, &[]);
+                    write_record(out, KIND_AUTH, 0, ticket, 0, &[]);
                     pending.insert(ticket, Pending::Auth { reply, meta });
                 }
             }
         }
         drop(pending);
         drop(receiver);
-        Batch { bytes: out, chunks }
+        chunks
     }
 }
 

@@ -13,7 +13,7 @@ use crate::core::headers::node_headers_json;
 use crate::core::request_id::REQUEST_ID_HEADER;
 use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
 
-use super::batch::{Answered, Inbox, Job, JsDispatch, Pending, Pusher, WakeFn};
+use super::batch::{Answered, Inbox, Job, JsDispatch, Pending, Polled, Pusher, WakeFn};
 use crate::http::stream::chunk_stream;
 use crate::http::ReplyBody;
 
@@ -30,6 +30,9 @@ pub struct NativeServer {
     running: Mutex<Option<RunningServer>>,
     /// A batch that did not go into the caller's buffer, for `take_spill`.
     spill: Mutex<Option<Vec<u8>>>,
+    /// Where batches are written before they are copied out; kept between
+    /// polls so it is not grown again for every batch.
+    scratch: Mutex<Vec<u8>>,
 }
 
 /// Runs on the server's runtime: wakes the waiting requests locally (one
@@ -87,6 +90,7 @@ impl NativeServer {
             wake: Arc::new(wake),
             running: Mutex::new(None),
             spill: Mutex::new(None),
+            scratch: Mutex::new(Vec::new()),
         })
     }
 
@@ -96,16 +100,20 @@ impl NativeServer {
     /// `into`, or holding body chunks that JS keeps views of.
     #[napi]
     pub fn poll_into(&self, mut into: BufferSlice) -> i32 {
-        let Some(batch) = self.inbox.poll() else {
+        let Ok(mut scratch) = self.scratch.lock() else {
             return -1;
         };
-        let n = batch.bytes.len();
-        if !batch.chunks && n <= into.len() && i32::try_from(n).is_ok() {
-            into[..n].copy_from_slice(&batch.bytes);
+        scratch.clear();
+        let Polled::Records { chunks } = self.inbox.poll(&mut scratch) else {
+            return -1;
+        };
+        let n = scratch.len();
+        if !chunks && n <= into.len() && i32::try_from(n).is_ok() {
+            into[..n].copy_from_slice(&scratch);
             return n as i32;
         }
         if let Ok(mut spill) = self.spill.lock() {
-            *spill = Some(batch.bytes);
+            *spill = Some(std::mem::take(&mut *scratch));
         }
         -2
     }
@@ -252,7 +260,8 @@ impl NativeServer {
     /// length u32` (little-endian) each followed by `length` body bytes.
     #[napi]
     pub fn complete_many(&self, records: BufferSlice) {
-        let data: &[u8] = &records;
+        // One copy for every answer in the buffer; each answer is a view.
+        let data = Bytes::copy_from_slice(&records);
         let mut answered = Vec::new();
         if let Ok(mut pending) = self.inbox.pending.lock() {
             let mut off = 0usize;
@@ -261,19 +270,25 @@ impl NativeServer {
                     u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]])
                 };
                 let (ticket, status, len) = (word(0), word(4), word(8) as usize);
-                let Some(body) = data.get(off + 12..off + 12 + len) else {
+                if data.len() - (off + 12) < len {
                     break;
-                };
+                }
+                let body = data.slice(off + 12..off + 12 + len);
                 off += 12 + len;
-                if let Some(Pending::Call { reply, meta }) = pending.remove(&ticket) {
+                if let Some(Pending::Call {
+                    reply,
+                    meta,
+                    body: held,
+                }) = pending.remove(&ticket)
+                {
                     let status = u16::try_from(status).unwrap_or(500);
                     answered.push((
                         reply,
                         Reply {
                             status,
-                            body: ReplyBody::Json(Bytes::copy_from_slice(body)),
+                            body: ReplyBody::Json(body),
                         },
-                        Some(meta),
+                        Some((meta, held)),
                     ));
                 }
             }

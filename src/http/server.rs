@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,13 +51,83 @@ impl ServerState {
 /// A server accepting on its own tokio runtime.
 pub struct RunningServer {
     pub local_addr: SocketAddr,
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: Option<Serving>,
     stop: watch::Sender<bool>,
-    done: Option<oneshot::Receiver<()>>,
+    done: Option<std_mpsc::Receiver<()>>,
+}
+
+/// The runtime a server runs on. One worker thread runs a current-thread
+/// runtime (no work-stealing bookkeeping on every wake-up); more run a
+/// multi-threaded one.
+enum Serving {
+    Multi(tokio::runtime::Runtime),
+    Single {
+        handle: tokio::runtime::Handle,
+        /// Tells the worker thread to stop: `true` waits up to 200 ms for
+        /// what still runs, `false` drops it at once.
+        quit: oneshot::Sender<bool>,
+        thread: std::thread::JoinHandle<()>,
+    },
+}
+
+impl Serving {
+    fn handle(&self) -> tokio::runtime::Handle {
+        match self {
+            Serving::Multi(rt) => rt.handle().clone(),
+            Serving::Single { handle, .. } => handle.clone(),
+        }
+    }
+
+    fn stop(self, wait: bool) {
+        match self {
+            Serving::Multi(rt) if wait => rt.shutdown_timeout(Duration::from_millis(200)),
+            Serving::Multi(rt) => rt.shutdown_background(),
+            Serving::Single { quit, thread, .. } => {
+                let _ = quit.send(wait);
+                if wait {
+                    let _ = thread.join();
+                }
+            }
+        }
+    }
+}
+
+fn start_runtime(workers: usize) -> std::io::Result<Serving> {
+    const NAME: &str = "runner-native-http";
+    if workers > 1 {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name(NAME)
+            .worker_threads(workers)
+            .build()?;
+        return Ok(Serving::Multi(runtime));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name(NAME)
+        .build()?;
+    let handle = runtime.handle().clone();
+    let (quit, quit_rx) = oneshot::channel::<bool>();
+    let thread = std::thread::Builder::new()
+        .name(NAME.into())
+        .spawn(move || {
+            // Dropped sender (server dropped without a stop): stop at once.
+            let wait = runtime.block_on(quit_rx).unwrap_or(false);
+            if wait {
+                runtime.shutdown_timeout(Duration::from_millis(200));
+            } else {
+                runtime.shutdown_background();
+            }
+        })?;
+    Ok(Serving::Single {
+        handle,
+        quit,
+        thread,
+    })
 }
 
 /// Binds synchronously (so address errors surface at once), then serves on a
-/// fresh multi-threaded runtime.
+/// fresh runtime.
 pub fn bind(cfg: &ServerConfig, state: ServerState) -> std::io::Result<RunningServer> {
     // A (host, port) pair takes names, IPv4 and bare IPv6 addresses alike.
     let host = cfg.host().trim_start_matches('[').trim_end_matches(']');
@@ -64,8 +135,6 @@ pub fn bind(cfg: &ServerConfig, state: ServerState) -> std::io::Result<RunningSe
     std_listener.set_nonblocking(true)?;
     let local_addr = std_listener.local_addr()?;
 
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all().thread_name("runner-native-http");
     let workers = if cfg.worker_threads > 0 {
         cfg.worker_threads
     } else {
@@ -73,17 +142,24 @@ pub fn bind(cfg: &ServerConfig, state: ServerState) -> std::io::Result<RunningSe
             .map(|n| n.get())
             .unwrap_or(2)
     };
-    builder.worker_threads(workers);
-    let runtime = builder.build()?;
+    let runtime = start_runtime(workers)?;
+    let handle = runtime.handle();
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (done_tx, done_rx) = oneshot::channel();
+    let (done_tx, done_rx) = std_mpsc::channel();
     let state = Arc::new(state);
     let listener = {
-        let _guard = runtime.enter();
-        TcpListener::from_std(std_listener)?
+        let _guard = handle.enter();
+        TcpListener::from_std(std_listener)
     };
-    runtime.spawn(async move {
+    let listener = match listener {
+        Ok(listener) => listener,
+        Err(e) => {
+            runtime.stop(false);
+            return Err(e);
+        }
+    };
+    handle.spawn(async move {
         accept_loop(listener, state, stop_rx).await;
         let _ = done_tx.send(());
     });
@@ -125,7 +201,7 @@ async fn accept_loop(
 impl RunningServer {
     /// The runtime the server runs on, for tasks that serve it.
     pub fn handle(&self) -> Option<tokio::runtime::Handle> {
-        self.runtime.as_ref().map(|rt| rt.handle().clone())
+        self.runtime.as_ref().map(Serving::handle)
     }
 
     /// Stops accepting and waits (blocking this thread) until in-flight
@@ -133,11 +209,11 @@ impl RunningServer {
     /// runtime, dropping whatever is still running.
     pub fn shutdown_graceful(&mut self, grace: Duration) {
         let _ = self.stop.send(true);
-        if let (Some(done), Some(rt)) = (self.done.take(), self.runtime.as_ref()) {
-            let _ = rt.block_on(async { tokio::time::timeout(grace, done).await });
+        if let Some(done) = self.done.take() {
+            let _ = done.recv_timeout(grace);
         }
         if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_millis(200));
+            rt.stop(true);
         }
     }
 
@@ -145,7 +221,7 @@ impl RunningServer {
     pub fn shutdown_now(&mut self) {
         let _ = self.stop.send(true);
         if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
+            rt.stop(false);
         }
     }
 }
