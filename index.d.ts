@@ -88,6 +88,12 @@ export interface TunnelServerOptions {
   abortReason?: () => Error
   /** HTTP worker threads; default one per spare core (at least one). */
   workerThreads?: number
+  /**
+   * How long a request body may take to arrive once its head has, in ms; 0 = no limit.
+   * Default 300000 (Node's `requestTimeout`). Too slow: the handler's `ctx.signal` aborts
+   * and the client gets `408` (or, once the answer has begun, the connection closes).
+   */
+  requestTimeout?: number
   /** How long `close()` waits for in-flight handlers, in ms; default 10000. */
   closeGraceMs?: number
 }

@@ -84,9 +84,14 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::with_request_timeout(None)
+    }
+
+    fn with_request_timeout(ms: Option<u64>) -> Server {
         let cfg = ServerConfig {
             port: 0,
             worker_threads: 1,
+            request_timeout_ms: ms,
             auth: Some(AuthConfig {
                 tokens: Some(vec![TOKEN.into()]),
                 ..Default::default()
@@ -412,4 +417,53 @@ fn stopping_closes_idle_connections_and_waits_for_busy_ones() {
         (200, "\"late\"".to_string(), Some("close"))
     );
     answer_later.join().expect("answer thread");
+}
+
+#[test]
+fn a_body_slower_than_the_request_timeout_gets_408_and_the_connection_closes() {
+    let server = Server::with_request_timeout(Some(300));
+    let mut c = server.connect();
+    // A JSON body the server reads itself, and a raw one the handler
+    // streams: both stall after 5 of 20 bytes.
+    c.send(b"POST /__runner/task/t.echo HTTP/1.1\r\nhost: x\r\nx-runner-token: secret\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{\"a\":");
+    let started = Instant::now();
+    let a = c.answer();
+    assert_eq!(a.status, 408);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert!(c.closed());
+
+    let mut c = server.connect();
+    c.send(b"POST /__runner/task/t.echo HTTP/1.1\r\nhost: x\r\nx-runner-token: secret\r\ncontent-type: application/octet-stream\r\ncontent-length: 20\r\n\r\nabcde");
+    assert_eq!(c.answer().status, 408);
+    assert!(c.closed());
+    // The streaming handler was told its client is gone.
+    wait_for("the abort", || {
+        server.handlers.aborts.load(Ordering::SeqCst) >= 1
+    });
+
+    // A body that arrives in time is served as usual, on a kept connection.
+    let mut c = server.connect();
+    c.send(post("/__runner/task/t.echo", "", r#"{"input":{"x":1}}"#).as_bytes());
+    assert_eq!(c.answer().status, 200);
+    c.send(post("/__runner/task/t.echo", "", r#"{"input":{"x":2}}"#).as_bytes());
+    assert_eq!(c.answer().status, 200);
+}
+
+#[test]
+fn without_a_request_timeout_a_stalled_body_is_waited_for() {
+    let server = Server::with_request_timeout(Some(0));
+    let mut c = server.connect();
+    c.stream
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .expect("timeout");
+    c.send(b"POST /__runner/task/t.echo HTTP/1.1\r\nhost: x\r\nx-runner-token: secret\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{\"a\":");
+    let mut byte = [0u8; 1];
+    let read = c.reader.read(&mut byte);
+    assert!(
+        matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+        "expected no answer yet, got {read:?}"
+    );
+    c.send(br#"1,"b":2,"c":33}"#);
+    let a = c.answer();
+    assert_eq!(a.status, 200, "{}", a.text());
 }

@@ -22,7 +22,13 @@ pub struct ServerConfig {
     pub custom_serializer: bool,
     /// Tokio worker threads; 0 picks the default.
     pub worker_threads: usize,
+    /// How long a client may take to send a whole request (head and body),
+    /// in milliseconds; 0 means no limit. Default: Node's `requestTimeout`.
+    pub request_timeout_ms: Option<u64>,
 }
+
+/// Node's default `server.requestTimeout`: 300 s.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 300_000;
 
 impl ServerConfig {
     pub fn from_json(text: &str) -> Result<Self, String> {
@@ -31,6 +37,17 @@ impl ServerConfig {
 
     pub fn host(&self) -> &str {
         self.host.as_deref().unwrap_or("127.0.0.1")
+    }
+
+    /// `None`: requests may take as long as they like.
+    pub fn request_timeout(&self) -> Option<std::time::Duration> {
+        match self
+            .request_timeout_ms
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS)
+        {
+            0 => None,
+            ms => Some(std::time::Duration::from_millis(ms)),
+        }
     }
 
     pub fn max_json_bytes(&self) -> usize {
@@ -105,6 +122,22 @@ mod tests {
         assert_eq!(normalize_base_path("/__runner"), "/__runner");
         assert_eq!(normalize_base_path("/"), "/");
         assert_eq!(normalize_base_path("/x//"), "/x/");
+    }
+
+    #[test]
+    fn request_timeout_defaults_to_nodes_and_zero_turns_it_off() {
+        let default = ServerConfig::from_json("{}").expect("config");
+        assert_eq!(
+            default.request_timeout(),
+            Some(std::time::Duration::from_secs(300))
+        );
+        let off = ServerConfig::from_json(r#"{"requestTimeoutMs":0}"#).expect("config");
+        assert_eq!(off.request_timeout(), None);
+        let short = ServerConfig::from_json(r#"{"requestTimeoutMs":250}"#).expect("config");
+        assert_eq!(
+            short.request_timeout(),
+            Some(std::time::Duration::from_millis(250))
+        );
     }
 
     #[test]

@@ -239,6 +239,13 @@ async fn exchange(
         }
     };
 
+    // A body still to come must arrive within the request timeout (only
+    // then is a timer set up: most bodies come with their head).
+    let mut late = match (&body_in, state.request_timeout) {
+        (Some(_), Some(limit)) => Some(Box::pin(tokio::time::sleep(limit))),
+        _ => None,
+    };
+
     let request = http::Request::from_parts(parts, body);
     let mut answer = Box::pin(handle(State(Arc::clone(state)), request));
     let response = loop {
@@ -251,6 +258,13 @@ async fn exchange(
                     // client is gone.
                     return Ok(false);
                 }
+            }
+            () = timer(&mut late), if receiving(&body_in) => {
+                // Too slow: the handler is told its client is gone, the
+                // client gets a 408 and the connection closes.
+                drop(answer);
+                let _ = write_all(io, h1::REQUEST_TIMEOUT).await;
+                return Ok(false);
             }
         }
     };
@@ -334,6 +348,9 @@ async fn exchange(
                                 return Ok(false);
                             }
                         }
+                        // The answer has begun: a body that is too slow
+                        // only ends the connection.
+                        () = timer(&mut late), if receiving(&body_in) => return Ok(false),
                     }
                 }
             }
@@ -359,6 +376,19 @@ async fn exchange(
         }
     }
     Ok(keep)
+}
+
+/// Whether the request body is still being received for the handler.
+fn receiving(body_in: &Option<BodyIn>) -> bool {
+    body_in.as_ref().is_some_and(|b| b.tx.is_some())
+}
+
+/// Fires when the request timeout has passed; never without one.
+async fn timer(late: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match late.as_mut() {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// While the handler runs: feeds its body, or (body done or unwanted)

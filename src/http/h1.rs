@@ -436,6 +436,10 @@ pub fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
 /// The last chunk of a chunked body.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
+/// A request whose body did not arrive within the request timeout (the
+/// connection then closes, as Node's does).
+pub const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\r\n";
+
 /// The interim answer to `expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 

@@ -23,6 +23,8 @@ pub struct ServerState {
     pub auth: AuthCheck,
     pub max_json_bytes: usize,
     pub disable_discovery: bool,
+    /// How long a request may take to arrive whole; `None`: no limit.
+    pub request_timeout: Option<Duration>,
     /// Pass server-written JSON through the (non-JSON) user serializer.
     pub envelopes_in_js: bool,
     pub registry: Arc<ArcSwap<Registry>>,
@@ -41,6 +43,7 @@ impl ServerState {
             auth: AuthCheck::new(cfg.auth.as_ref()),
             max_json_bytes: cfg.max_json_bytes(),
             disable_discovery: cfg.disable_discovery,
+            request_timeout: cfg.request_timeout(),
             envelopes_in_js: cfg.custom_serializer,
             registry,
             dispatch,

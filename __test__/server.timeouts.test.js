@@ -1,0 +1,96 @@
+'use strict'
+
+// requestTimeout: a request body that does not arrive in time. Node's http server (and so
+// nodeExposure) answers such a request with 408 and closes the connection; its default
+// limit is 300 s, which these tests shorten.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const net = require('node:net')
+const { TunnelServer } = require('..')
+
+/** Sends `bytes`, then collects everything the server writes until it closes. */
+function exchange(port, bytes) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1')
+    const got = []
+    const guard = setTimeout(() => {
+      sock.destroy()
+      reject(new Error(`no close within 10 s; got ${JSON.stringify(Buffer.concat(got).toString('latin1'))}`))
+    }, 10000)
+    sock.on('data', (d) => got.push(d))
+    sock.on('error', () => {})
+    sock.on('close', () => {
+      clearTimeout(guard)
+      resolve(Buffer.concat(got).toString('latin1'))
+    })
+    sock.write(bytes)
+  })
+}
+
+test('requestTimeout: a stalled raw body gets 408, the handler sees the abort, the connection closes', async () => {
+  const server = new TunnelServer({ port: 0, auth: { allowAnonymous: true }, requestTimeout: 300 })
+  let signalAborted = false
+  let readFailed = null
+  let settle
+  const handlerDone = new Promise((resolve) => { settle = resolve })
+  server.registerTask('upload', async (input, ctx) => {
+    ctx.signal.addEventListener('abort', () => { signalAborted = true })
+    try {
+      for await (const chunk of ctx.req) void chunk
+    } catch (err) {
+      readFailed = err
+    }
+    settle()
+    return { done: true }
+  })
+  const { port } = await server.listen()
+  try {
+    const started = Date.now()
+    const answer = await exchange(
+      port,
+      'POST /__runner/task/upload HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\n' +
+        'content-length: 100\r\n\r\nabc',
+    )
+    assert.match(answer, /^HTTP\/1\.1 408 /)
+    assert.ok(Date.now() - started >= 250, 'answered before the timeout')
+    await handlerDone
+    assert.equal(signalAborted, true)
+    assert.ok(readFailed instanceof Error, 'the body stream should fail')
+  } finally {
+    await server.close()
+  }
+})
+
+test('requestTimeout: a stalled JSON body gets 408; a body in time is served', async () => {
+  const server = new TunnelServer({ port: 0, auth: { allowAnonymous: true }, requestTimeout: 300 })
+  server.registerTask('add', async (input) => ({ sum: input.a + input.b }))
+  const { port, url } = await server.listen()
+  try {
+    const answer = await exchange(
+      port,
+      'POST /__runner/task/add HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n' +
+        'content-length: 30\r\n\r\n{"input":',
+    )
+    assert.match(answer, /^HTTP\/1\.1 408 /)
+    const res = await fetch(`${url}/__runner/task/add`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: { a: 1, b: 2 } }),
+    })
+    assert.equal(res.status, 200)
+    assert.deepEqual(await res.json(), { ok: true, result: { sum: 3 } })
+  } finally {
+    await server.close()
+  }
+})
+
+test('requestTimeout must be a non-negative integer of milliseconds', () => {
+  for (const bad of [-1, 1.5, '300', null]) {
+    assert.throws(() => new TunnelServer({ port: 0, requestTimeout: bad }), (err) => {
+      assert.ok(err instanceof TypeError)
+      assert.match(err.message, /requestTimeout/)
+      return true
+    })
+  }
+  assert.doesNotThrow(() => new TunnelServer({ port: 0, requestTimeout: 0 }))
+})
