@@ -84,14 +84,19 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        Server::with_request_timeout(None)
+        Server::build(1, None)
     }
 
     fn with_request_timeout(ms: Option<u64>) -> Server {
+        Server::build(1, ms)
+    }
+
+    /// One worker runs a current-thread runtime, more a multi-threaded one.
+    fn build(workers: usize, request_timeout_ms: Option<u64>) -> Server {
         let cfg = ServerConfig {
             port: 0,
-            worker_threads: 1,
-            request_timeout_ms: ms,
+            worker_threads: workers,
+            request_timeout_ms,
             auth: Some(AuthConfig {
                 tokens: Some(vec![TOKEN.into()]),
                 ..Default::default()
@@ -390,7 +395,26 @@ fn a_client_leaving_mid_call_aborts_it() {
 
 #[test]
 fn stopping_closes_idle_connections_and_waits_for_busy_ones() {
-    let mut server = Server::start();
+    stop_with_idle_and_busy_connections(Server::start());
+}
+
+#[test]
+fn two_workers_serve_and_stop_like_one() {
+    let server = Server::build(2, None);
+    let mut clients: Vec<Client> = (0..4).map(|_| server.connect()).collect();
+    for round in 0..3 {
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.send(post("/__runner/task/t.echo", "", &format!("[{round},{i}]")).as_bytes());
+        }
+        for (i, c) in clients.iter_mut().enumerate() {
+            let a = c.answer();
+            assert_eq!((a.status, a.text()), (200, format!("[{round},{i}]")));
+        }
+    }
+    stop_with_idle_and_busy_connections(server);
+}
+
+fn stop_with_idle_and_busy_connections(mut server: Server) {
     let mut idle = server.connect();
     idle.send(post("/__runner/task/t.echo", "", "1").as_bytes());
     assert_eq!(idle.answer().status, 200);
