@@ -39,14 +39,14 @@ pub struct NativeServer {
 /// cross-thread wake-up per batch of answers instead of one per answer).
 async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Vec<Answered>>) {
     while let Some(batch) = rx.recv().await {
-        for (i, (reply, answer, meta)) in batch.into_iter().enumerate() {
+        for (i, (reply, answer, held)) in batch.into_iter().enumerate() {
             if i > 0 && i % 64 == 0 {
-                // Let the woken requests run before waking more, so they fit
-                // the worker's local run queue.
+                // Let the woken requests run before waking more (a worker of
+                // the multi-threaded runtime queues 256 tasks locally).
                 tokio::task::yield_now().await;
             }
             let _ = reply.send(answer);
-            drop(meta);
+            drop(held);
         }
     }
 }

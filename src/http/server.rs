@@ -83,8 +83,7 @@ impl Serving {
 
     fn stop(self, wait: bool) {
         match self {
-            Serving::Multi(rt) if wait => rt.shutdown_timeout(Duration::from_millis(200)),
-            Serving::Multi(rt) => rt.shutdown_background(),
+            Serving::Multi(rt) => shut_down(rt, wait),
             Serving::Single { quit, thread, .. } => {
                 let _ = quit.send(wait);
                 if wait {
@@ -92,6 +91,15 @@ impl Serving {
                 }
             }
         }
+    }
+}
+
+/// Drops what still runs on a runtime: after up to 200 ms, or at once.
+fn shut_down(runtime: tokio::runtime::Runtime, wait: bool) {
+    if wait {
+        runtime.shutdown_timeout(Duration::from_millis(200));
+    } else {
+        runtime.shutdown_background();
     }
 }
 
@@ -116,11 +124,7 @@ fn start_runtime(workers: usize) -> std::io::Result<Serving> {
         .spawn(move || {
             // Dropped sender (server dropped without a stop): stop at once.
             let wait = runtime.block_on(quit_rx).unwrap_or(false);
-            if wait {
-                runtime.shutdown_timeout(Duration::from_millis(200));
-            } else {
-                runtime.shutdown_background();
-            }
+            shut_down(runtime, wait);
         })?;
     Ok(Serving::Single {
         handle,
