@@ -2,11 +2,13 @@
 // Memory under 200 MB transfers: the server runs in a child process (helpers/streams.js run as
 // `memory-server standalone|runner`) and its VmRSS is read from /proc every 50 ms. The client
 // generates uploads on the fly and consumes downloads into a running digest, so neither side
-// needs to hold the bytes; the server's RSS may grow by less than 32 MB over its baseline
+// needs to hold the bytes; the server's RSS may grow by less than 64 MB over its baseline
 // (taken after a 32 MB warm-up of each kind of transfer and a GC: the first large transfer
 // grows V8's young generation and the allocator's arenas once, by up to ~30 MB, whatever the
-// transfer's size; the test is about growth that scales with the 200 MB). Bytes are checked
-// for count and sha256.
+// transfer's size). The test is about growth that scales with the 200 MB: garbage waiting for
+// V8's next collection (chunk buffers, busboy's pieces) measured 0-40 MB across repeated runs
+// of the same build, so the limit sits above that and below a third of the transfer. Bytes are
+// checked for count and sha256.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -18,7 +20,7 @@ const S = require('./helpers/streams');
 const { TOKEN, MB } = S;
 const SIZE = 200 * MB;
 const WARMUP = 32 * MB;
-const LIMIT = 32 * MB;
+const LIMIT = 64 * MB;
 
 function startChild(mode) {
   const child = fork(path.join(__dirname, 'helpers', 'streams.js'), ['memory-server', mode], {
