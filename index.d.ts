@@ -94,6 +94,11 @@ export interface TunnelServerOptions {
    * and the client gets `408` (or, once the answer has begun, the connection closes).
    */
   requestTimeout?: number
+  /**
+   * How long a keep-alive connection may wait for its next request, in ms; 0 = no limit.
+   * Default 5000 (Node's `keepAliveTimeout`). Then the server closes it.
+   */
+  keepAliveTimeout?: number
   /** How long `close()` waits for in-flight handlers, in ms; default 10000. */
   closeGraceMs?: number
 }

@@ -195,6 +195,11 @@ function normalizeOptions(options) {
     if (!Number.isInteger(n) || n < 0) fail('requestTimeout', 'a non-negative integer (ms; 0 = no limit)')
     config.requestTimeoutMs = n
   }
+  if (options.keepAliveTimeout !== undefined) {
+    const n = options.keepAliveTimeout
+    if (!Number.isInteger(n) || n < 0) fail('keepAliveTimeout', 'a non-negative integer (ms; 0 = no limit)')
+    config.keepAliveTimeoutMs = n
+  }
   if (options.closeGraceMs !== undefined) {
     const n = options.closeGraceMs
     if (!Number.isInteger(n) || n < 0) fail('closeGraceMs', 'a non-negative integer')

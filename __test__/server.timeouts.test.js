@@ -3,6 +3,8 @@
 // requestTimeout: a request body that does not arrive in time. Node's http server (and so
 // nodeExposure) answers such a request with 408 and closes the connection; its default
 // limit is 300 s, which these tests shorten.
+// keepAliveTimeout: an idle keep-alive connection is closed, as Node's http server does
+// (default 5 s there and here).
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
@@ -95,4 +97,34 @@ test('requestTimeout must be a non-negative integer of milliseconds', () => {
     })
   }
   assert.doesNotThrow(() => new TunnelServer({ port: 0, requestTimeout: 0 }))
+})
+
+test('keepAliveTimeout: an idle keep-alive connection is closed after its answer', async () => {
+  const server = new TunnelServer({ port: 0, auth: { allowAnonymous: true }, keepAliveTimeout: 300 })
+  server.registerTask('add', async ({ a, b }) => a + b)
+  const { port } = await server.listen()
+  try {
+    // The request asks for keep-alive; the connection still closes once idle.
+    const body = '{"input":{"a":1,"b":2}}'
+    const answer = await exchange(
+      port,
+      'POST /__runner/task/add HTTP/1.1\r\nhost: x\r\nconnection: keep-alive\r\n' +
+        `content-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+    )
+    assert.match(answer, /^HTTP\/1\.1 200 /)
+    assert.match(answer, /\{"ok":true,"result":3\}$/)
+  } finally {
+    await server.close()
+  }
+})
+
+test('keepAliveTimeout must be a non-negative integer of milliseconds', () => {
+  for (const bad of [-1, 2.5, '5000', null]) {
+    assert.throws(() => new TunnelServer({ port: 0, keepAliveTimeout: bad }), (err) => {
+      assert.ok(err instanceof TypeError)
+      assert.match(err.message, /keepAliveTimeout/)
+      return true
+    })
+  }
+  assert.doesNotThrow(() => new TunnelServer({ port: 0, keepAliveTimeout: 0 }))
 })

@@ -84,25 +84,26 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        Server::build(1, None)
+        Server::build(|_| {})
     }
 
     fn with_request_timeout(ms: Option<u64>) -> Server {
-        Server::build(1, ms)
+        Server::build(|cfg| cfg.request_timeout_ms = ms)
     }
 
-    /// One worker runs a current-thread runtime, more a multi-threaded one.
-    fn build(workers: usize, request_timeout_ms: Option<u64>) -> Server {
-        let cfg = ServerConfig {
+    /// One worker (the default here) runs a current-thread runtime, more a
+    /// multi-threaded one.
+    fn build(edit: impl FnOnce(&mut ServerConfig)) -> Server {
+        let mut cfg = ServerConfig {
             port: 0,
-            worker_threads: workers,
-            request_timeout_ms,
+            worker_threads: 1,
             auth: Some(AuthConfig {
                 tokens: Some(vec![TOKEN.into()]),
                 ..Default::default()
             }),
             ..Default::default()
         };
+        edit(&mut cfg);
         let registry = Registry::default()
             .with_task("t.echo", ECHO)
             .with_task("t.hang", HANG);
@@ -400,7 +401,7 @@ fn stopping_closes_idle_connections_and_waits_for_busy_ones() {
 
 #[test]
 fn two_workers_serve_and_stop_like_one() {
-    let server = Server::build(2, None);
+    let server = Server::build(|cfg| cfg.worker_threads = 2);
     let mut clients: Vec<Client> = (0..4).map(|_| server.connect()).collect();
     for round in 0..3 {
         for (i, c) in clients.iter_mut().enumerate() {
@@ -488,4 +489,38 @@ fn without_a_request_timeout_a_stalled_body_is_waited_for() {
     c.send(br#"1,"b":2,"c":33}"#);
     let a = c.answer();
     assert_eq!(a.status, 200, "{}", a.text());
+}
+
+#[test]
+fn an_idle_keep_alive_connection_closes_after_the_keep_alive_timeout() {
+    let server = Server::build(|cfg| cfg.keep_alive_timeout_ms = Some(300));
+    let mut client = server.connect();
+    client.send(post("/__runner/task/t.echo", "", "1").as_bytes());
+    assert_eq!(client.answer().status, 200);
+    // The read timeout is 10 s: EOF before it means the server closed.
+    assert!(client.closed(), "the idle connection is closed");
+}
+
+#[test]
+fn the_keep_alive_timeout_counts_from_the_last_answer_not_the_first_request() {
+    // Six requests 150 ms apart span 750 ms, longer than the 500 ms limit,
+    // yet no gap between them comes near it: the connection must stay open.
+    let server = Server::build(|cfg| cfg.keep_alive_timeout_ms = Some(500));
+    let mut client = server.connect();
+    for i in 0..6 {
+        client.send(post("/__runner/task/t.echo", "", &i.to_string()).as_bytes());
+        let a = client.answer();
+        assert_eq!((a.status, a.text()), (200, i.to_string()));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    for workers in [1, 2] {
+        let server = Server::build(|cfg| {
+            cfg.keep_alive_timeout_ms = Some(200);
+            cfg.worker_threads = workers;
+        });
+        let mut client = server.connect();
+        client.send(post("/__runner/task/t.echo", "", "1").as_bytes());
+        assert_eq!(client.answer().status, 200);
+        assert!(client.closed(), "idle again: closed ({workers} workers)");
+    }
 }

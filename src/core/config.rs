@@ -25,10 +25,20 @@ pub struct ServerConfig {
     /// How long a client may take to send a whole request (head and body),
     /// in milliseconds; 0 means no limit. Default: Node's `requestTimeout`.
     pub request_timeout_ms: Option<u64>,
+    /// How long a keep-alive connection may wait for its next request, in
+    /// milliseconds; 0 means no limit. Default: Node's `keepAliveTimeout`.
+    pub keep_alive_timeout_ms: Option<u64>,
 }
 
 /// Node's default `server.requestTimeout`: 300 s.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 300_000;
+
+/// Node's default `server.keepAliveTimeout`: 5 s.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 5_000;
+
+fn millis_or_none(ms: u64) -> Option<std::time::Duration> {
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
+}
 
 impl ServerConfig {
     pub fn from_json(text: &str) -> Result<Self, String> {
@@ -41,13 +51,19 @@ impl ServerConfig {
 
     /// `None`: requests may take as long as they like.
     pub fn request_timeout(&self) -> Option<std::time::Duration> {
-        match self
-            .request_timeout_ms
-            .unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS)
-        {
-            0 => None,
-            ms => Some(std::time::Duration::from_millis(ms)),
-        }
+        millis_or_none(
+            self.request_timeout_ms
+                .unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS),
+        )
+    }
+
+    /// `None`: idle keep-alive connections stay open until the client
+    /// closes them.
+    pub fn keep_alive_timeout(&self) -> Option<std::time::Duration> {
+        millis_or_none(
+            self.keep_alive_timeout_ms
+                .unwrap_or(DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
+        )
     }
 
     pub fn max_json_bytes(&self) -> usize {
@@ -137,6 +153,22 @@ mod tests {
         assert_eq!(
             short.request_timeout(),
             Some(std::time::Duration::from_millis(250))
+        );
+    }
+
+    #[test]
+    fn keep_alive_timeout_defaults_to_nodes_and_zero_turns_it_off() {
+        let default = ServerConfig::from_json("{}").expect("config");
+        assert_eq!(
+            default.keep_alive_timeout(),
+            Some(std::time::Duration::from_secs(5))
+        );
+        let off = ServerConfig::from_json(r#"{"keepAliveTimeoutMs":0}"#).expect("config");
+        assert_eq!(off.keep_alive_timeout(), None);
+        let long = ServerConfig::from_json(r#"{"keepAliveTimeoutMs":65000}"#).expect("config");
+        assert_eq!(
+            long.keep_alive_timeout(),
+            Some(std::time::Duration::from_secs(65))
         );
     }
 

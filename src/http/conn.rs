@@ -30,8 +30,6 @@ const FIRST_READ: usize = 1024;
 const BODY_READ: usize = 16 * 1024;
 /// A request head must arrive within this time of its first byte.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
-/// A keep-alive connection with no request for this long is closed.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an unread request body is read and discarded after an early
 /// answer, so the client (still sending) receives it.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -125,8 +123,9 @@ pub async fn serve(
     _live: mpsc::Sender<()>,
 ) {
     let mut buf: Option<BytesMut> = None;
+    let mut idle = state.keep_alive_timeout.map(IdleLimit::new);
     loop {
-        let head = match read_head(&io, &mut buf, &mut stop).await {
+        let head = match read_head(&io, &mut buf, &mut stop, idle.as_mut()).await {
             Ok(Some(head)) => head,
             Ok(None) => break,
             Err(e) => {
@@ -147,12 +146,46 @@ pub async fn serve(
     let _ = io.shutdown().await;
 }
 
+/// How long a keep-alive connection may wait for its next request, kept with
+/// one timer per connection rather than one per request: arming a timer takes
+/// the runtime's timer lock, and on a runtime whose other timers are all idle
+/// it also wakes the runtime's driver (a system call), for every request.
+/// The timer is armed for the earliest moment the connection could idle out
+/// and moved on only when it fires while the connection is (or was) busy.
+struct IdleLimit {
+    limit: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleLimit {
+    fn new(limit: Duration) -> Self {
+        IdleLimit {
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+
+    /// Resolves once the connection has been idle for the limit, counted
+    /// from `since`.
+    async fn expired(&mut self, since: Instant) {
+        let due = since + self.limit;
+        loop {
+            self.timer.as_mut().await;
+            if Instant::now() >= due {
+                return;
+            }
+            self.timer.as_mut().reset(due);
+        }
+    }
+}
+
 /// Reads until a whole request head is buffered. `Ok(None)`: the
 /// connection closed, idled out, or the server is stopping.
 async fn read_head(
     io: &TcpStream,
     buf: &mut Option<BytesMut>,
     stop: &mut watch::Receiver<bool>,
+    mut idle: Option<&mut IdleLimit>,
 ) -> Result<Option<Head>, HeadError> {
     let mut deadline: Option<Instant> = None;
     loop {
@@ -166,10 +199,17 @@ async fn read_head(
             if *stop.borrow() {
                 return Ok(None);
             }
+            let since = Instant::now();
+            let idled_out = async {
+                match idle.as_mut() {
+                    Some(idle) => idle.expired(since).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 ready = io.readable() => if ready.is_err() { return Ok(None) },
                 _ = stop.changed() => return Ok(None),
-                _ = tokio::time::sleep(IDLE_TIMEOUT) => return Ok(None),
+                () = idled_out => return Ok(None),
             }
         } else {
             let due = *deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);

@@ -25,6 +25,8 @@ pub struct ServerState {
     pub disable_discovery: bool,
     /// How long a request may take to arrive whole; `None`: no limit.
     pub request_timeout: Option<Duration>,
+    /// How long a keep-alive connection may idle; `None`: no limit.
+    pub keep_alive_timeout: Option<Duration>,
     /// Pass server-written JSON through the (non-JSON) user serializer.
     pub envelopes_in_js: bool,
     pub registry: Arc<ArcSwap<Registry>>,
@@ -44,6 +46,7 @@ impl ServerState {
             max_json_bytes: cfg.max_json_bytes(),
             disable_discovery: cfg.disable_discovery,
             request_timeout: cfg.request_timeout(),
+            keep_alive_timeout: cfg.keep_alive_timeout(),
             envelopes_in_js: cfg.custom_serializer,
             registry,
             dispatch,
