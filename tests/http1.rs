@@ -240,7 +240,9 @@ fn keep_alive_serves_many_requests_on_one_connection() {
         let a = c.answer();
         assert_eq!((a.status, a.text()), (200, format!("{{\"n\":{i}}}")));
         assert!(a.header("date").is_some());
-        assert_eq!(a.header("connection"), None);
+        // As Node's server: the connection stays, and for how long idle.
+        assert_eq!(a.header("connection"), Some("keep-alive"));
+        assert_eq!(a.header("keep-alive"), Some("timeout=5"));
     }
 }
 

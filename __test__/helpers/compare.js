@@ -17,6 +17,9 @@ const COMPARED_HEADERS = [
   'vary',
   'x-content-type-options',
   'x-frame-options',
+  // Connection reuse and the idle limit announced with it (Node: 5 s by default).
+  'connection',
+  'keep-alive',
 ];
 
 /** What the reference keeps as request id for the request spec (Node joins repeated headers with ", "). */

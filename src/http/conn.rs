@@ -312,6 +312,13 @@ async fn exchange(
 
     let (rparts, rbody) = response.into_parts();
     let reusable = keep_alive && !*stop.borrow() && !body_in.as_ref().is_some_and(|b| b.broken);
+    let reuse = if reusable {
+        h1::Reuse::KeepAlive {
+            idle_secs: state.keep_alive_timeout.map(|t| t.as_secs()),
+        }
+    } else {
+        h1::Reuse::Close
+    };
     let head_room = rparts
         .headers
         .iter()
@@ -330,7 +337,7 @@ async fn exchange(
                 BodyOut::Known(bytes.len() as u64),
                 &method,
                 version,
-                reusable,
+                reuse,
             );
             if how.body && copy {
                 out.extend_from_slice(&bytes);
@@ -352,7 +359,7 @@ async fn exchange(
                 BodyOut::Streamed,
                 &method,
                 version,
-                reusable,
+                reuse,
             );
             write_all(io, &out).await?;
             if how.body {

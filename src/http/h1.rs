@@ -352,6 +352,17 @@ pub struct HeadOut {
 
 /// Writes an answer head. `keep_alive`: the request and the server allow
 /// the connection to stay open.
+/// Whether a connection may carry another request after an answer, and how
+/// long it then waits for one. Like Node's server, a keep-alive answer says
+/// so (`connection: keep-alive`) and announces the idle limit in whole
+/// seconds (`keep-alive: timeout=5`), so clients that pool connections stop
+/// reusing one before the server closes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    Close,
+    KeepAlive { idle_secs: Option<u64> },
+}
+
 pub fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
@@ -359,11 +370,11 @@ pub fn encode_head(
     body: BodyOut,
     request_method: &Method,
     request_version: Version,
-    keep_alive: bool,
+    reuse: Reuse,
 ) -> HeadOut {
     let code = status.as_u16();
     let bodiless = (100..200).contains(&code) || code == 204 || code == 304;
-    let mut keep_alive = keep_alive
+    let mut keep_alive = matches!(reuse, Reuse::KeepAlive { .. })
         && !headers
             .get_all(header::CONNECTION)
             .iter()
@@ -415,8 +426,14 @@ pub fn encode_head(
     }
     if !keep_alive {
         out.extend_from_slice(b"connection: close\r\n");
-    } else if request_version == Version::HTTP_10 {
+    } else {
         out.extend_from_slice(b"connection: keep-alive\r\n");
+        if let Reuse::KeepAlive {
+            idle_secs: Some(secs),
+        } = reuse
+        {
+            let _ = std::io::Write::write_fmt(out, format_args!("keep-alive: timeout={secs}\r\n"));
+        }
     }
     out.extend_from_slice(b"\r\n");
     HeadOut {
@@ -610,6 +627,11 @@ mod tests {
         v: Version,
         ka: bool,
     ) -> (String, HeadOut) {
+        let reuse = if ka {
+            Reuse::KeepAlive { idle_secs: Some(5) }
+        } else {
+            Reuse::Close
+        };
         let mut map = HeaderMap::new();
         for (k, val) in headers {
             map.append(
@@ -625,7 +647,7 @@ mod tests {
             body,
             &method,
             v,
-            ka,
+            reuse,
         );
         (String::from_utf8(out).expect("ascii"), how)
     }
@@ -646,7 +668,11 @@ mod tests {
             ),
             "{t}"
         );
-        assert!(t.ends_with(" GMT\r\n\r\n"), "{t}");
+        // As Node's server writes them for a keep-alive answer.
+        assert!(
+            t.ends_with(" GMT\r\nconnection: keep-alive\r\nkeep-alive: timeout=5\r\n\r\n"),
+            "{t}"
+        );
         assert_eq!(
             how,
             HeadOut {
@@ -728,6 +754,35 @@ mod tests {
             true,
         );
         assert!(!how.keep_alive);
+    }
+
+    #[test]
+    fn keep_alive_without_an_idle_limit_announces_no_timeout() {
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            StatusCode::OK,
+            &HeaderMap::new(),
+            BodyOut::Known(0),
+            &Method::POST,
+            Version::HTTP_11,
+            Reuse::KeepAlive { idle_secs: None },
+        );
+        let t = String::from_utf8(out).expect("ascii");
+        assert!(t.contains("connection: keep-alive\r\n"), "{t}");
+        assert!(!t.contains("keep-alive: timeout"), "{t}");
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            StatusCode::OK,
+            &HeaderMap::new(),
+            BodyOut::Known(0),
+            &Method::POST,
+            Version::HTTP_11,
+            Reuse::Close,
+        );
+        let t = String::from_utf8(out).expect("ascii");
+        assert!(t.ends_with("connection: close\r\n\r\n"), "{t}");
     }
 
     #[test]
