@@ -185,11 +185,15 @@ impl Inbox {
     /// true when that includes request body chunks. The wake-up flag stays
     /// set until [`Inbox::poll`] finds nothing.
     fn drain(&self, out: &mut Vec<u8>) -> bool {
-        let mut chunks = false;
+        let mut chunks = HeldChunks::default();
         let (Ok(receiver), Ok(mut pending)) = (self.receiver.lock(), self.pending.lock()) else {
-            return chunks;
+            return false;
         };
         while let Ok(job) = receiver.try_recv() {
+            // Whatever else concerns a ticket goes out after its chunks.
+            if let Some(ticket) = job.ticket() {
+                chunks.flush(out, Some(ticket));
+            }
             match job {
                 Job::Call(ticket, call, demand) => {
                     if let (Some(demand), Ok(mut bodies)) = (demand, self.bodies_in.lock()) {
@@ -222,26 +226,20 @@ impl Inbox {
                         write_record(out, KIND_ABORT, 0, ticket, 0, &[]);
                     }
                 }
+                Job::Body(ticket, Pulled::Chunk(bytes)) => chunks.hold(ticket, bytes),
                 Job::Body(ticket, pulled) => {
-                    let (kind, data): (u8, &[u8]) = match &pulled {
-                        Pulled::Chunk(bytes) => {
-                            chunks = true;
-                            (KIND_BODY_CHUNK, bytes)
-                        }
-                        Pulled::End => (KIND_BODY_END, &[]),
-                        Pulled::Error => (KIND_BODY_ERROR, &[]),
-                    };
-                    if kind != KIND_BODY_CHUNK {
-                        if let Ok(mut bodies) = self.bodies_in.lock() {
-                            bodies.remove(&ticket);
-                        }
+                    if let Ok(mut bodies) = self.bodies_in.lock() {
+                        bodies.remove(&ticket);
                     }
-                    if kind == KIND_BODY_ERROR {
+                    let kind = if let Pulled::Error = pulled {
                         // The body broke off: the client is gone, whatever
                         // the handler answers now cannot reach it.
                         pending.remove(&ticket);
-                    }
-                    write_record(out, kind, 0, ticket, 0, data);
+                        KIND_BODY_ERROR
+                    } else {
+                        KIND_BODY_END
+                    };
+                    write_record(out, kind, 0, ticket, 0, &[]);
                 }
                 Job::AuthFailed(record) => {
                     write_record(out, KIND_AUTH_FAILED, 0, 0, 0, record.as_bytes())
@@ -272,7 +270,68 @@ impl Inbox {
         }
         drop(pending);
         drop(receiver);
-        chunks
+        chunks.flush(out, None)
+    }
+}
+
+impl Job {
+    /// The call this job concerns, when it may be one with a streamed body.
+    fn ticket(&self) -> Option<u32> {
+        match self {
+            Job::Body(_, Pulled::Chunk(_)) => None,
+            Job::Body(ticket, _) | Job::Resume(ticket) | Job::Gone(ticket) | Job::Abort(ticket) => {
+                Some(*ticket)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Request body chunks held back while a batch is drained, so that each
+/// body's chunks go out as one record: its stream then hands its reader one
+/// buffer rather than several that `read()` would join with a copy, and the
+/// batch buffer is reserved once for all of them instead of growing (and
+/// copying itself) chunk by chunk.
+#[derive(Default)]
+struct HeldChunks {
+    bodies: Vec<(u32, Vec<Bytes>)>,
+    any: bool,
+}
+
+impl HeldChunks {
+    fn hold(&mut self, ticket: u32, bytes: Bytes) {
+        self.any = true;
+        match self.bodies.iter_mut().find(|(t, _)| *t == ticket) {
+            Some((_, parts)) => parts.push(bytes),
+            None => self.bodies.push((ticket, vec![bytes])),
+        }
+    }
+
+    /// Writes the chunks held for `ticket` (all of them for `None`); true
+    /// when the batch has held any chunk at all.
+    fn flush(&mut self, out: &mut Vec<u8>, ticket: Option<u32>) -> bool {
+        let wanted = |t: u32| ticket.is_none_or(|w| w == t);
+        let size: usize = self
+            .bodies
+            .iter()
+            .filter(|(t, _)| wanted(*t))
+            .map(|(_, parts)| RECORD_HEADER + parts.iter().map(Bytes::len).sum::<usize>())
+            .sum();
+        if size > 0 {
+            out.reserve(size);
+            self.bodies.retain(|(t, parts)| {
+                if !wanted(*t) {
+                    return true;
+                }
+                let len: usize = parts.iter().map(Bytes::len).sum();
+                write_header(out, KIND_BODY_CHUNK, 0, *t, 0, len);
+                for part in parts {
+                    out.extend_from_slice(part);
+                }
+                false
+            });
+        }
+        self.any
     }
 }
 
@@ -283,13 +342,17 @@ fn latin1_bytes(s: &str) -> Vec<u8> {
 
 fn write_record(out: &mut Vec<u8>, kind: u8, flags: u8, ticket: u32, handler: u32, body: &[u8]) {
     out.reserve(RECORD_HEADER + body.len());
+    write_header(out, kind, flags, ticket, handler, body.len());
+    out.extend_from_slice(body);
+}
+
+fn write_header(out: &mut Vec<u8>, kind: u8, flags: u8, ticket: u32, handler: u32, len: usize) {
     out.push(kind);
     out.push(flags);
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&ticket.to_le_bytes());
     out.extend_from_slice(&handler.to_le_bytes());
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(body);
+    out.extend_from_slice(&(len as u32).to_le_bytes());
 }
 
 pub type WakeFn = ThreadsafeFunction<(), (), (), Status, false, true, 0>;
@@ -399,5 +462,66 @@ impl Dispatch for JsDispatch {
     fn validate_auth(&self, meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>) {
         let ticket = self.ticket();
         self.push(Job::Auth(ticket, meta, reply));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(kind, ticket, body)` of every record in a batch.
+    fn records(mut buf: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
+        let mut out = Vec::new();
+        while buf.len() >= RECORD_HEADER {
+            let word = |i: usize| u32::from_le_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+            let (kind, ticket, len) = (buf[0], word(4), word(12) as usize);
+            out.push((
+                kind,
+                ticket,
+                buf[RECORD_HEADER..RECORD_HEADER + len].to_vec(),
+            ));
+            buf = &buf[RECORD_HEADER + len..];
+        }
+        out
+    }
+
+    fn chunk(ticket: u32, text: &str) -> Job {
+        Job::Body(ticket, Pulled::Chunk(Bytes::from(text.to_owned())))
+    }
+
+    #[test]
+    fn a_bodys_chunks_go_out_as_one_record_and_before_its_end() {
+        let inbox = Inbox::new();
+        for job in [
+            chunk(1, "ab"),
+            chunk(2, "x"),
+            chunk(1, "cd"),
+            Job::Body(1, Pulled::End),
+            chunk(2, "y"),
+            Job::Resume(3),
+            chunk(2, "z"),
+        ] {
+            assert!(inbox.sender.send(job).is_ok());
+        }
+        let mut out = Vec::new();
+        assert!(inbox.drain(&mut out), "the batch holds chunks");
+        assert_eq!(
+            records(&out),
+            vec![
+                (KIND_BODY_CHUNK, 1, b"abcd".to_vec()),
+                (KIND_BODY_END, 1, Vec::new()),
+                (KIND_RESUME, 3, Vec::new()),
+                (KIND_BODY_CHUNK, 2, b"xyz".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_batch_without_chunks_says_so() {
+        let inbox = Inbox::new();
+        assert!(inbox.sender.send(Job::Resume(7)).is_ok());
+        let mut out = Vec::new();
+        assert!(!inbox.drain(&mut out));
+        assert_eq!(records(&out), vec![(KIND_RESUME, 7, Vec::new())]);
     }
 }

@@ -2,7 +2,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use napi::bindgen_prelude::{AsyncTask, Buffer, BufferSlice, Function};
+use napi::bindgen_prelude::{AsyncTask, BufferSlice, Function};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use tokio::sync::mpsc;
@@ -17,6 +17,9 @@ use super::batch::{Answered, Inbox, Job, JsDispatch, Pending, Polled, Pusher, Wa
 use crate::http::stream::chunk_stream;
 use crate::http::ReplyBody;
 
+/// Room the batch scratch buffer keeps between batches.
+const SCRATCH_KEEP: usize = 1 << 20;
+
 /// The native half of `TunnelServer`. Use it through `index.js`, which
 /// validates options, owns the handlers and speaks the batch format.
 #[napi]
@@ -28,8 +31,9 @@ pub struct NativeServer {
     /// Behind a lock so that no method needs `&mut self`: JS may call in
     /// (answers, polls) while `close` runs.
     running: Mutex<Option<RunningServer>>,
-    /// A batch that did not go into the caller's buffer, for `take_spill`.
-    spill: Mutex<Option<Vec<u8>>>,
+    /// The length of a batch left in `scratch` for `take_spill` (it did not
+    /// go into the caller's buffer).
+    spill: Mutex<Option<usize>>,
     /// Where batches are written before they are copied out; kept between
     /// polls so it is not grown again for every batch.
     scratch: Mutex<Vec<u8>>,
@@ -113,19 +117,28 @@ impl NativeServer {
             return n as i32;
         }
         if let Ok(mut spill) = self.spill.lock() {
-            *spill = Some(std::mem::take(&mut *scratch));
+            *spill = Some(n);
         }
         -2
     }
 
-    /// The batch `poll_into` could not write into the caller's buffer.
+    /// The batch `poll_into` could not write into the caller's buffer, in a
+    /// buffer of its own. A copy that V8 allocates: V8 then counts it when
+    /// deciding to collect, so the views JS keeps of body chunks do not pile
+    /// up as memory it does not see.
     #[napi]
-    pub fn take_spill(&self) -> Option<Buffer> {
-        self.spill
-            .lock()
-            .ok()
-            .and_then(|mut s| s.take())
-            .map(Buffer::from)
+    pub fn take_spill<'env>(&self, env: &'env Env) -> Result<Option<BufferSlice<'env>>> {
+        let Some(n) = self.spill.lock().ok().and_then(|mut s| s.take()) else {
+            return Ok(None);
+        };
+        let Ok(mut scratch) = self.scratch.lock() else {
+            return Ok(None);
+        };
+        let copy = BufferSlice::copy_from(env, scratch.get(..n).unwrap_or_default())?;
+        // Keep the scratch buffer's room for the next batch, up to a limit.
+        scratch.clear();
+        scratch.shrink_to(SCRATCH_KEEP);
+        Ok(Some(copy))
     }
 
     #[napi]
