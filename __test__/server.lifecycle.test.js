@@ -126,6 +126,55 @@ describe('listen and close', () => {
     }
   });
 
+  it('two HTTP workers (the multi-threaded runtime): concurrent calls, streamed bodies, a clean close', async () => {
+    const server = newServer({ workerThreads: 2 });
+    server.registerTask('life.add', async ({ a, b }) => a + b);
+    server.registerTask('life.count', async (input, ctx) => {
+      let bytes = 0;
+      for await (const chunk of ctx.req) bytes += chunk.length;
+      return bytes;
+    });
+    const fs = require('node:fs');
+    const httpThreads = () =>
+      fs.readdirSync('/proc/self/task').filter((t) => {
+        try {
+          return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').startsWith('runner-native-h');
+        } catch {
+          return false; // the thread ended meanwhile
+        }
+      }).length;
+    const before = fs.existsSync('/proc/self/task') ? httpThreads() : null;
+    const { url, port } = await server.listen();
+    try {
+      if (before !== null) {
+        // A new thread takes its name once it runs.
+        for (let i = 0; i < 100 && httpThreads() - before < 2; i++) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(httpThreads() - before, 2, 'two HTTP worker threads run');
+      }
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => post(url, 'life.add', JSON.stringify({ input: { a: i, b: 1 } }))),
+      );
+      answers.forEach((res, i) => {
+        assert.equal(res.status, 200);
+        assert.deepEqual(JSON.parse(res.text), { ok: true, result: i + 1 });
+      });
+      const body = Buffer.alloc(300 * 1024, 7);
+      const raw = await rawRequest(
+        { port },
+        {
+          method: 'POST',
+          path: '/__runner/task/life.count',
+          headers: [['x-runner-token', TOKEN], ['content-type', 'application/octet-stream']],
+          body,
+        },
+      );
+      assert.equal(raw.status, 200);
+      assert.deepEqual(raw.json(), { ok: true, result: body.length });
+    } finally {
+      await withTimeout(server.close(), 10000, 'close');
+    }
+  });
+
   it('close twice resolves both times', async () => {
     const server = newServer();
     await server.listen();

@@ -20,6 +20,8 @@ use tokio::sync::oneshot;
 
 const ECHO: u32 = 0;
 const HANG: u32 = 1;
+/// Counts a streamed body, pausing after every piece (a slow reader).
+const SLOW: u32 = 2;
 const TOKEN: &str = "secret";
 
 /// Echoes JSON bodies, counts streamed ones, never answers `t.hang`.
@@ -47,10 +49,14 @@ impl Dispatch for Handlers {
             return ticket;
         }
         if let Some(mut body) = call.body_stream.take() {
+            let slow = call.handler == SLOW;
             tokio::spawn(async move {
                 let mut bytes = 0usize;
                 while let Some(Ok(frame)) = body.frame().await {
                     bytes += frame.into_data().map(|d| d.len()).unwrap_or(0);
+                    if slow {
+                        tokio::time::sleep(Duration::from_micros(200)).await;
+                    }
                 }
                 let _ = call
                     .reply
@@ -106,7 +112,8 @@ impl Server {
         edit(&mut cfg);
         let registry = Registry::default()
             .with_task("t.echo", ECHO)
-            .with_task("t.hang", HANG);
+            .with_task("t.hang", HANG)
+            .with_task("t.slow", SLOW);
         let handlers = Arc::new(Handlers::default());
         let state = ServerState::new(
             &cfg,
@@ -283,9 +290,52 @@ fn chunked_and_slowly_sent_bodies_arrive_whole() {
 
 #[test]
 fn streamed_upload_is_counted() {
-    let server = Server::start();
+    streamed_upload_is_counted_on(Server::start());
+}
+
+#[test]
+fn streamed_uploads_on_two_workers_all_complete() {
+    // With two worker threads the I/O driver runs on either, and a read
+    // that comes up short must not forget readiness that arrived after it:
+    // that left connections waiting for data already there (before the fix
+    // this hung within a few uploads; each arrives in many reads, to a slow
+    // reader, on four connections at once).
+    let server = Server::build(|cfg| cfg.worker_threads = 2);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let mut c = server.connect();
+            scope.spawn(move || {
+                for _ in 0..5 {
+                    trickled_upload_over(&mut c, 300 * 1024 + 3);
+                }
+            });
+        }
+    });
+}
+
+fn streamed_upload_is_counted_on(server: Server) {
     let mut c = server.connect();
-    let n = 3 * 1024 * 1024 + 7;
+    streamed_upload_over(&mut c, 3 * 1024 * 1024 + 7);
+}
+
+/// The body goes out in 4 KiB writes with a short pause between them, to a
+/// reader that pauses too, so the server keeps reading the socket just as
+/// more arrives.
+fn trickled_upload_over(c: &mut Client, n: usize) {
+    c.send(
+        format!("POST /__runner/task/t.slow HTTP/1.1\r\nhost: x\r\nx-runner-token: {TOKEN}\r\ncontent-type: application/octet-stream\r\ncontent-length: {n}\r\n\r\n")
+            .as_bytes(),
+    );
+    let data = vec![b'z'; n];
+    for piece in data.chunks(4096) {
+        c.send(piece);
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    let a = c.answer();
+    assert_eq!((a.status, a.text()), (200, format!(r#"{{"bytes":{n}}}"#)));
+}
+
+fn streamed_upload_over(c: &mut Client, n: usize) {
     c.send(
         format!("POST /__runner/task/t.echo HTTP/1.1\r\nhost: x\r\nx-runner-token: {TOKEN}\r\ncontent-type: application/octet-stream\r\ncontent-length: {n}\r\n\r\n")
             .as_bytes(),

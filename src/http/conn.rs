@@ -557,16 +557,25 @@ fn read_some(io: &TcpStream, buf: &mut Option<BytesMut>, want: usize) -> io::Res
         b.reserve(want + 256);
     }
     let room = b.capacity() - b.len();
-    let n = io.try_read_buf(b)?;
-    if n > 0 && n < room {
-        // A short read drained the socket: forget the readiness now rather
-        // than learn it from one more read that would block (tokio's own
-        // `poll_read` does the same; newer readiness is kept).
-        let _ = io.try_io(Interest::READABLE, || {
-            Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
-        });
+    // A short read drained the socket: the readiness is forgotten at once
+    // rather than learnt from one more read that would block (tokio's own
+    // `poll_read` does the same). The read runs inside `try_io`, so what is
+    // forgotten is the readiness seen before it: data that arrives after
+    // the read (with another worker thread running the I/O driver) keeps
+    // its newer readiness and wakes the connection.
+    let mut got = 0;
+    let read = io.try_io(Interest::READABLE, || {
+        got = io.try_read_buf(b)?;
+        if got > 0 && got < room {
+            Err(io::Error::from(io::ErrorKind::WouldBlock))
+        } else {
+            Ok(got)
+        }
+    });
+    match read {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+        other => other,
     }
-    Ok(n)
 }
 
 /// Writes everything, waiting for the socket as needed.
