@@ -177,6 +177,9 @@ async function startNative(handlers = {}, options = {}) {
     disableDiscovery: options.disableDiscovery,
     serializer: mode === 'runner' ? new Serializer() : mode && typeof mode === 'object' ? mode : undefined,
     logger,
+    // `npm test` runs some suites a second time on two HTTP workers (the
+    // multi-threaded runtime, the default on machines with more cores).
+    workerThreads: process.env.RUNNER_NATIVE_TEST_WORKERS ? Number(process.env.RUNNER_NATIVE_TEST_WORKERS) : undefined,
   });
   // native-only overrides; an explicit `undefined` removes a shared option
   for (const [k, v] of Object.entries(options.native ?? {})) {
