@@ -89,7 +89,8 @@ export interface TunnelServerOptions {
   /** HTTP worker threads; default one per spare core (at least one). */
   workerThreads?: number
   /**
-   * How long a request body may take to arrive once its head has, in ms; 0 = no limit.
+   * How long a whole request (head and body) may take to arrive, counted from its first
+   * bytes as Node counts it, in ms; 0 = no limit.
    * Default 300000 (Node's `requestTimeout`). Too slow: the handler's `ctx.signal` aborts
    * and the client gets `408` (or, once the answer has begun, the connection closes).
    */

@@ -125,7 +125,7 @@ pub async fn serve(
     let mut buf: Option<BytesMut> = None;
     let mut idle = state.keep_alive_timeout.map(IdleLimit::new);
     loop {
-        let head = match read_head(&io, &mut buf, &mut stop, idle.as_mut()).await {
+        let (head, started) = match read_head(&io, &mut buf, &mut stop, idle.as_mut()).await {
             Ok(Some(head)) => head,
             Ok(None) => break,
             Err(e) => {
@@ -133,7 +133,7 @@ pub async fn serve(
                 break;
             }
         };
-        match exchange(&io, &mut buf, &state, &stop, head).await {
+        match exchange(&io, &mut buf, &state, &stop, head, started).await {
             Ok(true) => {}
             Ok(false) | Err(_) => break,
         }
@@ -179,19 +179,21 @@ impl IdleLimit {
     }
 }
 
-/// Reads until a whole request head is buffered. `Ok(None)`: the
-/// connection closed, idled out, or the server is stopping.
+/// Reads until a whole request head is buffered, with when its first bytes
+/// came when that was before the last read (a head that came in one read
+/// started just now). `Ok(None)`: the connection closed, idled out, or the
+/// server is stopping.
 async fn read_head(
     io: &TcpStream,
     buf: &mut Option<BytesMut>,
     stop: &mut watch::Receiver<bool>,
     mut idle: Option<&mut IdleLimit>,
-) -> Result<Option<Head>, HeadError> {
+) -> Result<Option<(Head, Option<Instant>)>, HeadError> {
     let mut deadline: Option<Instant> = None;
     loop {
         if let Some(b) = buf.as_mut().filter(|b| !b.is_empty()) {
             if let Some(head) = h1::parse_head(b)? {
-                return Ok(Some(head));
+                return Ok(Some((head, deadline.map(|due| due - HEAD_TIMEOUT))));
             }
         }
         if buf.as_ref().is_none_or(|b| b.is_empty()) {
@@ -235,6 +237,7 @@ async fn exchange(
     state: &Arc<ServerState>,
     stop: &watch::Receiver<bool>,
     head: Head,
+    started: Option<Instant>,
 ) -> io::Result<bool> {
     let Head {
         request,
@@ -279,10 +282,13 @@ async fn exchange(
         }
     };
 
-    // A body still to come must arrive within the request timeout (only
-    // then is a timer set up: most bodies come with their head).
+    // A body still to come must arrive within the request timeout, counted
+    // from the request's first bytes, as Node counts it (only then is a
+    // timer set up: most bodies come with their head).
     let mut late = match (&body_in, state.request_timeout) {
-        (Some(_), Some(limit)) => Some(Box::pin(tokio::time::sleep(limit))),
+        (Some(_), Some(limit)) => Some(Box::pin(tokio::time::sleep_until(
+            started.unwrap_or_else(Instant::now) + limit,
+        ))),
         _ => None,
     };
 
