@@ -190,15 +190,11 @@ function normalizeOptions(options) {
     if (!Number.isInteger(n) || n < 1 || n > 64) fail('workerThreads', 'an integer from 1 to 64')
     config.workerThreads = n
   }
-  if (options.requestTimeout !== undefined) {
-    const n = options.requestTimeout
-    if (!Number.isInteger(n) || n < 0) fail('requestTimeout', 'a non-negative integer (ms; 0 = no limit)')
-    config.requestTimeoutMs = n
-  }
-  if (options.keepAliveTimeout !== undefined) {
-    const n = options.keepAliveTimeout
-    if (!Number.isInteger(n) || n < 0) fail('keepAliveTimeout', 'a non-negative integer (ms; 0 = no limit)')
-    config.keepAliveTimeoutMs = n
+  for (const option of ['requestTimeout', 'keepAliveTimeout']) {
+    const n = options[option]
+    if (n === undefined) continue
+    if (!Number.isInteger(n) || n < 0) fail(option, 'a non-negative integer (ms; 0 = no limit)')
+    config[`${option}Ms`] = n
   }
   if (options.closeGraceMs !== undefined) {
     const n = options.closeGraceMs

@@ -131,6 +131,7 @@ pub struct CorsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn base_path_gains_leading_slash_and_loses_trailing_one() {
@@ -141,35 +142,30 @@ mod tests {
     }
 
     #[test]
-    fn request_timeout_defaults_to_nodes_and_zero_turns_it_off() {
-        let default = ServerConfig::from_json("{}").expect("config");
-        assert_eq!(
-            default.request_timeout(),
-            Some(std::time::Duration::from_secs(300))
-        );
-        let off = ServerConfig::from_json(r#"{"requestTimeoutMs":0}"#).expect("config");
-        assert_eq!(off.request_timeout(), None);
-        let short = ServerConfig::from_json(r#"{"requestTimeoutMs":250}"#).expect("config");
-        assert_eq!(
-            short.request_timeout(),
-            Some(std::time::Duration::from_millis(250))
-        );
-    }
-
-    #[test]
-    fn keep_alive_timeout_defaults_to_nodes_and_zero_turns_it_off() {
-        let default = ServerConfig::from_json("{}").expect("config");
-        assert_eq!(
-            default.keep_alive_timeout(),
-            Some(std::time::Duration::from_secs(5))
-        );
-        let off = ServerConfig::from_json(r#"{"keepAliveTimeoutMs":0}"#).expect("config");
-        assert_eq!(off.keep_alive_timeout(), None);
-        let long = ServerConfig::from_json(r#"{"keepAliveTimeoutMs":65000}"#).expect("config");
-        assert_eq!(
-            long.keep_alive_timeout(),
-            Some(std::time::Duration::from_secs(65))
-        );
+    fn timeouts_default_to_nodes_and_zero_turns_them_off() {
+        type Get = fn(&ServerConfig) -> Option<Duration>;
+        let cases: [(&str, Get, u64); 2] = [
+            ("requestTimeoutMs", ServerConfig::request_timeout, 300_000),
+            (
+                "keepAliveTimeoutMs",
+                ServerConfig::keep_alive_timeout,
+                5_000,
+            ),
+        ];
+        for (key, get, default_ms) in cases {
+            let cfg = |json: &str| ServerConfig::from_json(json).expect("config");
+            assert_eq!(
+                get(&cfg("{}")),
+                Some(Duration::from_millis(default_ms)),
+                "{key}"
+            );
+            assert_eq!(get(&cfg(&format!(r#"{{"{key}":0}}"#))), None, "{key}");
+            assert_eq!(
+                get(&cfg(&format!(r#"{{"{key}":65000}}"#))),
+                Some(Duration::from_secs(65)),
+                "{key}"
+            );
+        }
     }
 
     #[test]

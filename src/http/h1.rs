@@ -619,19 +619,17 @@ mod tests {
         assert_eq!(&buf[..], b"efg");
     }
 
+    /// A keep-alive answer on a connection with a 5 s idle limit.
+    const KEEP: Reuse = Reuse::KeepAlive { idle_secs: Some(5) };
+
     fn head_text(
         status: u16,
         headers: &[(&str, &str)],
         body: BodyOut,
         method: Method,
         v: Version,
-        ka: bool,
+        reuse: Reuse,
     ) -> (String, HeadOut) {
-        let reuse = if ka {
-            Reuse::KeepAlive { idle_secs: Some(5) }
-        } else {
-            Reuse::Close
-        };
         let mut map = HeaderMap::new();
         for (k, val) in headers {
             map.append(
@@ -660,7 +658,7 @@ mod tests {
             BodyOut::Known(12),
             Method::POST,
             Version::HTTP_11,
-            true,
+            KEEP,
         );
         assert!(
             t.starts_with(
@@ -688,7 +686,7 @@ mod tests {
             BodyOut::Streamed,
             Method::POST,
             Version::HTTP_11,
-            false,
+            Reuse::Close,
         );
         assert!(
             t.contains("transfer-encoding: chunked\r\n") && t.contains("connection: close\r\n"),
@@ -709,7 +707,7 @@ mod tests {
             BodyOut::Streamed,
             Method::POST,
             Version::HTTP_10,
-            true,
+            KEEP,
         );
         assert!(
             !t.contains("transfer-encoding") && t.contains("connection: close\r\n"),
@@ -723,7 +721,7 @@ mod tests {
             BodyOut::Known(0),
             Method::OPTIONS,
             Version::HTTP_11,
-            true,
+            KEEP,
         );
         assert!(
             t.starts_with("HTTP/1.1 204 No Content\r\ndate: ") && !t.contains("content-length"),
@@ -737,7 +735,7 @@ mod tests {
             BodyOut::Known(7),
             Method::HEAD,
             Version::HTTP_10,
-            true,
+            KEEP,
         );
         assert!(
             t.contains("content-length: 7\r\n") && t.contains("connection: keep-alive\r\n"),
@@ -751,37 +749,28 @@ mod tests {
             BodyOut::Known(0),
             Method::GET,
             Version::HTTP_11,
-            true,
+            KEEP,
         );
         assert!(!how.keep_alive);
     }
 
     #[test]
     fn keep_alive_without_an_idle_limit_announces_no_timeout() {
-        let mut out = Vec::new();
-        encode_head(
-            &mut out,
-            StatusCode::OK,
-            &HeaderMap::new(),
-            BodyOut::Known(0),
-            &Method::POST,
-            Version::HTTP_11,
-            Reuse::KeepAlive { idle_secs: None },
-        );
-        let t = String::from_utf8(out).expect("ascii");
+        let answer = |reuse| {
+            head_text(
+                200,
+                &[],
+                BodyOut::Known(0),
+                Method::POST,
+                Version::HTTP_11,
+                reuse,
+            )
+            .0
+        };
+        let t = answer(Reuse::KeepAlive { idle_secs: None });
         assert!(t.contains("connection: keep-alive\r\n"), "{t}");
         assert!(!t.contains("keep-alive: timeout"), "{t}");
-        let mut out = Vec::new();
-        encode_head(
-            &mut out,
-            StatusCode::OK,
-            &HeaderMap::new(),
-            BodyOut::Known(0),
-            &Method::POST,
-            Version::HTTP_11,
-            Reuse::Close,
-        );
-        let t = String::from_utf8(out).expect("ascii");
+        let t = answer(Reuse::Close);
         assert!(t.ends_with("connection: close\r\n\r\n"), "{t}");
     }
 
