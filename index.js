@@ -30,6 +30,9 @@ const KIND_AUTH_FAILED = 11
 const BODY_JSON = 0
 const BODY_MULTIPART = 2
 const RECORD_HEADER = 16
+// A call whose body is at least this many bytes is followed by a microtask
+// turn before the next call of its batch (see _dispatch).
+const LARGE_CALL = 4096
 
 const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k)
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
@@ -380,13 +383,12 @@ class TunnelServer {
     this._taskIndex = new Map()
     this._eventIndex = new Map()
     this._controllers = new Map()
-    // Answers queued until the end of the current microtask round, then
-    // handed to the native side in one call.
-    this._outTickets = []
-    this._outStatuses = []
-    this._outBodies = []
+    // Answers are encoded into one reused buffer and handed to the native
+    // side in one call per microtask round (see _answer).
     this._outBuffer = Buffer.allocUnsafe(256 * 1024)
+    this._outOff = 0
     this._flushScheduled = false
+    this._dispatching = false
     this._flush = () => this._flushAnswers()
     this._keepAlive = null
     this._address = null
@@ -398,6 +400,9 @@ class TunnelServer {
     this._pollScheduled = false
     this._inBuffer = Buffer.allocUnsafe(64 * 1024)
     this._fetch = () => {
+      // A batch still being dispatched may live in the reused buffer; the
+      // poll already scheduled for after it fetches what came meanwhile.
+      if (this._dispatching) return
       const n = this._native.pollInto(this._inBuffer)
       if (n === -1) return
       this._onBatch(n === -2 ? this._native.takeSpill() : this._inBuffer.subarray(0, n))
@@ -536,10 +541,36 @@ class TunnelServer {
     }
   }
 
+  /**
+   * Queues an answer: encoded at once into the reused out-buffer, handed to
+   * the native side when the buffer is full and at the end of the current
+   * microtask round (one call for every answer of a batch).
+   */
   _answer(ticket, status, body) {
-    this._outTickets.push(ticket)
-    this._outStatuses.push(status)
-    this._outBodies.push(body)
+    const buf = this._outBuffer
+    let off = this._outOff
+    if (off + 12 + body.length * 3 > buf.length) {
+      const bytes = Buffer.byteLength(body)
+      if (off + 12 + bytes > buf.length) {
+        if (off > 0) this._native.completeMany(buf.subarray(0, off))
+        off = 0
+        this._outOff = 0
+        if (12 + bytes > buf.length) {
+          // Bigger than the buffer: a buffer of its own.
+          const own = Buffer.allocUnsafe(12 + bytes)
+          own.writeUInt32LE(ticket, 0)
+          own.writeUInt32LE(status, 4)
+          own.writeUInt32LE(own.write(body, 12, 'utf8'), 8)
+          this._native.completeMany(own)
+          return
+        }
+      }
+    }
+    buf.writeUInt32LE(ticket, off)
+    buf.writeUInt32LE(status, off + 4)
+    const len = buf.write(body, off + 12, 'utf8')
+    buf.writeUInt32LE(len, off + 8)
+    this._outOff = off + 12 + len
     if (!this._flushScheduled) {
       this._flushScheduled = true
       queueMicrotask(this._flush)
@@ -548,42 +579,13 @@ class TunnelServer {
 
   _flushAnswers() {
     this._flushScheduled = false
-    const tickets = this._outTickets
-    const statuses = this._outStatuses
-    const bodies = this._outBodies
-    const n = tickets.length
-    if (n === 0) return
-    this._outTickets = []
-    this._outStatuses = []
-    this._outBodies = []
-    // Records go out through one reused buffer, handed over whenever it is
-    // full; an answer bigger than the buffer gets one of its own.
-    const buf = this._outBuffer
-    let off = 0
-    for (let i = 0; i < n; i++) {
-      const body = bodies[i]
-      if (off + 12 + body.length * 3 > buf.length) {
-        const bytes = Buffer.byteLength(body)
-        if (off + 12 + bytes > buf.length) {
-          if (off > 0) this._native.completeMany(buf.subarray(0, off))
-          off = 0
-          if (12 + bytes > buf.length) {
-            const own = Buffer.allocUnsafe(12 + bytes)
-            own.writeUInt32LE(tickets[i], 0)
-            own.writeUInt32LE(statuses[i], 4)
-            own.writeUInt32LE(own.write(body, 12, 'utf8'), 8)
-            this._native.completeMany(own)
-            continue
-          }
-        }
-      }
-      buf.writeUInt32LE(tickets[i], off)
-      buf.writeUInt32LE(statuses[i], off + 4)
-      const len = buf.write(body, off + 12, 'utf8')
-      buf.writeUInt32LE(len, off + 8)
-      off += 12 + len
-    }
-    if (off > 0) this._native.completeMany(buf.subarray(0, off))
+    // A batch still being dispatched call by call (see _dispatch) flushes
+    // when it is done.
+    if (this._dispatching) return
+    const off = this._outOff
+    if (off === 0) return
+    this._outOff = 0
+    this._native.completeMany(this._outBuffer.subarray(0, off))
   }
 
   _envelope(value, fallback) {
@@ -625,8 +627,14 @@ class TunnelServer {
       this._pollScheduled = true
       setImmediate(this._poll)
     }
+    this._dispatch(batch, 0)
+  }
+
+  _dispatch(batch, from) {
+    const resumed = this._dispatching
+    this._dispatching = false
     const end = batch.length
-    let off = 0
+    let off = from
     while (off + RECORD_HEADER <= end) {
       const kind = batch[off]
       const flags = batch[off + 1]
@@ -639,6 +647,15 @@ class TunnelServer {
         if (kind === KIND_TASK || kind === KIND_EVENT) {
           const text = len === 0 ? '' : batch.toString('utf8', start, start + len)
           this._run(kind, ticket, handler, flags, text)
+          if (len >= LARGE_CALL && off + RECORD_HEADER <= end) {
+            // Let this call's promise jobs (and so its answer) run before
+            // the next call is parsed: a batch of large inputs then does not
+            // keep every parsed input alive at once.
+            const next = off
+            this._dispatching = true
+            queueMicrotask(() => this._dispatch(batch, next))
+            return
+          }
         } else if (kind === KIND_BODY_CHUNK) {
           const body = this._inStreams.get(ticket)
           if (body) body._chunk(batch.subarray(start, start + len))
@@ -672,6 +689,10 @@ class TunnelServer {
         this._logError('dispatch', undefined, err)
         if (kind === KIND_TASK || kind === KIND_EVENT) this._answer(ticket, 500, this._fixed.internal)
       }
+    }
+    if (resumed && this._outOff > 0 && !this._flushScheduled) {
+      this._flushScheduled = true
+      queueMicrotask(this._flush)
     }
   }
 

@@ -217,6 +217,8 @@ describe('concurrency', () => {
             await sleep(Math.floor(Math.random() * 20));
             return { n: input.n, square: input.n * input.n, requestId: ctx.requestId };
           },
+          'cc.echo': async (input) => input,
+          'cc.big': async (input) => ({ n: input.n, blob: 'b'.repeat(300 * 1024) }),
         },
         events: {
           'cc.ev': async (payload) => {
@@ -277,6 +279,47 @@ describe('concurrency', () => {
         assert.equal(res.status, 404);
         assert.equal(res.json().error.message, `Task missing.${n} not found`);
       }
+    }
+  });
+
+  it('150 parallel large and small calls (bodies over 4 KiB are dispatched one microtask turn apart) each get their own answer', async () => {
+    const pad = (n) => `${n}:`.padEnd(6000, 'p');
+    const results = await within(
+      Promise.all(
+        Array.from({ length: 150 }, (_, n) => {
+          const kind = n % 5;
+          const headers = { 'x-runner-token': TOKEN, 'content-type': 'application/json' };
+          let path = '/__runner/task/cc.echo';
+          let body = JSON.stringify({ input: { n, pad: pad(n) } });
+          if (kind === 1) {
+            path = '/__runner/task/cc.square';
+            body = JSON.stringify({ input: { n } });
+          } else if (kind === 2) {
+            body = `{"input":"${pad(n)}`; // not JSON
+          } else if (kind === 3) {
+            path = '/__runner/task/cc.big'; // an answer larger than the out-buffer
+            body = JSON.stringify({ input: { n, pad: pad(n) } });
+          } else if (kind === 4) {
+            path = '/__runner/event/cc.ev';
+            body = JSON.stringify({ payload: pad(n), returnPayload: true });
+          }
+          return request(`${nat.url}${path}`, { headers, body }).then((res) => [n, kind, res]);
+        }),
+      ),
+      60000,
+      '150 parallel requests',
+    );
+    for (const [n, kind, res] of results) {
+      if (kind === 2) {
+        assert.equal(res.status, 400, `call ${n}`);
+        continue;
+      }
+      assert.equal(res.status, 200, `call ${n}`);
+      const json = res.json();
+      if (kind === 0) assert.deepEqual(json, { ok: true, result: { n, pad: pad(n) } });
+      else if (kind === 1) assert.equal(json.result.square, n * n);
+      else if (kind === 3) assert.deepEqual([json.result.n, json.result.blob.length], [n, 300 * 1024]);
+      else assert.deepEqual(json, { ok: true, result: { seen: pad(n) } });
     }
   });
 
