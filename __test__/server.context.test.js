@@ -323,6 +323,46 @@ describe('concurrency', () => {
     }
   });
 
+  it('200 parallel small JSON calls (parsed joined per batch) each get exactly their own input, invalid ones 400', async () => {
+    // Bodies of every JSON shape; `echo` answers the input it was given.
+    const shapes = [
+      (n) => `{"input":{"n":${n},"s":"caf\u00e9 \ud83d\ude00 ${n}"}}`,
+      (n) => `  {"input": [${n}, "\\u00e9", "\\ud800", 1e400, -0.5e-3, true, null]}  `,
+      (n) => `{"n":${n},"noInput":true}`,
+      (n) => `{"input":{"__proto__":{"n":${n}},"a":{"b":{"c":[[[${n}]]]}}}}`,
+      (n) => `"just a string ${n}"`,
+      (n) => `{"input":${n}} trailing`,
+      (n) => `{"input":"${'é'.repeat(n % 7)}${n}"}`,
+      (n) => `{"input":{"n":${n}},}`,
+    ];
+    const results = await within(
+      Promise.all(
+        Array.from({ length: 200 }, (_, n) => {
+          const body = shapes[n % shapes.length](n);
+          return request(`${nat.url}/__runner/task/cc.echo`, {
+            headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' },
+            body,
+          }).then((res) => [body, res]);
+        }),
+      ),
+      60000,
+      '200 parallel requests',
+    );
+    for (const [body, res] of results) {
+      let parsed;
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        assert.equal(res.status, 400, body);
+        assert.equal(res.json().error.code, 'INVALID_JSON');
+        continue;
+      }
+      const input = parsed && typeof parsed === 'object' && Object.prototype.hasOwnProperty.call(parsed, 'input') ? parsed.input : parsed;
+      assert.equal(res.status, 200, body);
+      assert.equal(res.text, JSON.stringify({ ok: true, result: input }), body);
+    }
+  });
+
   it('many sequential requests on one keep-alive connection', async () => {
     const http = require('node:http');
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

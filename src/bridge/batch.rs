@@ -13,7 +13,9 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::core::body::BodyKind;
 use crate::core::exposure::Kind;
+use crate::core::json;
 use crate::http::stream::{pull_request_body, PullWindow, Pulled, StreamWriter};
 use crate::http::{Call, Dispatch, Reply, RequestMeta};
 
@@ -30,6 +32,14 @@ const KIND_BODY_ERROR: u8 = 8;
 const KIND_RESUME: u8 = 9;
 const KIND_GONE: u8 = 10;
 const KIND_AUTH_FAILED: u8 = 11;
+/// The JSON bodies of a batch's small calls, joined into one array text.
+const KIND_VALUES: u8 = 12;
+/// Flag of a call whose body is the next element of the batch's values
+/// record rather than the record's own bytes.
+const FLAG_JOINED: u8 = 0x80;
+/// Bodies this large or larger stay in their own record: a large input is
+/// parsed on its own, when its call runs.
+const JOIN_BELOW: usize = 4096;
 /// kind u8, flags u8, reserved u16, ticket u32, handler u32, length u32.
 const RECORD_HEADER: usize = 16;
 
@@ -120,10 +130,15 @@ pub struct Inbox {
     pub answers: Mutex<Option<mpsc::UnboundedSender<Vec<Answered>>>>,
     scheduled: AtomicBool,
     next_ticket: AtomicU32,
+    /// Bodies are parsed as plain JSON (no custom serializer), so those of a
+    /// batch may be joined into one array.
+    join_values: bool,
 }
 
 impl Inbox {
-    pub fn new() -> Arc<Inbox> {
+    /// `join_values`: JS parses bodies with `JSON.parse`, so those of small
+    /// calls may reach it joined into one array per batch.
+    pub fn new(join_values: bool) -> Arc<Inbox> {
         let (sender, receiver) = std_mpsc::channel();
         Arc::new(Inbox {
             sender,
@@ -134,6 +149,7 @@ impl Inbox {
             answers: Mutex::new(None),
             scheduled: AtomicBool::new(false),
             next_ticket: AtomicU32::new(1),
+            join_values,
         })
     }
 
@@ -186,6 +202,7 @@ impl Inbox {
     /// set until [`Inbox::poll`] finds nothing.
     fn drain(&self, out: &mut Vec<u8>) -> bool {
         let mut chunks = HeldChunks::default();
+        let mut values = Values::default();
         let (Ok(receiver), Ok(mut pending)) = (self.receiver.lock(), self.pending.lock()) else {
             return false;
         };
@@ -203,14 +220,18 @@ impl Inbox {
                         Kind::Task => KIND_TASK,
                         Kind::Event => KIND_EVENT,
                     };
-                    write_record(
-                        out,
-                        kind,
-                        call.body_kind as u8,
-                        ticket,
-                        call.handler,
-                        &call.body,
-                    );
+                    let flags = call.body_kind as u8;
+                    if self.join_values
+                        && call.body_kind == BodyKind::Json
+                        && call.body.len() < JOIN_BELOW
+                        && !call.body.is_empty()
+                        && json::is_one_value(&call.body)
+                    {
+                        values.push(&call.body);
+                        write_header(out, kind, flags | FLAG_JOINED, ticket, call.handler, 0);
+                    } else {
+                        write_record(out, kind, flags, ticket, call.handler, &call.body);
+                    }
                     pending.insert(
                         ticket,
                         Pending::Call {
@@ -270,7 +291,34 @@ impl Inbox {
         }
         drop(pending);
         drop(receiver);
-        chunks.flush(out, None)
+        let any_chunks = chunks.flush(out, None);
+        values.write(out);
+        any_chunks
+    }
+}
+
+/// The bodies joined for one batch: `[body,body,...]`, last in the batch.
+#[derive(Default)]
+struct Values {
+    text: Vec<u8>,
+    count: u32,
+}
+
+impl Values {
+    fn push(&mut self, body: &[u8]) {
+        self.text.push(if self.count == 0 { b'[' } else { b',' });
+        self.text.extend_from_slice(body);
+        self.count += 1;
+    }
+
+    /// Flags 1 when the text is ASCII (JS may then decode it as Latin-1).
+    fn write(mut self, out: &mut Vec<u8>) {
+        if self.count == 0 {
+            return;
+        }
+        self.text.push(b']');
+        let ascii = u8::from(self.text.is_ascii());
+        write_record(out, KIND_VALUES, ascii, 0, self.count, &self.text);
     }
 }
 
@@ -491,7 +539,7 @@ mod tests {
 
     #[test]
     fn a_bodys_chunks_go_out_as_one_record_and_before_its_end() {
-        let inbox = Inbox::new();
+        let inbox = Inbox::new(false);
         for job in [
             chunk(1, "ab"),
             chunk(2, "x"),
@@ -516,9 +564,98 @@ mod tests {
         );
     }
 
+    fn call(ticket: u32, body_kind: BodyKind, body: &[u8]) -> Job {
+        let meta = Arc::new(RequestMeta {
+            method: http::Method::POST,
+            url: "/".into(),
+            path: "/".into(),
+            request_id: String::new(),
+            headers: http::HeaderMap::new(),
+        });
+        let (reply, _) = oneshot::channel();
+        let call = Call {
+            kind: Kind::Task,
+            handler: 9,
+            body_kind,
+            body: Bytes::copy_from_slice(body),
+            body_stream: None,
+            meta,
+            reply,
+        };
+        Job::Call(ticket, call, None)
+    }
+
+    #[test]
+    fn small_json_bodies_are_joined_into_one_array_at_the_end_of_the_batch() {
+        let large = format!("{{\"pad\":\"{}\"}}", "x".repeat(JOIN_BELOW));
+        let jobs = || {
+            [
+                call(1, BodyKind::Json, br#"{"input":{"a":1}}"#),
+                call(2, BodyKind::Json, b"{not json"),
+                call(3, BodyKind::Json, b""),
+                call(4, BodyKind::Json, large.as_bytes()),
+                call(5, BodyKind::Raw, b""),
+                call(6, BodyKind::Json, " [1, \"\u{e9}\"] ".as_bytes()),
+                Job::Resume(7),
+            ]
+        };
+        let inbox = Inbox::new(true);
+        for job in jobs() {
+            assert!(inbox.sender.send(job).is_ok());
+        }
+        let mut out = Vec::new();
+        assert!(!inbox.drain(&mut out));
+        let flags: Vec<u8> = {
+            let mut v = Vec::new();
+            let mut at = 0;
+            while at + RECORD_HEADER <= out.len() {
+                v.push(out[at + 1]);
+                let len =
+                    u32::from_le_bytes([out[at + 12], out[at + 13], out[at + 14], out[at + 15]]);
+                at += RECORD_HEADER + len as usize;
+            }
+            v
+        };
+        assert_eq!(
+            flags,
+            [FLAG_JOINED, 0, 0, 0, BodyKind::Raw as u8, FLAG_JOINED, 0, 0],
+            "only the small, valid JSON bodies are joined; the values record is not ASCII"
+        );
+        assert_eq!(
+            records(&out),
+            vec![
+                (KIND_TASK, 1, Vec::new()),
+                (KIND_TASK, 2, b"{not json".to_vec()),
+                (KIND_TASK, 3, Vec::new()),
+                (KIND_TASK, 4, large.clone().into_bytes()),
+                (KIND_TASK, 5, Vec::new()),
+                (KIND_TASK, 6, Vec::new()),
+                (KIND_RESUME, 7, Vec::new()),
+                (
+                    KIND_VALUES,
+                    0,
+                    "[{\"input\":{\"a\":1}}, [1, \"\u{e9}\"] ]"
+                        .as_bytes()
+                        .to_vec()
+                ),
+            ]
+        );
+
+        // With a serializer of the user's, every body stays in its record.
+        let inbox = Inbox::new(false);
+        for job in jobs() {
+            assert!(inbox.sender.send(job).is_ok());
+        }
+        let mut out = Vec::new();
+        inbox.drain(&mut out);
+        let kept = records(&out);
+        assert_eq!(kept.len(), 7, "no values record");
+        assert_eq!(kept[0], (KIND_TASK, 1, br#"{"input":{"a":1}}"#.to_vec()));
+    }
+
     #[test]
     fn a_batch_without_chunks_says_so() {
-        let inbox = Inbox::new();
+        let inbox = Inbox::new(false);
         assert!(inbox.sender.send(Job::Resume(7)).is_ok());
         let mut out = Vec::new();
         assert!(!inbox.drain(&mut out));

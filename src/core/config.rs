@@ -20,6 +20,9 @@ pub struct ServerConfig {
     /// The user's serializer writes something other than plain JSON, so the
     /// envelopes the server writes itself must go through it.
     pub custom_serializer: bool,
+    /// Request bodies are parsed with `JSON.parse` (no user serializer), so
+    /// small ones may reach JS joined into one array per batch.
+    pub plain_json_calls: bool,
     /// Tokio worker threads; 0 picks the default.
     pub worker_threads: usize,
     /// How long a client may take to send a whole request (head and body),

@@ -12,5 +12,6 @@ pub mod cors;
 pub mod envelope;
 pub mod exposure;
 pub mod headers;
+pub mod json;
 pub mod request_id;
 pub mod router;

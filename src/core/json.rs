@@ -1,0 +1,377 @@
+//! Recognising JSON text without building it: enough to know that a body is
+//! exactly one JSON value that `JSON.parse` accepts, so that several such
+//! bodies can be joined into one array and parsed with one call.
+
+/// Deeper nesting is not recognised (the caller then treats the body alone).
+const MAX_DEPTH: usize = 64;
+
+/// Whether `bytes` is valid UTF-8 holding exactly one JSON value, with only
+/// JSON whitespace (space, tab, line feed, carriage return) around it: the
+/// grammar of ECMA-404, which `JSON.parse` implements. `false` can also mean
+/// "not sure" (nesting deeper than 64); it never means valid.
+pub fn is_one_value(bytes: &[u8]) -> bool {
+    if std::str::from_utf8(bytes).is_err() {
+        return false;
+    }
+    let mut scan = Scan { bytes, at: 0 };
+    scan.skip_ws();
+    if !scan.value() {
+        return false;
+    }
+    scan.skip_ws();
+    scan.at == bytes.len()
+}
+
+/// Splits compact JSON array text (`[a,b,...]`, as `JSON.stringify` writes
+/// it) into the byte ranges of its elements; `None` when it is not such an
+/// array of exactly `count` elements.
+pub fn split_array(text: &[u8], count: usize) -> Option<Vec<std::ops::Range<usize>>> {
+    let inner_end = text.len().checked_sub(1)?;
+    if text.first() != Some(&b'[') || text.get(inner_end) != Some(&b']') {
+        return None;
+    }
+    let mut ranges = Vec::with_capacity(count);
+    if inner_end == 1 {
+        return (count == 0).then_some(ranges);
+    }
+    let mut start = 1;
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut i = 1;
+    while i < inner_end {
+        let b = text[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth = depth.checked_sub(1)?,
+                b',' if depth == 0 => {
+                    if start == i {
+                        return None;
+                    }
+                    ranges.push(start..i);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    if in_string || depth != 0 || start >= inner_end {
+        return None;
+    }
+    ranges.push(start..inner_end);
+    (ranges.len() == count).then_some(ranges)
+}
+
+struct Scan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+/// What a container expects next.
+#[derive(Clone, Copy, PartialEq)]
+enum Open {
+    Array,
+    Object,
+}
+
+impl Scan<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// One value, containers included, without recursion.
+    fn value(&mut self) -> bool {
+        let mut stack: Vec<Open> = Vec::new();
+        loop {
+            // A value is expected here.
+            self.skip_ws();
+            match self.peek() {
+                Some(b'[') => {
+                    self.at += 1;
+                    self.skip_ws();
+                    if !self.eat(b']') {
+                        if stack.len() == MAX_DEPTH {
+                            return false;
+                        }
+                        stack.push(Open::Array);
+                        continue;
+                    }
+                }
+                Some(b'{') => {
+                    self.at += 1;
+                    self.skip_ws();
+                    if !self.eat(b'}') {
+                        if stack.len() == MAX_DEPTH || !self.key() {
+                            return false;
+                        }
+                        stack.push(Open::Object);
+                        continue;
+                    }
+                }
+                Some(b'"') => {
+                    if !self.string() {
+                        return false;
+                    }
+                }
+                Some(b't') => {
+                    if !self.literal(b"true") {
+                        return false;
+                    }
+                }
+                Some(b'f') => {
+                    if !self.literal(b"false") {
+                        return false;
+                    }
+                }
+                Some(b'n') => {
+                    if !self.literal(b"null") {
+                        return false;
+                    }
+                }
+                Some(b'-' | b'0'..=b'9') => {
+                    if !self.number() {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+            // A value ended: close containers until one continues.
+            loop {
+                let Some(&open) = stack.last() else {
+                    return true;
+                };
+                self.skip_ws();
+                if self.eat(b',') {
+                    if open == Open::Object {
+                        self.skip_ws();
+                        if !self.key() {
+                            return false;
+                        }
+                    }
+                    break;
+                }
+                let close = if open == Open::Array { b']' } else { b'}' };
+                if !self.eat(close) {
+                    return false;
+                }
+                stack.pop();
+            }
+        }
+    }
+
+    /// `"name"` then `:`, inside an object.
+    fn key(&mut self) -> bool {
+        if self.peek() != Some(b'"') || !self.string() {
+            return false;
+        }
+        self.skip_ws();
+        self.eat(b':')
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        if self.bytes.get(self.at..self.at + word.len()) == Some(word) {
+            self.at += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn string(&mut self) -> bool {
+        self.at += 1; // the opening quote
+        loop {
+            let Some(b) = self.peek() else {
+                return false;
+            };
+            self.at += 1;
+            match b {
+                b'"' => return true,
+                b'\\' => {
+                    let Some(e) = self.peek() else {
+                        return false;
+                    };
+                    self.at += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                        b'u' => {
+                            let hex = self.bytes.get(self.at..self.at + 4);
+                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                return false;
+                            }
+                            self.at += 4;
+                        }
+                        _ => return false,
+                    }
+                }
+                0x00..=0x1f => return false,
+                _ => {}
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let from = self.at;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.at += 1;
+        }
+        self.at - from
+    }
+
+    fn number(&mut self) -> bool {
+        self.eat(b'-');
+        if !self.eat(b'0') && self.digits() == 0 {
+            return false;
+        }
+        if self.eat(b'.') && self.digits() == 0 {
+            return false;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            if self.digits() == 0 {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_values_are_recognised() {
+        for ok in [
+            r#"{"input":{"a":1,"b":2}}"#,
+            " \t\r\n{ \"a\" : [ 1 , -2.5e+3 , true , false , null , \"x\\u00e9\\n\" ] } \n",
+            "0",
+            "-0.0E-7",
+            "\"\"",
+            "[]",
+            "{}",
+            "[[],{},[{}]]",
+            "\"caf\u{e9} \u{1f600}\"",
+            r#""\ud800""#, // a lone surrogate escape: JSON.parse accepts it
+            r#"{"a":1,"a":2}"#,
+        ] {
+            assert!(is_one_value(ok.as_bytes()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for bad in [
+            "",
+            " ",
+            "{\"a\":1},{\"a\":2}",
+            "1,2",
+            "1 2",
+            "[1,]",
+            "[,1]",
+            "{\"a\":1,}",
+            "{\"a\"}",
+            "{a:1}",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "1e",
+            "-",
+            "NaN",
+            "tru",
+            "\"unterminated",
+            "\"tab\there\"",
+            "\"\\x\"",
+            "\"\\u12g4\"",
+            "'single'",
+            "\u{feff}{}", // JSON.parse does not skip a byte order mark
+            "{}\u{a0}",   // nor a no-break space
+            "[1]]",
+            "[[1]",
+            "\"",
+        ] {
+            assert!(!is_one_value(bad.as_bytes()), "{bad:?}");
+        }
+        assert!(!is_one_value(b"\"\xff\""), "invalid UTF-8");
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_left_alone() {
+        let ok = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(is_one_value(ok.as_bytes()));
+        let deep = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        assert!(!is_one_value(deep.as_bytes()));
+        let objects = format!(
+            "{}1{}",
+            "{\"a\":".repeat(MAX_DEPTH + 1),
+            "}".repeat(MAX_DEPTH + 1)
+        );
+        assert!(!is_one_value(objects.as_bytes()));
+    }
+
+    #[test]
+    fn arrays_split_into_their_elements() {
+        let text = br#"[{"sum":3},"a,]\"}",[1,[2]],null,{"x":{"y":"}"}}]"#;
+        let parts: Vec<&[u8]> = split_array(text, 5)
+            .expect("five elements")
+            .into_iter()
+            .map(|r| &text[r])
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                &br#"{"sum":3}"#[..],
+                br#""a,]\"}""#,
+                b"[1,[2]]",
+                b"null",
+                br#"{"x":{"y":"}"}}"#
+            ]
+        );
+        assert_eq!(split_array(b"[]", 0), Some(vec![]));
+        assert_eq!(split_array(b"[1]", 1), Some(std::iter::once(1..2).collect()));
+    }
+
+    #[test]
+    fn arrays_that_do_not_match_are_refused() {
+        assert_eq!(split_array(b"[1,2]", 3), None);
+        assert_eq!(split_array(b"[1,2]", 1), None);
+        assert_eq!(split_array(b"[]", 1), None);
+        assert_eq!(split_array(b"", 0), None);
+        assert_eq!(split_array(b"[", 0), None);
+        assert_eq!(split_array(b"{1}", 1), None);
+        assert_eq!(split_array(b"[\"1]", 1), None);
+        assert_eq!(split_array(b"[1}]", 1), None);
+        assert_eq!(split_array(b"[1,]", 2), None);
+        assert_eq!(split_array(b"[,1]", 2), None);
+    }
+}
