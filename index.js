@@ -236,6 +236,17 @@ const INTERNAL_BODY = '{"ok":false,"error":{"message":"Internal Error","code":"I
 const INVALID_JSON_BODY = '{"ok":false,"error":{"message":"Invalid JSON body","code":"INVALID_JSON"}}'
 const OK_EMPTY = '{"ok":true}'
 
+/**
+ * Whether a result is written inside an array exactly as on its own: not
+ * `undefined` (no body), a function or a symbol (nothing), nor an object
+ * with `toJSON` (which is told its key).
+ */
+function joinable(value) {
+  const type = typeof value
+  if (type === 'object') return value === null || typeof value.toJSON !== 'function'
+  return type === 'number' || type === 'string' || type === 'boolean'
+}
+
 function abortReason() {
   const err = new Error('Client Closed Request')
   err.name = 'AbortError'
@@ -392,6 +403,10 @@ class TunnelServer {
     // side in one call per microtask round (see _answer).
     this._outBuffer = Buffer.allocUnsafe(256 * 1024)
     this._outOff = 0
+    // Results of this round to write with one JSON.stringify, and their
+    // calls (ticket, kind, id, ctx).
+    this._joined = []
+    this._joinedCalls = []
     this._flushScheduled = false
     this._dispatching = false
     this._flush = () => this._flushAnswers()
@@ -582,11 +597,76 @@ class TunnelServer {
     }
   }
 
+  /**
+   * Queues a successful call's result to be written with the others of
+   * this microtask round: one `JSON.stringify` of them all, which the
+   * native side splits into `{"ok":true,"result":...}` answers.
+   */
+  _joinResult(ticket, kind, id, ctx, value) {
+    this._joined.push(value)
+    this._joinedCalls.push(ticket, kind, id, ctx)
+    if (!this._flushScheduled) {
+      this._flushScheduled = true
+      queueMicrotask(this._flush)
+    }
+  }
+
+  /** Writes the joined results as one record (ticket 0; see _joinResult). */
+  _writeJoined() {
+    const values = this._joined
+    const calls = this._joinedCalls
+    const n = values.length
+    this._joined = []
+    this._joinedCalls = []
+    let text
+    try {
+      text = JSON.stringify(values)
+    } catch {
+      // One of them cannot be written: each goes on its own, as it would
+      // have alone, so only that call fails.
+      for (let i = 0; i < n; i++) {
+        const ticket = calls[4 * i]
+        let body
+        try {
+          body = this._okBody(values[i])
+        } catch (err) {
+          this._failed(calls[4 * i + 1], calls[4 * i + 2], ticket, calls[4 * i + 3], err)
+          continue
+        }
+        this._answer(ticket, 200, body)
+      }
+      return
+    }
+    const head = 12 + 4 * n
+    let buf = this._outBuffer
+    let off = this._outOff
+    if (off + head + text.length * 3 > buf.length) {
+      const bytes = Buffer.byteLength(text)
+      if (off + head + bytes > buf.length) {
+        if (off > 0) this._native.completeMany(buf.subarray(0, off))
+        off = 0
+        if (head + bytes > buf.length) buf = Buffer.allocUnsafe(head + bytes)
+      }
+    }
+    buf.writeUInt32LE(0, off)
+    buf.writeUInt32LE(n, off + 4)
+    for (let i = 0; i < n; i++) buf.writeUInt32LE(calls[4 * i], off + 12 + 4 * i)
+    const len = buf.write(text, off + head, 'utf8')
+    buf.writeUInt32LE(4 * n + len, off + 8)
+    if (buf === this._outBuffer) {
+      this._outOff = off + head + len
+    } else {
+      this._outOff = 0
+      this._native.completeMany(buf)
+    }
+  }
+
   _flushAnswers() {
     this._flushScheduled = false
     // A batch still being dispatched call by call (see _dispatch) flushes
     // when it is done.
     if (this._dispatching) return
+    if (this._joined.length > 0) this._writeJoined()
     const off = this._outOff
     if (off === 0) return
     this._outOff = 0
@@ -725,7 +805,7 @@ class TunnelServer {
         if (kind === KIND_TASK || kind === KIND_EVENT) this._answer(ticket, 500, this._fixed.internal)
       }
     }
-    if (resumed && this._outOff > 0 && !this._flushScheduled) {
+    if (resumed && (this._outOff > 0 || this._joined.length > 0) && !this._flushScheduled) {
       this._flushScheduled = true
       queueMicrotask(this._flush)
     }
@@ -907,6 +987,13 @@ class TunnelServer {
       return
     }
     this._done(ticket, ctx)
+    if (this._serializer === null && !this._dispatching && (kind === KIND_TASK || returnPayload)) {
+      const value = kind === KIND_TASK || result !== undefined ? result : input
+      if (joinable(value)) {
+        this._joinResult(ticket, kind, id, ctx, value)
+        return
+      }
+    }
     let body
     try {
       if (kind === KIND_TASK) body = this._okBody(result)

@@ -207,6 +207,37 @@ describe('client disconnects', () => {
   });
 });
 
+// Results of every kind, for the answers written together per round.
+const WRITABLE = [
+  (n) => ({ n, s: `caf\u00e9 \ud83d\ude00 \ud800 ${n}`, nested: { a: [n, null, true] } }),
+  (n) => [n, 'x', { y: n }],
+  (n) => `string ${n} "quoted" \\ back`,
+  (n) => n + 0.5,
+  () => Number.NaN,
+  () => false,
+  () => null,
+  () => undefined,
+  (n) => new Date(Date.UTC(2020, 0, 1, 0, 0, n % 60)),
+  (n) => ({ toJSON: (key) => `toJSON(${JSON.stringify(key)}) ${n}` }),
+  (n) => () => n,
+  (n) => `${n}`.padEnd(300 * 1024, 'r'), // more than the answers buffer holds
+];
+// Results JSON.stringify refuses: their calls fail alone.
+const UNWRITABLE = [
+  (n) => BigInt(n),
+  (n) => {
+    const loop = { n };
+    loop.self = loop;
+    return loop;
+  },
+  (n) => ({
+    get boom() {
+      throw new Error(`getter ${n}`);
+    },
+  }),
+];
+const RESULTS = [...WRITABLE, ...UNWRITABLE];
+
 describe('concurrency', () => {
   let nat;
   before(async () => {
@@ -218,6 +249,7 @@ describe('concurrency', () => {
             return { n: input.n, square: input.n * input.n, requestId: ctx.requestId };
           },
           'cc.echo': async (input) => input,
+          'cc.result': async ({ n, k }) => RESULTS[k](n),
           'cc.big': async (input) => ({ n: input.n, blob: 'b'.repeat(300 * 1024) }),
         },
         events: {
@@ -361,6 +393,43 @@ describe('concurrency', () => {
       assert.equal(res.status, 200, body);
       assert.equal(res.text, JSON.stringify({ ok: true, result: input }), body);
     }
+  });
+
+  async function resultsOfKinds(kinds) {
+    const results = await within(
+      Promise.all(
+        Array.from({ length: 200 }, (_, n) => {
+          const k = kinds[n % kinds.length];
+          return request(`${nat.url}/__runner/task/cc.result`, {
+            headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' },
+            body: JSON.stringify({ input: { n, k } }),
+          }).then((res) => [n, k, res]);
+        }),
+      ),
+      60000,
+      '200 parallel requests',
+    );
+    for (const [n, k, res] of results) {
+      let text;
+      try {
+        // What one call alone answers: the result as JSON.stringify writes it.
+        text = JSON.stringify(RESULTS[k](n));
+      } catch {
+        assert.equal(res.status, 500, `kind ${k}`);
+        assert.equal(res.json().ok, false);
+        continue;
+      }
+      assert.equal(res.status, 200, `kind ${k}`);
+      assert.equal(res.text, text === undefined ? '{"ok":true}' : `{"ok":true,"result":${text}}`, `kind ${k}`);
+    }
+  }
+
+  it('200 parallel calls returning every kind of result (written together per round) each get the answer they would get alone', async () => {
+    await resultsOfKinds(WRITABLE.map((_, k) => k));
+  });
+
+  it('a result JSON.stringify refuses fails only its own call when written with others', async () => {
+    await resultsOfKinds(RESULTS.map((_, k) => k));
   });
 
   it('many sequential requests on one keep-alive connection', async () => {

@@ -1,15 +1,17 @@
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use napi::bindgen_prelude::{AsyncTask, BufferSlice, Function};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 use tokio::sync::mpsc;
 
 use crate::core::config::ServerConfig;
+use crate::core::envelope::ProtocolError;
 use crate::core::exposure::{AllowList, Kind, Registry};
 use crate::core::headers::node_headers_json;
+use crate::core::json;
 use crate::core::request_id::REQUEST_ID_HEADER;
 use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
 
@@ -277,6 +279,23 @@ impl NativeServer {
         let data = Bytes::copy_from_slice(&records);
         let mut answered = Vec::new();
         if let Ok(mut pending) = self.inbox.pending.lock() {
+            let mut answer = |ticket: u32, status: u16, body: Bytes| {
+                if let Some(Pending::Call {
+                    reply,
+                    meta,
+                    body: held,
+                }) = pending.remove(&ticket)
+                {
+                    answered.push((
+                        reply,
+                        Reply {
+                            status,
+                            body: ReplyBody::Json(body),
+                        },
+                        Some((meta, held)),
+                    ));
+                }
+            };
             let mut off = 0usize;
             while let Some(header) = data.get(off..off + 12) {
                 let word = |i: usize| {
@@ -288,21 +307,12 @@ impl NativeServer {
                 }
                 let body = data.slice(off + 12..off + 12 + len);
                 off += 12 + len;
-                if let Some(Pending::Call {
-                    reply,
-                    meta,
-                    body: held,
-                }) = pending.remove(&ticket)
-                {
-                    let status = u16::try_from(status).unwrap_or(500);
-                    answered.push((
-                        reply,
-                        Reply {
-                            status,
-                            body: ReplyBody::Json(body),
-                        },
-                        Some((meta, held)),
-                    ));
+                if ticket == JOINED_RESULTS {
+                    for (ticket, status, body) in joined_results(&body, status as usize) {
+                        answer(ticket, status, body);
+                    }
+                } else {
+                    answer(ticket, u16::try_from(status).unwrap_or(500), body);
                 }
             }
         }
@@ -464,6 +474,52 @@ impl NativeServer {
     }
 }
 
+/// The ticket of an answers record that holds several successful calls'
+/// results (tickets are never 0): its status field is the number of calls,
+/// its body their tickets (u32 each) then their results as one JSON array.
+const JOINED_RESULTS: u32 = 0;
+
+/// The bodies of a joined-results record: `{"ok":true,"result":<element>}`
+/// for each call, written into one buffer. If the record does not hold
+/// `count` tickets and as many elements, each call gets the internal error.
+fn joined_results(record: &[u8], count: usize) -> Vec<(u32, u16, Bytes)> {
+    const HEAD: &[u8] = br#"{"ok":true,"result":"#;
+    let Some((ids, text)) = count
+        .checked_mul(4)
+        .and_then(|n| (n <= record.len()).then(|| record.split_at(n)))
+    else {
+        return Vec::new();
+    };
+    let tickets = ids
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+    let Some(ranges) = json::split_array(text, count) else {
+        let internal = ProtocolError::InternalError;
+        let body = Bytes::from(internal.body());
+        return tickets
+            .map(|t| (t, internal.status(), body.clone()))
+            .collect();
+    };
+    let mut out = BytesMut::with_capacity(text.len() + count * (HEAD.len() + 1));
+    let mut ends = Vec::with_capacity(count);
+    for range in ranges {
+        out.extend_from_slice(HEAD);
+        out.extend_from_slice(&text[range]);
+        out.extend_from_slice(b"}");
+        ends.push(out.len());
+    }
+    let all = out.freeze();
+    let mut start = 0;
+    tickets
+        .zip(ends)
+        .map(|(ticket, end)| {
+            let body = all.slice(start..end);
+            start = end;
+            (ticket, 200, body)
+        })
+        .collect()
+}
+
 fn info_json(meta: &RequestMeta) -> String {
     let headers = node_headers_json(
         &meta.headers,
@@ -503,5 +559,46 @@ impl Task for CloseTask {
 
     fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(tickets: &[u32], text: &str) -> Vec<u8> {
+        let mut out: Vec<u8> = tickets.iter().flat_map(|t| t.to_le_bytes()).collect();
+        out.extend_from_slice(text.as_bytes());
+        out
+    }
+
+    #[test]
+    fn joined_results_become_one_envelope_per_call() {
+        let rec = record(&[7, 3, 9], r#"[{"sum":3},"a,\"]",null]"#);
+        let got: Vec<(u32, u16, String)> = joined_results(&rec, 3)
+            .into_iter()
+            .map(|(t, s, b)| (t, s, String::from_utf8_lossy(&b).into_owned()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (7, 200, r#"{"ok":true,"result":{"sum":3}}"#.to_owned()),
+                (3, 200, r#"{"ok":true,"result":"a,\"]"}"#.to_owned()),
+                (9, 200, r#"{"ok":true,"result":null}"#.to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_joined_record_that_does_not_add_up_fails_each_call() {
+        let rec = record(&[1, 2], "[1,2,3]");
+        let got = joined_results(&rec, 2);
+        assert_eq!(got.len(), 2);
+        for (t, (ticket, status, body)) in [1, 2].into_iter().zip(got) {
+            assert_eq!((ticket, status), (t, 500));
+            assert_eq!(&body[..], ProtocolError::InternalError.body().as_bytes());
+        }
+        // Fewer ticket bytes than calls: nothing to answer with.
+        assert!(joined_results(&[1, 0, 0], 1).is_empty());
     }
 }

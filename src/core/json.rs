@@ -358,7 +358,10 @@ mod tests {
             ]
         );
         assert_eq!(split_array(b"[]", 0), Some(vec![]));
-        assert_eq!(split_array(b"[1]", 1), Some(std::iter::once(1..2).collect()));
+        assert_eq!(
+            split_array(b"[1]", 1),
+            Some(std::iter::once(1..2).collect())
+        );
     }
 
     #[test]
