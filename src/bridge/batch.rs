@@ -165,6 +165,16 @@ impl Inbox {
         }
     }
 
+    /// A fresh ticket; never 0, which marks a record of joined results.
+    fn fresh_ticket(&self) -> u32 {
+        loop {
+            let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+            if ticket != 0 {
+                return ticket;
+            }
+        }
+    }
+
     /// Stops reading a streamed request body; the rest is discarded.
     pub fn close_body(&self, ticket: u32) {
         let window = self
@@ -443,7 +453,7 @@ impl Pusher {
     }
 
     fn ticket(&self) -> u32 {
-        self.inbox.next_ticket.fetch_add(1, Ordering::Relaxed)
+        self.inbox.fresh_ticket()
     }
 }
 
@@ -651,6 +661,15 @@ mod tests {
         let kept = records(&out);
         assert_eq!(kept.len(), 7, "no values record");
         assert_eq!(kept[0], (KIND_TASK, 1, br#"{"input":{"a":1}}"#.to_vec()));
+    }
+
+    #[test]
+    fn tickets_skip_zero_when_the_counter_wraps() {
+        let inbox = Inbox::new(false);
+        assert_eq!(inbox.fresh_ticket(), 1, "the first ticket");
+        inbox.next_ticket.store(u32::MAX, Ordering::Relaxed);
+        let seen: Vec<u32> = (0..3).map(|_| inbox.fresh_ticket()).collect();
+        assert_eq!(seen, [u32::MAX, 1, 2]);
     }
 
     #[test]
