@@ -403,6 +403,7 @@ class TunnelServer {
     // side in one call per microtask round (see _answer).
     this._outBuffer = Buffer.allocUnsafe(256 * 1024)
     this._outOff = 0
+    this._own = null
     // Results of this round to write with one JSON.stringify, and their
     // calls (ticket, kind, id, ctx).
     this._joined = []
@@ -562,39 +563,54 @@ class TunnelServer {
   }
 
   /**
+   * Where a record of `head` bytes and then `text` (as UTF-8) is written:
+   * its offset in the out-buffer, after handing over what the buffer holds
+   * when the record does not fit behind it; -1 when the record is larger
+   * than the buffer, and `this._own` is a buffer of its own for it.
+   */
+  _place(head, text) {
+    const buf = this._outBuffer
+    const off = this._outOff
+    if (off + head + text.length * 3 <= buf.length) return off
+    const bytes = Buffer.byteLength(text)
+    if (off + head + bytes <= buf.length) return off
+    if (off > 0) {
+      this._native.completeMany(buf.subarray(0, off))
+      this._outOff = 0
+    }
+    if (head + bytes <= buf.length) return 0
+    this._own = Buffer.allocUnsafe(head + bytes)
+    return -1
+  }
+
+  /** Hands over a record written by `_place`'s rules, or keeps it queued. */
+  _placed(buf, end) {
+    if (buf === this._outBuffer) {
+      this._outOff = end
+      if (!this._flushScheduled) {
+        this._flushScheduled = true
+        queueMicrotask(this._flush)
+      }
+    } else {
+      this._own = null
+      this._native.completeMany(buf)
+    }
+  }
+
+  /**
    * Queues an answer: encoded at once into the reused out-buffer, handed to
    * the native side when the buffer is full and at the end of the current
    * microtask round (one call for every answer of a batch).
    */
   _answer(ticket, status, body) {
-    const buf = this._outBuffer
-    let off = this._outOff
-    if (off + 12 + body.length * 3 > buf.length) {
-      const bytes = Buffer.byteLength(body)
-      if (off + 12 + bytes > buf.length) {
-        if (off > 0) this._native.completeMany(buf.subarray(0, off))
-        off = 0
-        this._outOff = 0
-        if (12 + bytes > buf.length) {
-          // Bigger than the buffer: a buffer of its own.
-          const own = Buffer.allocUnsafe(12 + bytes)
-          own.writeUInt32LE(ticket, 0)
-          own.writeUInt32LE(status, 4)
-          own.writeUInt32LE(own.write(body, 12, 'utf8'), 8)
-          this._native.completeMany(own)
-          return
-        }
-      }
-    }
+    let off = this._place(12, body)
+    const buf = off < 0 ? this._own : this._outBuffer
+    if (off < 0) off = 0
     buf.writeUInt32LE(ticket, off)
     buf.writeUInt32LE(status, off + 4)
     const len = buf.write(body, off + 12, 'utf8')
     buf.writeUInt32LE(len, off + 8)
-    this._outOff = off + 12 + len
-    if (!this._flushScheduled) {
-      this._flushScheduled = true
-      queueMicrotask(this._flush)
-    }
+    this._placed(buf, off + 12 + len)
   }
 
   /**
@@ -638,35 +654,28 @@ class TunnelServer {
       return
     }
     const head = 12 + 4 * n
-    let buf = this._outBuffer
-    let off = this._outOff
-    if (off + head + text.length * 3 > buf.length) {
-      const bytes = Buffer.byteLength(text)
-      if (off + head + bytes > buf.length) {
-        if (off > 0) this._native.completeMany(buf.subarray(0, off))
-        off = 0
-        if (head + bytes > buf.length) buf = Buffer.allocUnsafe(head + bytes)
-      }
-    }
+    let off = this._place(head, text)
+    const buf = off < 0 ? this._own : this._outBuffer
+    if (off < 0) off = 0
     buf.writeUInt32LE(0, off)
     buf.writeUInt32LE(n, off + 4)
     for (let i = 0; i < n; i++) buf.writeUInt32LE(calls[4 * i], off + 12 + 4 * i)
     const len = buf.write(text, off + head, 'utf8')
     buf.writeUInt32LE(4 * n + len, off + 8)
-    if (buf === this._outBuffer) {
-      this._outOff = off + head + len
-    } else {
-      this._outOff = 0
-      this._native.completeMany(buf)
-    }
+    this._placed(buf, off + head + len)
   }
 
   _flushAnswers() {
-    this._flushScheduled = false
     // A batch still being dispatched call by call (see _dispatch) flushes
     // when it is done.
-    if (this._dispatching) return
+    if (this._dispatching) {
+      this._flushScheduled = false
+      return
+    }
+    // (Still marked scheduled while the joined results are written, so
+    // writing them does not schedule another flush.)
     if (this._joined.length > 0) this._writeJoined()
+    this._flushScheduled = false
     const off = this._outOff
     if (off === 0) return
     this._outOff = 0
@@ -987,6 +996,9 @@ class TunnelServer {
       return
     }
     this._done(ticket, ctx)
+    // Without a serializer, results are written together at the end of the
+    // round; not while a batch of large calls runs call by call (their
+    // results go out one by one, so they need not all be alive at once).
     if (this._serializer === null && !this._dispatching && (kind === KIND_TASK || returnPayload)) {
       const value = kind === KIND_TASK || result !== undefined ? result : input
       if (joinable(value)) {
