@@ -735,7 +735,7 @@ class TunnelServer {
       const len = batch.readUInt32LE(off + 12)
       if (batch[off] === KIND_VALUES) {
         const start = off + RECORD_HEADER
-        const text = batch[off + 1] === 1 ? batch.latin1Slice(start, start + len) : batch.toString('utf8', start, start + len)
+        const text = batch.toString(batch[off + 1] === 1 ? 'latin1' : 'utf8', start, start + len)
         const values = JSON.parse(text)
         if (!Array.isArray(values) || values.length !== batch.readUInt32LE(off + 8)) throw new Error('malformed values record')
         return values
