@@ -764,11 +764,12 @@ class TunnelServer {
         if (kind === KIND_TASK || kind === KIND_EVENT) {
           if (flags & FLAG_JOINED) {
             if (values === null) values = this._joinedValues(batch, off)
-            this._runWith(kind, ticket, handler, flags & ~FLAG_JOINED, values[vi++])
+            this._runWith(kind, ticket, this._entry(kind, handler), flags & ~FLAG_JOINED, values[vi++])
             continue
           }
-          if (len === 0) this._runWith(kind, ticket, handler, flags, undefined)
-          else this._run(kind, ticket, handler, flags, batch.toString('utf8', start, start + len))
+          const entry = this._entry(kind, handler)
+          if (len === 0) this._runWith(kind, ticket, entry, flags, undefined)
+          else this._run(kind, ticket, entry, flags, batch.toString('utf8', start, start + len))
           if (len >= LARGE_CALL && off + RECORD_HEADER <= end) {
             // Let this call's promise jobs (and so its answer) run before
             // the next call is parsed: a batch of large inputs then does not
@@ -844,10 +845,15 @@ class TunnelServer {
     if (ctx._req !== undefined) ctx._req._release()
   }
 
-  _run(kind, ticket, handler, bodyKind, text) {
-    const entry = kind === KIND_TASK ? this._tasks[handler] : this._events[handler]
+  /** The registered handler in `slot`, if any. */
+  _entry(kind, slot) {
+    return kind === KIND_TASK ? this._tasks[slot] : this._events[slot]
+  }
+
+  /** Runs a call whose body is JSON text still to parse. */
+  _run(kind, ticket, entry, bodyKind, text) {
     if (!entry || !entry.fn || (bodyKind !== BODY_JSON && kind === KIND_TASK)) {
-      this._runWith(kind, ticket, handler, bodyKind, undefined)
+      this._runWith(kind, ticket, entry, bodyKind, undefined)
       return
     }
     let value
@@ -857,12 +863,11 @@ class TunnelServer {
       this._answer(ticket, 400, this._fixed.invalidJson)
       return
     }
-    this._runWith(kind, ticket, handler, bodyKind, value)
+    this._runWith(kind, ticket, entry, bodyKind, value)
   }
 
   /** Runs a call whose body is parsed (`value`; `undefined` when empty). */
-  _runWith(kind, ticket, handler, bodyKind, value) {
-    const entry = kind === KIND_TASK ? this._tasks[handler] : this._events[handler]
+  _runWith(kind, ticket, entry, bodyKind, value) {
     if (!entry || !entry.fn) {
       // Unregistered between the native lookup and now.
       const what = kind === KIND_TASK ? 'Task' : 'Event'

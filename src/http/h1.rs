@@ -350,8 +350,6 @@ pub struct HeadOut {
     pub keep_alive: bool,
 }
 
-/// Writes an answer head. `keep_alive`: the request and the server allow
-/// the connection to stay open.
 /// Whether a connection may carry another request after an answer, and how
 /// long it then waits for one. Like Node's server, a keep-alive answer says
 /// so (`connection: keep-alive`) and announces the idle limit in whole
@@ -363,6 +361,8 @@ pub enum Reuse {
     KeepAlive { idle_secs: Option<u64> },
 }
 
+/// Writes an answer head. `reuse`: whether the request and the server allow
+/// the connection to stay open, and for how long it may then idle.
 pub fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
