@@ -1,6 +1,9 @@
 //! Token authentication, checked before the body is read and failing closed.
 
-use sha2::{Digest, Sha256};
+use std::hash::{BuildHasher, RandomState};
+
+use http::HeaderName;
+use siphasher::sip128::SipHasher13;
 use subtle::ConstantTimeEq;
 
 use super::config::AuthConfig;
@@ -23,13 +26,40 @@ pub enum AuthOutcome {
 #[derive(Debug, Clone)]
 pub struct AuthCheck {
     header: String,
-    token_digests: Option<Vec<[u8; 32]>>,
+    /// `header` as a header name (`None` if it cannot be one: then no
+    /// request carries it).
+    header_name: Option<HeaderName>,
+    key: TokenKey,
+    token_digests: Option<Vec<[u8; 16]>>,
     allow_anonymous: bool,
     has_validators: bool,
 }
 
-fn digest(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
+/// Tokens are compared by keyed digest: SipHash-1-3 with a 128-bit output,
+/// under a key drawn at random for each server. The digest of a request's
+/// value takes time that depends only on that value, and digests are
+/// compared in constant time, so the time taken tells nothing of a token,
+/// not even its length; and without the key no value can be aimed at a
+/// token's digest.
+#[derive(Debug, Clone)]
+struct TokenKey(SipHasher13);
+
+impl TokenKey {
+    fn random() -> Self {
+        let mut key = [0u8; 16];
+        if getrandom::fill(&mut key).is_err() {
+            // The system's random source failed: std's own random hash keys
+            // (drawn from the same source at start-up) stand in.
+            let state = RandomState::new();
+            key[..8].copy_from_slice(&state.hash_one(0u8).to_le_bytes());
+            key[8..].copy_from_slice(&state.hash_one(1u8).to_le_bytes());
+        }
+        TokenKey(SipHasher13::new_with_key(&key))
+    }
+
+    fn digest(&self, bytes: &[u8]) -> [u8; 16] {
+        u128::from(self.0.hash(bytes)).to_le_bytes()
+    }
 }
 
 impl AuthCheck {
@@ -38,11 +68,14 @@ impl AuthCheck {
             .and_then(|c| c.header.clone())
             .unwrap_or_else(|| DEFAULT_TOKEN_HEADER.into())
             .to_ascii_lowercase();
+        let key = TokenKey::random();
         AuthCheck {
+            header_name: HeaderName::from_bytes(header.as_bytes()).ok(),
             header,
             token_digests: cfg
                 .and_then(|c| c.tokens.as_ref())
-                .map(|tokens| tokens.iter().map(|t| digest(t.as_bytes())).collect()),
+                .map(|tokens| tokens.iter().map(|t| key.digest(t.as_bytes())).collect()),
+            key,
             allow_anonymous: cfg.is_some_and(|c| c.allow_anonymous),
             has_validators: cfg.is_some_and(|c| c.has_validators),
         }
@@ -53,12 +86,17 @@ impl AuthCheck {
         &self.header
     }
 
+    /// The same, parsed once as a header name.
+    pub fn header_name(&self) -> Option<&HeaderName> {
+        self.header_name.as_ref()
+    }
+
     /// `provided` is the header value as Node would present it (missing
-    /// header: empty string). Tokens are compared as SHA-256 digests in
-    /// constant time, so neither length nor content leaks through timing.
+    /// header: empty string). Tokens are compared as keyed digests in
+    /// constant time (see [`TokenKey`]).
     pub fn check(&self, provided: &str) -> AuthOutcome {
         if let Some(digests) = &self.token_digests {
-            let provided = digest(provided.as_bytes());
+            let provided = self.key.digest(provided.as_bytes());
             let mut matched = subtle::Choice::from(0u8);
             for d in digests {
                 matched |= d.ct_eq(&provided);
@@ -137,6 +175,19 @@ mod tests {
         assert_eq!(
             AuthCheck::new(Some(&cfg)).check(""),
             AuthOutcome::AskValidators
+        );
+    }
+
+    #[test]
+    fn token_digests_are_keyed_per_server() {
+        let (a, b) = (auth(Some(vec!["t"]), false), auth(Some(vec!["t"]), false));
+        assert_ne!(a.key.digest(b"t"), b.key.digest(b"t"));
+        assert_eq!(a.key.digest(b"t"), a.key.digest(b"t"));
+        // A prefix or an extension of a token is not the token.
+        assert_eq!(a.check("t "), AuthOutcome::Unauthorized);
+        assert_eq!(
+            auth(Some(vec!["secret"]), false).check("secre"),
+            AuthOutcome::Unauthorized
         );
     }
 }

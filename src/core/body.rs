@@ -12,13 +12,18 @@ pub enum BodyKind {
 }
 
 pub fn body_kind(content_type: Option<&str>) -> BodyKind {
-    let ct = content_type.unwrap_or("");
-    let lower = ct.to_ascii_lowercase();
-    if lower.contains("multipart/form-data") {
+    let ct = content_type.unwrap_or("").as_bytes();
+    const MULTIPART: &[u8] = b"multipart/form-data";
+    const RAW: &[u8] = b"application/octet-stream";
+    if ct
+        .windows(MULTIPART.len())
+        .any(|w| w.eq_ignore_ascii_case(MULTIPART))
+    {
         return BodyKind::Multipart;
     }
-    if let Some(rest) = lower.strip_prefix("application/octet-stream") {
-        if rest.is_empty() || rest.starts_with(';') {
+    if ct.len() >= RAW.len() && ct[..RAW.len()].eq_ignore_ascii_case(RAW) {
+        let rest = &ct[RAW.len()..];
+        if rest.is_empty() || rest[0] == b';' {
             return BodyKind::Raw;
         }
     }

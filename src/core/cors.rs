@@ -1,12 +1,18 @@
 //! CORS headers exactly as the reference chooses them, for actual answers
 //! and for preflights.
 
+use std::borrow::Cow;
+
 use super::config::{CorsConfig, OriginSpec};
+
+/// One CORS header: its (lower-case) name and value. Fixed values are
+/// borrowed, so the common answers allocate nothing for them.
+pub type CorsHeader = (&'static str, Cow<'static, str>);
 
 /// The origin decision for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginDecision {
-    pub value: Option<String>,
+    pub value: Option<Cow<'static, str>>,
     pub vary: bool,
 }
 
@@ -64,18 +70,20 @@ impl CorsPolicy {
                 }
             }
             OriginSpec::Exact(v) => OriginDecision {
-                value: non_empty(v.clone()),
+                value: non_empty(v.clone()).map(Cow::Owned),
                 vary: false,
             },
             OriginSpec::List(list) => {
                 let matched = request_origin.filter(|o| list.iter().any(|l| l == o));
                 OriginDecision {
-                    value: matched.and_then(|o| non_empty(o.to_string())),
+                    value: matched
+                        .and_then(|o| non_empty(o.to_string()))
+                        .map(Cow::Owned),
                     vary: true,
                 }
             }
             OriginSpec::Dynamic => OriginDecision {
-                value: dynamic.and_then(non_empty),
+                value: dynamic.and_then(non_empty).map(Cow::Owned),
                 vary: true,
             },
         }
@@ -89,7 +97,7 @@ impl CorsPolicy {
     }
 
     /// Headers for an actual (non-preflight) answer, errors included.
-    pub fn actual_headers(&self, origin: &OriginDecision, out: &mut Vec<(&'static str, String)>) {
+    pub fn actual_headers(&self, origin: &OriginDecision, out: &mut Vec<CorsHeader>) {
         let Some(cfg) = &self.cfg else {
             out.push(("access-control-allow-origin", "*".into()));
             return;
@@ -104,7 +112,7 @@ impl CorsPolicy {
             out.push(("access-control-allow-credentials", "true".into()));
         }
         if let Some(exposed) = cfg.exposed_headers.as_ref().filter(|h| !h.is_empty()) {
-            out.push(("access-control-expose-headers", exposed.join(", ")));
+            out.push(("access-control-expose-headers", exposed.join(", ").into()));
         }
     }
 
@@ -113,7 +121,7 @@ impl CorsPolicy {
         &self,
         origin: &OriginDecision,
         requested_headers: Option<&str>,
-        out: &mut Vec<(&'static str, String)>,
+        out: &mut Vec<CorsHeader>,
     ) {
         let cfg = self.cfg.as_ref();
         if origin.vary && self.vary_origin() {
@@ -127,7 +135,7 @@ impl CorsPolicy {
             .filter(|m| !m.is_empty())
             .map(|m| m.join(", "))
             .unwrap_or_else(|| "POST, OPTIONS".into());
-        out.push(("access-control-allow-methods", methods));
+        out.push(("access-control-allow-methods", methods.into()));
         let allow_headers = cfg
             .and_then(|c| c.allowed_headers.as_ref())
             .filter(|h| !h.is_empty())
@@ -135,13 +143,16 @@ impl CorsPolicy {
             .or_else(|| requested_headers.map(str::to_string))
             .unwrap_or_default();
         if !allow_headers.is_empty() {
-            out.push(("access-control-allow-headers", allow_headers));
+            out.push(("access-control-allow-headers", allow_headers.into()));
         }
         if cfg.is_some_and(|c| c.credentials) {
             out.push(("access-control-allow-credentials", "true".into()));
         }
         if let Some(max_age) = cfg.and_then(|c| c.max_age) {
-            out.push(("access-control-max-age", js_number_to_string(max_age)));
+            out.push((
+                "access-control-max-age",
+                js_number_to_string(max_age).into(),
+            ));
         }
     }
 }
@@ -180,7 +191,7 @@ mod tests {
         CorsPolicy::new(Some(cfg))
     }
 
-    fn actual(p: &CorsPolicy, origin: Option<&str>) -> Vec<(&'static str, String)> {
+    fn actual(p: &CorsPolicy, origin: Option<&str>) -> Vec<CorsHeader> {
         let mut out = vec![];
         p.actual_headers(&p.resolve_origin(origin, None), &mut out);
         out

@@ -3,7 +3,9 @@
 //! latin1, repeated headers joined with `, ` (`cookie` with `; `), a fixed
 //! set of singleton headers keeping their first value, `set-cookie` a list.
 
-use http::HeaderMap;
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
 
 const FIRST_WINS: &[&str] = &[
@@ -31,20 +33,26 @@ pub fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()
 }
 
-/// One header's value as Node shows it, or `None` when absent.
-pub fn node_header(headers: &HeaderMap, name: &str) -> Option<String> {
+/// One header's value as Node shows it, or `None` when absent. A single
+/// ASCII value (the usual case) is borrowed, not copied.
+pub fn node_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
     let mut values = headers.get_all(name).iter();
-    let first = values.next()?;
-    let mut out = latin1(first.as_bytes());
-    if FIRST_WINS.contains(&name) {
-        return Some(out);
+    let first = values.next()?.as_bytes();
+    let first_wins = FIRST_WINS.contains(&name.as_str());
+    let mut rest = values.peekable();
+    if first_wins || rest.peek().is_none() {
+        return Some(match std::str::from_utf8(first) {
+            Ok(text) if text.is_ascii() => Cow::Borrowed(text),
+            _ => Cow::Owned(latin1(first)),
+        });
     }
+    let mut out = latin1(first);
     let sep = if name == "cookie" { "; " } else { ", " };
-    for v in values {
+    for v in rest {
         out.push_str(sep);
         out.push_str(&latin1(v.as_bytes()));
     }
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 /// All headers as a JSON object (the handler's `ctx.headers`), with
@@ -65,7 +73,7 @@ pub fn node_headers_json(headers: &HeaderMap, overrides: &[(&str, &str)]) -> Str
                     .collect(),
             )
         } else {
-            Value::String(node_header(headers, key).unwrap_or_default())
+            Value::String(node_header(headers, name).unwrap_or_default().into_owned())
         };
         map.insert(key.to_string(), value);
     }
@@ -85,7 +93,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("x-runner-token", HeaderValue::from_static("a"));
         h.append("x-runner-token", HeaderValue::from_static("b"));
-        assert_eq!(node_header(&h, "x-runner-token").as_deref(), Some("a, b"));
+        assert_eq!(
+            node_header(&h, &HeaderName::from_static("x-runner-token")).as_deref(),
+            Some("a, b")
+        );
     }
 
     #[test]
@@ -94,7 +105,7 @@ mod tests {
         h.append("content-type", HeaderValue::from_static("application/json"));
         h.append("content-type", HeaderValue::from_static("text/plain"));
         assert_eq!(
-            node_header(&h, "content-type").as_deref(),
+            node_header(&h, &http::header::CONTENT_TYPE).as_deref(),
             Some("application/json")
         );
     }
@@ -106,7 +117,10 @@ mod tests {
             "x-a",
             HeaderValue::from_bytes(&[0xC3, 0xA9]).expect("value"),
         );
-        assert_eq!(node_header(&h, "x-a").as_deref(), Some("Ã©"));
+        assert_eq!(
+            node_header(&h, &HeaderName::from_static("x-a")).as_deref(),
+            Some("Ã©")
+        );
     }
 
     #[test]

@@ -22,8 +22,12 @@ pub fn normalize(value: Option<&str>) -> Option<&str> {
         .then_some(trimmed)
 }
 
-pub fn fresh() -> String {
-    uuid::Uuid::new_v4().to_string()
+/// Length of a fresh id (a hyphenated UUID).
+pub const FRESH_LEN: usize = uuid::fmt::Hyphenated::LENGTH;
+
+/// A fresh id written into `buf`, without allocating.
+pub fn fresh_into(buf: &mut [u8; FRESH_LEN]) -> &str {
+    uuid::Uuid::new_v4().hyphenated().encode_lower(buf)
 }
 
 #[cfg(test)]
@@ -47,9 +51,13 @@ mod tests {
     }
 
     #[test]
-    fn fresh_ids_are_uuids() {
-        let id = fresh();
-        assert_eq!(id.len(), 36);
-        assert!(normalize(Some(&id)).is_some());
+    fn fresh_ids_are_version_4_uuids() {
+        let (mut a, mut b) = ([0u8; FRESH_LEN], [0u8; FRESH_LEN]);
+        let (a, b) = (fresh_into(&mut a), fresh_into(&mut b));
+        assert_eq!(a.len(), 36);
+        assert_ne!(a, b);
+        assert_eq!(a.as_bytes()[14], b'4');
+        assert_eq!(a.matches('-').count(), 4);
+        assert!(normalize(Some(a)).is_some());
     }
 }

@@ -1,6 +1,8 @@
 //! Where a request goes: the reference parses `req.url` with WHATWG URL rules
 //! against `http://localhost`, then splits the pathname under the base path.
 
+use std::borrow::Cow;
+
 /// The target of a request, as the reference's router sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -19,6 +21,14 @@ pub enum Route {
 /// an authority, query and fragment are dropped, dot segments (also
 /// percent-encoded ones) are resolved.
 pub fn pathname_of(target: &str) -> String {
+    match plain_path(target) {
+        Some(path) => path.to_string(),
+        None => resolve_path(target),
+    }
+}
+
+/// [`pathname_of`] the long way, for any target.
+fn resolve_path(target: &str) -> String {
     let unified: String = target.replace('\\', "/");
     let mut rest = unified.as_str();
     let lower = rest
@@ -65,6 +75,19 @@ pub fn pathname_of(target: &str) -> String {
         out.push('/');
     }
     out
+}
+
+/// The path of an origin-form target that parsing leaves as it is (the
+/// usual case): one slash first, no backslash, no percent sign, no dot
+/// segment.
+fn plain_path(target: &str) -> Option<&str> {
+    let end = target.find(['?', '#']).unwrap_or(target.len());
+    let path = &target[..end];
+    let plain = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains(['\\', '%'])
+        && !path.split('/').any(|s| s == "." || s == "..");
+    plain.then_some(path)
 }
 
 fn skip_authority(rest: &str) -> &str {
@@ -143,7 +166,17 @@ impl Router {
         match kind {
             Some("discovery") => Route::Discovery,
             Some(kind @ ("task" | "event")) => {
-                let joined = segments.collect::<Vec<_>>().join("/");
+                // The id: the segments after the kind, empty ones left out.
+                let after = rest
+                    .trim_start_matches('/')
+                    .get(kind.len()..)
+                    .unwrap_or("")
+                    .trim_start_matches('/');
+                let joined = if after.ends_with('/') || after.contains("//") {
+                    Cow::Owned(segments.collect::<Vec<_>>().join("/"))
+                } else {
+                    Cow::Borrowed(after)
+                };
                 if joined.is_empty() {
                     return Route::UnknownUnderBase;
                 }
@@ -181,6 +214,10 @@ mod tests {
     #[test]
     fn id_segments_are_joined_and_empty_ones_dropped_like_the_reference() {
         assert_eq!(route("/__runner/task//a//b/"), Route::Task("a/b".into()));
+        assert_eq!(route("/__runner/task/a/b"), Route::Task("a/b".into()));
+        assert_eq!(route("/__runner//event///e.x"), Route::Event("e.x".into()));
+        assert_eq!(route("/__runner/task/a/"), Route::Task("a".into()));
+        assert_eq!(route("/__runner/task//"), Route::UnknownUnderBase);
         assert_eq!(route("/__runner//task/a"), Route::Task("a".into()));
     }
 
@@ -237,5 +274,25 @@ mod tests {
         );
         assert_eq!(pathname_of("//host/p"), "/p");
         assert_eq!(pathname_of("*"), "/*");
+    }
+
+    #[test]
+    fn plain_targets_take_the_short_way_to_the_same_pathname() {
+        for target in [
+            "/",
+            "/__runner/task/app.tasks.add",
+            "/__runner/task/a?x=1#f",
+            "/a//b/",
+            "/a/.b/c..",
+            "/__runner/event/e#frag",
+        ] {
+            assert_eq!(plain_path(target), Some(pathname_of(target).as_str()));
+            assert_eq!(pathname_of(target), resolve_path(target), "{target}");
+        }
+        for target in [
+            "/a/./b", "/a/../b", "/a/%2e/b", "\\a", "//h/p", "*", "/a/..",
+        ] {
+            assert_eq!(plain_path(target), None, "{target}");
+        }
     }
 }

@@ -23,6 +23,7 @@ use super::answer::Body;
 use super::h1::{self, BodyOut, Decoded, Decoder, Framing, Head, HeadError};
 use super::handler::handle;
 use super::server::ServerState;
+use super::stream::ChunkStream;
 
 /// First read of a request: room for a typical head (and a small body).
 const FIRST_READ: usize = 1024;
@@ -356,7 +357,7 @@ async fn exchange(
             }
             how.keep_alive
         }
-        Body::Stream(mut stream) => {
+        Body::Stream(stream) => {
             out.reserve(head_room);
             let how = h1::encode_head(
                 &mut out,
@@ -369,42 +370,18 @@ async fn exchange(
             );
             write_all(io, &out).await?;
             if how.body {
-                loop {
-                    tokio::select! {
-                        biased;
-                        frame = stream.frame() => match frame {
-                            Some(Ok(frame)) => {
-                                let Ok(data) = frame.into_data() else { continue };
-                                if data.is_empty() {
-                                    continue;
-                                }
-                                if how.chunked {
-                                    out.clear();
-                                    h1::encode_chunk(&mut out, &data);
-                                    write_all(io, &out).await?;
-                                } else {
-                                    write_all(io, &data).await?;
-                                }
-                            }
-                            Some(Err(never)) => match never {},
-                            None => {
-                                if how.chunked {
-                                    write_all(io, h1::LAST_CHUNK).await?;
-                                }
-                                break;
-                            }
-                        },
-                        // A duplex exchange: the request body keeps flowing
-                        // while the answer streams.
-                        step = io_step(io, buf, &mut body_in) => {
-                            if let Step::PeerGone = step {
-                                return Ok(false);
-                            }
-                        }
-                        // The answer has begun: a body that is too slow
-                        // only ends the connection.
-                        () = timer(&mut late), if receiving(&body_in) => return Ok(false),
-                    }
+                // Boxed: the streaming loop's state is not part of every
+                // exchange's (most answers are whole).
+                let streamed = Box::pin(stream_answer(
+                    io,
+                    buf,
+                    &mut body_in,
+                    &mut late,
+                    stream,
+                    how.chunked,
+                ));
+                if !streamed.await? {
+                    return Ok(false);
                 }
             }
             how.keep_alive
@@ -422,13 +399,67 @@ async fn exchange(
             if !keep {
                 return Ok(false);
             }
-            let drained = tokio::time::timeout(DRAIN_TIMEOUT, drain(io, buf, &mut rest.decoder));
+            // Boxed, as the streaming loop: a rare path.
+            let drained = Box::pin(tokio::time::timeout(
+                DRAIN_TIMEOUT,
+                drain(io, buf, &mut rest.decoder),
+            ));
             if !matches!(drained.await, Ok(Ok(true))) {
                 return Ok(false);
             }
         }
     }
     Ok(keep)
+}
+
+/// Writes a streamed answer's body. `Ok(false)`: the connection ends (the
+/// client went away, or the request body came too slowly).
+async fn stream_answer(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    body_in: &mut Option<BodyIn>,
+    late: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    mut stream: ChunkStream,
+    chunked: bool,
+) -> io::Result<bool> {
+    let mut out = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            frame = stream.frame() => match frame {
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else { continue };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    if chunked {
+                        out.clear();
+                        h1::encode_chunk(&mut out, &data);
+                        write_all(io, &out).await?;
+                    } else {
+                        write_all(io, &data).await?;
+                    }
+                }
+                Some(Err(never)) => match never {},
+                None => {
+                    if chunked {
+                        write_all(io, h1::LAST_CHUNK).await?;
+                    }
+                    return Ok(true);
+                }
+            },
+            // A duplex exchange: the request body keeps flowing while the
+            // answer streams.
+            step = io_step(io, buf, body_in) => {
+                if let Step::PeerGone = step {
+                    return Ok(false);
+                }
+            }
+            // The answer has begun: a body that is too slow only ends the
+            // connection.
+            () = timer(late), if receiving(body_in) => return Ok(false),
+        }
+    }
 }
 
 /// Whether the request body is still being received for the handler.

@@ -3,13 +3,13 @@ use std::sync::Arc;
 use axum::body::Body as AxumBody;
 use axum::extract::{Request, State};
 use bytes::{Bytes, BytesMut};
-use http::{Method, Response};
+use http::{header, HeaderName, HeaderValue, Method, Response};
 use http_body_util::BodyExt;
 use tokio::sync::oneshot;
 
 use crate::core::auth::AuthOutcome;
 use crate::core::body::{body_kind, declared_too_large, BodyKind};
-use crate::core::cors::OriginDecision;
+use crate::core::cors::{CorsHeader, OriginDecision};
 use crate::core::envelope::{discovery_body, ProtocolError};
 use crate::core::exposure::Kind;
 use crate::core::headers::node_header;
@@ -21,16 +21,27 @@ use super::answer::{Reply, ReplyBody};
 use super::dispatch::{Call, RequestMeta};
 use super::server::ServerState;
 
+const REQUEST_ID: HeaderName = HeaderName::from_static(request_id::REQUEST_ID_HEADER);
+
 /// Per-request context the answer needs whatever happens.
 struct Exchange {
-    cors: Vec<(&'static str, String)>,
-    request_id: Option<String>,
+    cors: Vec<CorsHeader>,
+    /// The request id, as the answer's header value (ASCII by construction).
+    request_id: Option<HeaderValue>,
 }
 
 impl Exchange {
+    /// The request id as text ("" outside the base path, where there is none).
+    fn id(&self) -> &str {
+        self.request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
     fn headers(&self) -> AnswerHeaders<'_> {
         AnswerHeaders {
-            request_id: self.request_id.as_deref(),
+            request_id: self.request_id.as_ref(),
             cors: &self.cors,
         }
     }
@@ -93,11 +104,11 @@ async fn respond(
     };
     let pathname = pathname_of(&target);
     let route = state.router.route(&pathname);
-    let origin = node_header(&parts.headers, "origin");
+    let origin = node_header(&parts.headers, &header::ORIGIN);
 
     if parts.method == Method::OPTIONS && route != Route::Outside {
         let decision = origin_decision(state, origin.as_deref()).await;
-        let requested = node_header(&parts.headers, "access-control-request-headers");
+        let requested = node_header(&parts.headers, &header::ACCESS_CONTROL_REQUEST_HEADERS);
         let mut cors = Vec::with_capacity(5);
         state
             .cors
@@ -118,15 +129,17 @@ async fn respond(
         return answer::error(&ProtocolError::NotFound, &ex.headers());
     }
 
-    let request_id = request_id::normalize(
-        node_header(&parts.headers, request_id::REQUEST_ID_HEADER).as_deref(),
-    )
-    .map(str::to_string)
-    .unwrap_or_else(request_id::fresh);
+    let sent = node_header(&parts.headers, &REQUEST_ID);
+    let mut fresh = [0u8; request_id::FRESH_LEN];
+    let request_id = match request_id::normalize(sent.as_deref()) {
+        Some(id) => id,
+        None => request_id::fresh_into(&mut fresh),
+    };
     let ex = Exchange {
         cors,
-        request_id: Some(request_id),
+        request_id: HeaderValue::from_str(request_id).ok(),
     };
+    drop(sent);
 
     let (kind, id) = match route {
         Route::Task(id) => (Kind::Task, id),
@@ -165,7 +178,7 @@ async fn respond(
     };
 
     let body_kind = match kind {
-        Kind::Task => body_kind(node_header(&parts.headers, "content-type").as_deref()),
+        Kind::Task => body_kind(node_header(&parts.headers, &header::CONTENT_TYPE).as_deref()),
         Kind::Event => BodyKind::Json,
     };
     let bytes = match body_kind {
@@ -199,7 +212,7 @@ async fn respond(
         method: parts.method.clone(),
         url: target,
         path: pathname,
-        request_id: ex.request_id.clone().unwrap_or_default(),
+        request_id: ex.id().to_string(),
         headers: parts.headers,
     });
     let (tx, rx) = oneshot::channel();
@@ -265,7 +278,7 @@ async fn authenticate(
     let outcome = check_credentials(state, parts, pathname, target, ex).await;
     if let Err(e) = &outcome {
         let record = serde_json::json!({
-            "requestId": ex.request_id,
+            "requestId": ex.request_id.as_ref().map(|_| ex.id()),
             "method": parts.method.as_str(),
             "path": pathname,
             "status": e.status(),
@@ -283,7 +296,11 @@ async fn check_credentials(
     target: &str,
     ex: &Exchange,
 ) -> Result<(), ProtocolError> {
-    let provided = node_header(&parts.headers, state.auth.header()).unwrap_or_default();
+    let provided = state
+        .auth
+        .header_name()
+        .and_then(|name| node_header(&parts.headers, name))
+        .unwrap_or_default();
     match state.auth.check(&provided) {
         AuthOutcome::Allowed => Ok(()),
         AuthOutcome::Unauthorized => Err(ProtocolError::Unauthorized),
@@ -293,7 +310,7 @@ async fn check_credentials(
                 method: parts.method.clone(),
                 url: target.to_string(),
                 path: pathname.to_string(),
-                request_id: ex.request_id.clone().unwrap_or_default(),
+                request_id: ex.id().to_string(),
                 headers: parts.headers.clone(),
             });
             let (tx, rx) = oneshot::channel();
