@@ -75,11 +75,33 @@ struct Scan<'a> {
     at: usize,
 }
 
-/// What a container expects next.
-#[derive(Clone, Copy, PartialEq)]
-enum Open {
-    Array,
-    Object,
+/// The containers a value is inside, innermost last: one bit per level
+/// (set: an object, clear: an array), so no allocation.
+#[derive(Default)]
+struct Open {
+    depth: usize,
+    objects: u64,
+}
+
+impl Open {
+    fn push(&mut self, object: bool) -> bool {
+        if self.depth == MAX_DEPTH {
+            return false;
+        }
+        self.objects = (self.objects & !(1 << self.depth)) | (u64::from(object) << self.depth);
+        self.depth += 1;
+        true
+    }
+
+    /// The innermost container: `Some(true)` for an object.
+    fn last(&self) -> Option<bool> {
+        let top = self.depth.checked_sub(1)?;
+        Some(self.objects >> top & 1 == 1)
+    }
+
+    fn pop(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
 }
 
 impl Scan<'_> {
@@ -104,7 +126,7 @@ impl Scan<'_> {
 
     /// One value, containers included, without recursion.
     fn value(&mut self) -> bool {
-        let mut stack: Vec<Open> = Vec::new();
+        let mut stack = Open::default();
         loop {
             // A value is expected here.
             self.skip_ws();
@@ -113,10 +135,9 @@ impl Scan<'_> {
                     self.at += 1;
                     self.skip_ws();
                     if !self.eat(b']') {
-                        if stack.len() == MAX_DEPTH {
+                        if !stack.push(false) {
                             return false;
                         }
-                        stack.push(Open::Array);
                         continue;
                     }
                 }
@@ -124,10 +145,9 @@ impl Scan<'_> {
                     self.at += 1;
                     self.skip_ws();
                     if !self.eat(b'}') {
-                        if stack.len() == MAX_DEPTH || !self.key() {
+                        if stack.depth == MAX_DEPTH || !self.key() || !stack.push(true) {
                             return false;
                         }
-                        stack.push(Open::Object);
                         continue;
                     }
                 }
@@ -160,12 +180,12 @@ impl Scan<'_> {
             }
             // A value ended: close containers until one continues.
             loop {
-                let Some(&open) = stack.last() else {
+                let Some(object) = stack.last() else {
                     return true;
                 };
                 self.skip_ws();
                 if self.eat(b',') {
-                    if open == Open::Object {
+                    if object {
                         self.skip_ws();
                         if !self.key() {
                             return false;
@@ -173,7 +193,7 @@ impl Scan<'_> {
                     }
                     break;
                 }
-                let close = if open == Open::Array { b']' } else { b'}' };
+                let close = if object { b'}' } else { b']' };
                 if !self.eat(close) {
                     return false;
                 }
@@ -279,6 +299,7 @@ mod tests {
             "\"caf\u{e9} \u{1f600}\"",
             r#""\ud800""#, // a lone surrogate escape: JSON.parse accepts it
             r#"{"a":1,"a":2}"#,
+            r#"{"a":[1,{"b":[{"c":{}},[[]]]}],"d":[{}]}"#,
         ] {
             assert!(is_one_value(ok.as_bytes()), "{ok}");
         }
@@ -314,6 +335,10 @@ mod tests {
             "{}\u{a0}",   // nor a no-break space
             "[1]]",
             "[[1]",
+            "[1}",
+            "{\"a\":[1}]",
+            "{\"a\":{\"b\":1]}",
+            "[{\"a\":1]}",
             "\"",
         ] {
             assert!(!is_one_value(bad.as_bytes()), "{bad:?}");

@@ -79,15 +79,35 @@ fn resolve_path(target: &str) -> String {
 
 /// The path of an origin-form target that parsing leaves as it is (the
 /// usual case): one slash first, no backslash, no percent sign, no dot
-/// segment.
+/// segment. One pass over the bytes.
 fn plain_path(target: &str) -> Option<&str> {
-    let end = target.find(['?', '#']).unwrap_or(target.len());
-    let path = &target[..end];
-    let plain = path.starts_with('/')
-        && !path.starts_with("//")
-        && !path.contains(['\\', '%'])
-        && !path.split('/').any(|s| s == "." || s == "..");
-    plain.then_some(path)
+    let bytes = target.as_bytes();
+    if bytes.first() != Some(&b'/') || bytes.get(1) == Some(&b'/') {
+        return None;
+    }
+    let dots = |segment: &[u8]| segment == b"." || segment == b"..";
+    let mut segment_start = 1;
+    let mut end = bytes.len();
+    for (i, &b) in bytes.iter().enumerate().skip(1) {
+        match b {
+            b'?' | b'#' => {
+                end = i;
+                break;
+            }
+            b'\\' | b'%' => return None,
+            b'/' => {
+                if dots(&bytes[segment_start..i]) {
+                    return None;
+                }
+                segment_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if dots(&bytes[segment_start..end]) {
+        return None;
+    }
+    target.get(..end)
 }
 
 fn skip_authority(rest: &str) -> &str {
@@ -160,19 +180,16 @@ impl Router {
         if !self.is_under_base(pathname) {
             return Route::Outside;
         }
-        let rest = &pathname[self.base.len()..];
-        let mut segments = rest.split('/').filter(|s| !s.is_empty());
-        let kind = segments.next();
+        let rest = pathname[self.base.len()..].trim_start_matches('/');
+        // The first non-empty segment is the kind; the id is the segments
+        // after it, empty ones left out.
+        let (kind, after) = rest.split_once('/').unwrap_or((rest, ""));
         match kind {
-            Some("discovery") => Route::Discovery,
-            Some(kind @ ("task" | "event")) => {
-                // The id: the segments after the kind, empty ones left out.
-                let after = rest
-                    .trim_start_matches('/')
-                    .get(kind.len()..)
-                    .unwrap_or("")
-                    .trim_start_matches('/');
+            "discovery" => Route::Discovery,
+            "task" | "event" => {
+                let after = after.trim_start_matches('/');
                 let joined = if after.ends_with('/') || after.contains("//") {
+                    let segments = after.split('/').filter(|s| !s.is_empty());
                     Cow::Owned(segments.collect::<Vec<_>>().join("/"))
                 } else {
                     Cow::Borrowed(after)
@@ -285,12 +302,14 @@ mod tests {
             "/a//b/",
             "/a/.b/c..",
             "/__runner/event/e#frag",
+            "/?q",
+            "/a/b.?x=/./",
         ] {
             assert_eq!(plain_path(target), Some(pathname_of(target).as_str()));
             assert_eq!(pathname_of(target), resolve_path(target), "{target}");
         }
         for target in [
-            "/a/./b", "/a/../b", "/a/%2e/b", "\\a", "//h/p", "*", "/a/..",
+            "/a/./b", "/a/../b", "/a/%2e/b", "\\a", "//h/p", "*", "/a/..", "/a/.?x", "/..#f",
         ] {
             assert_eq!(plain_path(target), None, "{target}");
         }

@@ -75,9 +75,11 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
     if blank > 0 {
         let _ = buf.split_to(blank);
     }
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut slots);
-    let len = match req.parse(buf) {
+    // Header slots are left uninitialised: httparse writes those it uses.
+    let mut slots =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             return if buf.len() >= MAX_HEAD {
@@ -94,7 +96,12 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
     }
     let method =
         Method::from_bytes(req.method.unwrap_or("").as_bytes()).map_err(|_| HeadError::Bad)?;
-    let uri: Uri = req.path.unwrap_or("").parse().map_err(|_| HeadError::Bad)?;
+    // The target, as a range of the head (it shares the head's bytes).
+    let path = req.path.ok_or(HeadError::Bad)?;
+    let path_start = (path.as_ptr() as usize)
+        .checked_sub(buf.as_ptr() as usize)
+        .ok_or(HeadError::Bad)?;
+    let path_range = path_start..path_start + path.len();
     let version = match req.version {
         Some(0) => Version::HTTP_10,
         Some(1) => Version::HTTP_11,
@@ -155,6 +162,7 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, HeadError> {
     };
 
     let head = buf.split_to(len).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| HeadError::Bad)?;
     let mut headers = HeaderMap::with_capacity(fields.len());
     for (name, start, end) in fields {
         let value =
