@@ -3,6 +3,7 @@
 //! for the next request. Between requests a connection holds no buffer, so
 //! an idle keep-alive connection costs little more than its socket.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -295,23 +296,53 @@ async fn exchange(
 
     let request = http::Request::from_parts(parts, body);
     let mut answer = Box::pin(handle(State(Arc::clone(state)), request));
-    let response = loop {
-        tokio::select! {
-            biased;
-            res = &mut answer => break res,
-            step = io_step(io, buf, &mut body_in) => {
-                if let Step::PeerGone = step {
-                    // Dropping the pending answer tells the handler its
-                    // client is gone.
+    let response = if body_in.is_none() {
+        // The whole request came with its head (the usual case): while the
+        // handler runs, only a client that goes away (or sends ahead) is
+        // watched for, through the socket's read readiness, which needs no
+        // waiter registered and dropped per request.
+        loop {
+            let ready = std::future::poll_fn(|cx| {
+                if let Poll::Ready(res) = answer.as_mut().poll(cx) {
+                    return Poll::Ready(Ok(res));
+                }
+                if buf.as_ref().is_some_and(|b| b.len() >= h1::MAX_HEAD) {
+                    // Enough buffered; the next read comes after the answer.
+                    return Poll::Pending;
+                }
+                io.poll_read_ready(cx).map(Err)
+            })
+            .await;
+            match ready {
+                Ok(res) => break res,
+                // Dropping the pending answer tells the handler its client
+                // is gone.
+                Err(Err(_)) => return Ok(false),
+                Err(Ok(())) => match read_some(io, buf, FIRST_READ) {
+                    Ok(0) => return Ok(false),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Ok(false),
+                },
+            }
+        }
+    } else {
+        loop {
+            tokio::select! {
+                biased;
+                res = &mut answer => break res,
+                step = io_step(io, buf, &mut body_in) => {
+                    if let Step::PeerGone = step {
+                        return Ok(false);
+                    }
+                }
+                () = timer(&mut late), if receiving(&body_in) => {
+                    // Too slow: the handler is told its client is gone, the
+                    // client gets a 408 and the connection closes.
+                    drop(answer);
+                    let _ = write_all(io, h1::REQUEST_TIMEOUT).await;
                     return Ok(false);
                 }
-            }
-            () = timer(&mut late), if receiving(&body_in) => {
-                // Too slow: the handler is told its client is gone, the
-                // client gets a 408 and the connection closes.
-                drop(answer);
-                let _ = write_all(io, h1::REQUEST_TIMEOUT).await;
-                return Ok(false);
             }
         }
     };
