@@ -139,7 +139,7 @@ class ServerProc {
           }
           if (msg && 'gc' in msg && this.onGc) this.onGc(msg);
           else if (msg && msg.skip) settle('skipped', { reason: msg.skip });
-          else if (msg && msg.ready && msg.port) settle('ready', { port: msg.port, pid: msg.pid || child.pid });
+          else if (msg && msg.ready && msg.port) settle('ready', { port: msg.port, pid: msg.pid || child.pid, workers: msg.workers });
           else keep(line + '\n');
         }
       });
@@ -207,7 +207,7 @@ async function startServers(names) {
   const procs = [];
   for (const name of names) {
     const p = await new ServerProc(name).start();
-    if (p.state === 'ready') log(`   ${name.padEnd(15)} ready on :${p.port} (pid ${p.pid})${env.BENCH_VERBOSE ? '  stderr: ' + p.errLog : ''}`);
+    if (p.state === 'ready') log(`   ${name.padEnd(15)} ready on :${p.port} (pid ${p.pid}${p.workers ? `, ${p.workers} HTTP worker(s)` : ''})${env.BENCH_VERBOSE ? '  stderr: ' + p.errLog : ''}`);
     else log(`   ${name.padEnd(15)} ${p.state.toUpperCase()}: ${p.reason}`);
     if (p.state !== 'ready' && SMOKE_STAND_IN[name] && !names.includes(SMOKE_STAND_IN[name])) {
       const alt = SMOKE_STAND_IN[name];
@@ -548,6 +548,7 @@ async function main() {
         bodyBytes: Buffer.byteLength(bodies[s.kind]),
       })),
       servers: cfg.servers,
+      httpWorkers: Object.fromEntries(live.filter((p) => p.workers).map((p) => [p.name, p.workers])),
       fixedRate: fixed && { rate: fixed.rate, source: fixed.source, connections: cfg.fixedConnections },
       idleConnections: cfg.idleConns,
       statistic: 'median across rounds; server CPU = Δ(utime+stime) of the server process / requests',
