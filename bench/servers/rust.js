@@ -15,8 +15,9 @@ if (!fs.existsSync(bin)) {
 
 // HTTP worker threads: by default the addon's own layout (one per core but the one the JS
 // thread needs, at least one), so the gap between the two is what crossing into JS costs
-// and nothing else. On this 2-core machine that is also Rust alone's fastest layout: with
-// one worker per core it competes with the load generator for both cores.
+// and nothing else. On this 2-core machine that is also Rust alone's fastest layout for
+// small requests (with one worker per core it competes with the load generator for both
+// cores); for the 16 KB echo, where its own JSON work dominates, two are faster.
 const workers = Number(process.env.BENCH_RUST_THREADS) || Math.max(1, os.availableParallelism() - 1);
 
 (async () => {
