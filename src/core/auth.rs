@@ -41,8 +41,15 @@ pub struct AuthCheck {
 /// compared in constant time, so the time taken tells nothing of a token,
 /// not even its length; and without the key no value can be aimed at a
 /// token's digest.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct TokenKey(SipHasher13);
+
+impl std::fmt::Debug for TokenKey {
+    // The key stays out of debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(..)")
+    }
+}
 
 impl TokenKey {
     fn random() -> Self {
@@ -176,6 +183,15 @@ mod tests {
             AuthCheck::new(Some(&cfg)).check(""),
             AuthOutcome::AskValidators
         );
+    }
+
+    #[test]
+    fn the_key_is_not_in_debug_output() {
+        let a = auth(Some(vec!["t"]), false);
+        let (k0, k1) = a.key.0.keys();
+        let shown = format!("{a:?}");
+        assert!(shown.contains("TokenKey(..)"));
+        assert!(!shown.contains(&k0.to_string()) && !shown.contains(&k1.to_string()));
     }
 
     #[test]
