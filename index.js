@@ -587,10 +587,7 @@ class TunnelServer {
   _placed(buf, end) {
     if (buf === this._outBuffer) {
       this._outOff = end
-      if (!this._flushScheduled) {
-        this._flushScheduled = true
-        queueMicrotask(this._flush)
-      }
+      this._scheduleFlush()
     } else {
       this._own = null
       this._native.completeMany(buf)
@@ -621,6 +618,11 @@ class TunnelServer {
   _joinResult(ticket, kind, id, ctx, value) {
     this._joined.push(value)
     this._joinedCalls.push(ticket, kind, id, ctx)
+    this._scheduleFlush()
+  }
+
+  /** Hands the queued answers over at the end of this microtask round. */
+  _scheduleFlush() {
     if (!this._flushScheduled) {
       this._flushScheduled = true
       queueMicrotask(this._flush)
@@ -815,10 +817,7 @@ class TunnelServer {
         if (kind === KIND_TASK || kind === KIND_EVENT) this._answer(ticket, 500, this._fixed.internal)
       }
     }
-    if (resumed && (this._outOff > 0 || this._joined.length > 0) && !this._flushScheduled) {
-      this._flushScheduled = true
-      queueMicrotask(this._flush)
-    }
+    if (resumed && (this._outOff > 0 || this._joined.length > 0)) this._scheduleFlush()
   }
 
   /** The client went away: abort the handler's signal, fail its body stream. */

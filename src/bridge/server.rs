@@ -81,7 +81,7 @@ impl NativeServer {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
             config.worker_threads = cores.saturating_sub(1).max(1);
         }
-        let inbox = Inbox::new(!config.custom_serializer && config.plain_json_calls);
+        let inbox = Inbox::new(config.plain_json_calls);
         // Weak: the function alone never keeps the event loop alive; the JS
         // wrapper holds a handle while listening.
         let wake: WakeFn = on_jobs

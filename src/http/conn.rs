@@ -223,11 +223,8 @@ async fn read_head(
             }
         }
         let want = buf.as_ref().map_or(FIRST_READ, |b| b.len().max(FIRST_READ));
-        match read_some(io, buf, want) {
-            Ok(0) => return Ok(None),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return Ok(None),
+        if ended(read_some(io, buf, want)) {
+            return Ok(None);
         }
     }
 }
@@ -318,12 +315,11 @@ async fn exchange(
                 // Dropping the pending answer tells the handler its client
                 // is gone.
                 Err(Err(_)) => return Ok(false),
-                Err(Ok(())) => match read_some(io, buf, FIRST_READ) {
-                    Ok(0) => return Ok(false),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return Ok(false),
-                },
+                Err(Ok(())) => {
+                    if ended(read_some(io, buf, FIRST_READ)) {
+                        return Ok(false);
+                    }
+                }
             }
         }
     } else {
@@ -554,11 +550,7 @@ async fn io_step(io: &TcpStream, buf: &mut Option<BytesMut>, body_in: &mut Optio
         };
         let gone = match io.readable().await {
             Err(_) => true,
-            Ok(()) => match read_some(io, buf, want) {
-                Ok(0) => true,
-                Ok(_) => false,
-                Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-            },
+            Ok(()) => ended(read_some(io, buf, want)),
         };
         if gone {
             permit.send(BodyMsg::Error);
@@ -579,11 +571,8 @@ async fn watch_close(io: &TcpStream, buf: &mut Option<BytesMut>) -> Step {
         if io.readable().await.is_err() {
             return Step::PeerGone;
         }
-        match read_some(io, buf, FIRST_READ) {
-            Ok(0) => return Step::PeerGone,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return Step::PeerGone,
+        if ended(read_some(io, buf, FIRST_READ)) {
+            return Step::PeerGone;
         }
     }
 }
@@ -613,6 +602,15 @@ async fn drain(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Whether a read found the connection closed (or broken); a read that
+/// would block found nothing yet.
+fn ended(read: io::Result<usize>) -> bool {
+    match read {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
     }
 }
 
