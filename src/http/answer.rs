@@ -125,15 +125,6 @@ pub fn preflight(cors: &[CorsHeader]) -> Response<Body> {
     res
 }
 
-/// What Node's HTTP parser answers to a request it cannot parse.
-pub fn bad_request() -> Response<Body> {
-    let mut res = Response::new(full(Bytes::new()));
-    *res.status_mut() = StatusCode::BAD_REQUEST;
-    res.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
-}
-
 /// A streamed answer: the handler's headers (content type first), then CORS,
 /// request id and the security headers, which the handler cannot override.
 pub fn stream(

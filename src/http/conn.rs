@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::answer::Body;
-use super::h1::{self, BodyOut, Decoded, Decoder, Framing, Head, HeadError};
+use super::h1::{self, BodyOut, Decoded, Decoder, Framing, Head, Refusal};
 use super::handler::handle;
 use super::server::ServerState;
 use super::stream::ChunkStream;
@@ -30,8 +30,9 @@ use super::stream::ChunkStream;
 const FIRST_READ: usize = 1024;
 /// Most bytes of a request body read at once (one chunk to the handler).
 const BODY_READ: usize = 16 * 1024;
-/// A request head must arrive within this time of its first byte.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request head must arrive within this time of its first byte (Node's
+/// `headersTimeout`), or the request timeout if that is shorter.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long an unread request body is read and discarded after an early
 /// answer, so the client (still sending) receives it.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -111,8 +112,11 @@ struct BodyIn {
 enum Step {
     /// A chunk went to the handler, or the body ended, or the handler let go.
     Progress,
-    /// The client closed the connection.
+    /// The connection broke (or the client closed it with nothing owed).
     PeerGone,
+    /// The request body is malformed, or ended before its framing did: the
+    /// request is refused with this answer, unless the answer has begun.
+    Refused(Refusal),
 }
 
 /// Serves one connection until it closes, the server stops, or it idles out.
@@ -127,7 +131,11 @@ pub async fn serve(
     let mut buf: Option<BytesMut> = None;
     let mut idle = state.keep_alive_timeout.map(IdleLimit::new);
     loop {
-        let (head, started) = match read_head(&io, &mut buf, &mut stop, idle.as_mut()).await {
+        let head_limit = state
+            .request_timeout
+            .map_or(HEAD_TIMEOUT, |t| t.min(HEAD_TIMEOUT));
+        let read = read_head(&io, &mut buf, &mut stop, idle.as_mut(), head_limit).await;
+        let (head, started) = match read {
             Ok(Some(head)) => head,
             Ok(None) => break,
             Err(e) => {
@@ -184,18 +192,21 @@ impl IdleLimit {
 /// Reads until a whole request head is buffered, with when its first bytes
 /// came when that was before the last read (a head that came in one read
 /// started just now). `Ok(None)`: the connection closed, idled out, or the
-/// server is stopping.
+/// server is stopping. A head that is not whole within `limit` of its first
+/// bytes is refused with 408, and one cut short by the client with 400, as
+/// Node's server answers them.
 async fn read_head(
     io: &TcpStream,
     buf: &mut Option<BytesMut>,
     stop: &mut watch::Receiver<bool>,
     mut idle: Option<&mut IdleLimit>,
-) -> Result<Option<(Head, Option<Instant>)>, HeadError> {
+    limit: Duration,
+) -> Result<Option<(Head, Option<Instant>)>, Refusal> {
     let mut deadline: Option<Instant> = None;
     loop {
         if let Some(b) = buf.as_mut().filter(|b| !b.is_empty()) {
             if let Some(head) = h1::parse_head(b)? {
-                return Ok(Some((head, deadline.map(|due| due - HEAD_TIMEOUT))));
+                return Ok(Some((head, deadline.map(|due| due - limit))));
             }
         }
         if buf.as_ref().is_none_or(|b| b.is_empty()) {
@@ -216,15 +227,19 @@ async fn read_head(
                 () = idled_out => return Ok(None),
             }
         } else {
-            let due = *deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
+            let due = *deadline.get_or_insert_with(|| Instant::now() + limit);
             match tokio::time::timeout_at(due, io.readable()).await {
                 Ok(Ok(())) => {}
-                _ => return Ok(None),
+                Ok(Err(_)) => return Ok(None),
+                Err(_) => return Err(Refusal::Timeout),
             }
         }
         let want = buf.as_ref().map_or(FIRST_READ, |b| b.len().max(FIRST_READ));
-        if ended(read_some(io, buf, want)) {
-            return Ok(None);
+        match read_some(io, buf, want) {
+            // The client ended its side in the middle of a head.
+            Ok(0) if buf.as_ref().is_some_and(|b| !b.is_empty()) => return Err(Refusal::Bad),
+            read if ended(&read) => return Ok(None),
+            _ => {}
         }
     }
 }
@@ -316,7 +331,7 @@ async fn exchange(
                 // is gone.
                 Err(Err(_)) => return Ok(false),
                 Err(Ok(())) => {
-                    if ended(read_some(io, buf, FIRST_READ)) {
+                    if ended(&read_some(io, buf, FIRST_READ)) {
                         return Ok(false);
                     }
                 }
@@ -327,11 +342,17 @@ async fn exchange(
             tokio::select! {
                 biased;
                 res = &mut answer => break res,
-                step = io_step(io, buf, &mut body_in) => {
-                    if let Step::PeerGone = step {
+                step = io_step(io, buf, &mut body_in) => match step {
+                    Step::Progress => {}
+                    Step::PeerGone => return Ok(false),
+                    Step::Refused(refusal) => {
+                        // The handler is told its client is gone; the client
+                        // gets the parser's answer and the connection closes.
+                        drop(answer);
+                        let _ = write_all(io, refusal.answer()).await;
                         return Ok(false);
                     }
-                }
+                },
                 () = timer(&mut late), if receiving(&body_in) => {
                     // Too slow: the handler is told its client is gone, the
                     // client gets a 408 and the connection closes.
@@ -477,8 +498,10 @@ async fn stream_answer(
             },
             // A duplex exchange: the request body keeps flowing while the
             // answer streams.
+            // Once the answer has begun, a broken body only ends the
+            // connection (Node's server does the same).
             step = io_step(io, buf, body_in) => {
-                if let Step::PeerGone = step {
+                if !matches!(step, Step::Progress) {
                     return Ok(false);
                 }
             }
@@ -536,11 +559,11 @@ async fn io_step(io: &TcpStream, buf: &mut Option<BytesMut>, body_in: &mut Optio
                     return Step::Progress;
                 }
                 Ok(Decoded::NeedMore) => {}
-                Err(_) => {
+                Err(refusal) => {
                     permit.send(BodyMsg::Error);
                     body.tx = None;
                     body.broken = true;
-                    return Step::Progress;
+                    return Step::Refused(refusal);
                 }
             }
         }
@@ -548,15 +571,20 @@ async fn io_step(io: &TcpStream, buf: &mut Option<BytesMut>, body_in: &mut Optio
             Some(n) => n - have.min(n),
             None => body.decoder.wanted().clamp(FIRST_READ, BODY_READ),
         };
-        let gone = match io.readable().await {
-            Err(_) => true,
-            Ok(()) => ended(read_some(io, buf, want)),
+        let step = match io.readable().await {
+            Err(_) => Step::PeerGone,
+            // The client ended its side before the body's end: the request
+            // is incomplete, which Node and hyper answer with 400.
+            Ok(()) => match read_some(io, buf, want) {
+                Ok(0) => Step::Refused(Refusal::Bad),
+                read if ended(&read) => Step::PeerGone,
+                _ => continue,
+            },
         };
-        if gone {
-            permit.send(BodyMsg::Error);
-            body.tx = None;
-            return Step::PeerGone;
-        }
+        permit.send(BodyMsg::Error);
+        body.tx = None;
+        body.broken = true;
+        return step;
     }
 }
 
@@ -571,7 +599,7 @@ async fn watch_close(io: &TcpStream, buf: &mut Option<BytesMut>) -> Step {
         if io.readable().await.is_err() {
             return Step::PeerGone;
         }
-        if ended(read_some(io, buf, FIRST_READ)) {
+        if ended(&read_some(io, buf, FIRST_READ)) {
             return Step::PeerGone;
         }
     }
@@ -607,9 +635,9 @@ async fn drain(
 
 /// Whether a read found the connection closed (or broken); a read that
 /// would block found nothing yet.
-fn ended(read: io::Result<usize>) -> bool {
+fn ended(read: &io::Result<usize>) -> bool {
     match read {
-        Ok(n) => n == 0,
+        Ok(n) => *n == 0,
         Err(e) => e.kind() != io::ErrorKind::WouldBlock,
     }
 }

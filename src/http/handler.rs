@@ -85,10 +85,6 @@ async fn origin_decision(state: &ServerState, origin: Option<&str>) -> OriginDec
 /// The one entry point: every request under any path comes here.
 pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    if parts.uri.path().bytes().any(|b| b >= 0x80) {
-        // Node's parser refuses raw non-ASCII bytes in the request target.
-        return answer::bad_request();
-    }
     // A body left unread is drained by the connection after the answer.
     respond(&state, parts, body).await
 }
