@@ -144,7 +144,7 @@ async function startOurs(lanes, options = {}) {
  * Sends `parts` (Buffers) on a fresh connection to `port`; resolves with the client port,
  * the bytes answered and how the connection ended.
  */
-function exchange(port, parts, { quietMs = 30, endWaitMs = 1500, gapMs = 3, halfClose = false } = {}) {
+function exchange(port, parts, { quietMs = 60, endWaitMs = 1500, gapMs = 3, halfClose = false } = {}) {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
     socket.setNoDelay(true);
@@ -230,6 +230,30 @@ function parseAnswers(bytes) {
   }
 }
 
+/**
+ * What an answer says at the level the parsers decide: a refusal by the HTTP layer (its status;
+ * such an answer carries `connection: close` and nothing else), an interim 100, or `H` for an
+ * answer a request handler wrote (whatever its status).
+ */
+/**
+ * The status of the HTTP layer's refusal that ended the exchange (the last answer, when it is a
+ * bare 4xx with `connection: close` and no content type), or null when there was none.
+ */
+function refusalOf(result) {
+  const last = result.parsed[result.parsed.length - 1];
+  if (!last || typeof last.status !== 'number' || last.status < 400) return null;
+  const closes = /close/i.test(last.headers.connection ?? '');
+  return closes && last.headers['content-type'] === undefined ? last.status : null;
+}
+
+function shapeOf(answer) {
+  if (typeof answer.status !== 'number') return 'garbage';
+  if (answer.status < 200) return answer.status;
+  const names = Object.keys(answer.headers);
+  const bare = names.length === 1 && names[0] === 'connection' && /^close$/i.test(answer.headers.connection);
+  return bare ? answer.status : 'H';
+}
+
 // ---- comparing what ran -------------------------------------------------------------------
 
 /** The task input this project's server derives from a body it parses as JSON. */
@@ -245,8 +269,10 @@ function jsonInputOf(body) {
 }
 
 function taskIdOf(target) {
-  if (typeof target !== 'string' || !target.startsWith(TASK_PREFIX)) return null;
-  return target.slice(TASK_PREFIX.length).split('?')[0];
+  if (typeof target !== 'string') return null;
+  const path = target.replace(/^https?:\/\/[^/]*/i, ''); // absolute-form
+  if (!path.startsWith(TASK_PREFIX)) return null;
+  return path.slice(TASK_PREFIX.length).split(/[?#]/)[0];
 }
 
 /** Whether a request this server ran is the one a peer ran. */
@@ -284,7 +310,8 @@ async function startWirePeers({ lanes = 1, ours: oursOptions } = {}) {
     const ex = await exchange(port, parts, opts);
     await sleep(5); // a handler that ran as the connection closed has recorded by now
     const ran = await peer.ran(ex.clientPort);
-    return { ran, answers: parseAnswers(ex.answer).map((a) => a.status), end: ex.end, raw: ex.answer };
+    const parsed = parseAnswers(ex.answer);
+    return { ran, parsed, answers: parsed.map((a) => a.status), shape: parsed.map(shapeOf), end: ex.end, raw: ex.answer };
   }
 
   return {
@@ -316,8 +343,8 @@ function checkRan(result) {
 }
 
 function summary(result) {
-  const line = (name, r) => `${name.padEnd(5)} ran ${JSON.stringify(describeRan(r.ran))} answered ${JSON.stringify(r.answers)} ${r.end}`;
+  const line = (name, r) => `${name.padEnd(5)} ran ${JSON.stringify(describeRan(r.ran))} answered ${JSON.stringify(r.answers)} (${JSON.stringify(r.shape)}) ${r.end}`;
   return [line('ours', result.ours), line('node', result.node), line('hyper', result.hyper)].join('\n');
 }
 
-module.exports = { startWirePeers, checkRan, summary, parseAnswers, TASK_IDS };
+module.exports = { startWirePeers, checkRan, refusalOf, summary, parseAnswers, TASK_IDS };

@@ -15,11 +15,12 @@ pub const MAX_HEAD: usize = 16 * 1024;
 const STACK_HEADERS: usize = 128;
 /// Header lines one head can hold at all (each takes at least `a:` CRLF).
 const MAX_HEADERS: usize = MAX_HEAD / 4;
-/// Most chunk-extension bytes in one body (Node's limit; past it, 413).
+/// Most chunk-extension bytes on one chunk line (Node's limit; past it, 413).
 const MAX_CHUNK_EXTENSIONS: usize = 16 * 1024;
 /// Most hex digits in a chunk size, leading zeros included.
 const MAX_CHUNK_SIZE_DIGITS: u32 = 64;
-/// Largest trailer section (as for the head; past it, 431).
+/// Most trailer name and value bytes (Node counts these against its header
+/// limit; past it, 431).
 const MAX_TRAILERS: usize = MAX_HEAD;
 
 /// How the request body is delimited.
@@ -125,13 +126,21 @@ fn content_length(value: &[u8]) -> Result<u64, Refusal> {
 fn transfer_codings(value: &[u8], ends_chunked: &mut bool) -> Result<(), Refusal> {
     for element in value.split(|&b| b == b',') {
         let element = trim_ows(element);
-        // Empty list elements (`a, , b`) are refused, as llhttp does.
+        if *ends_chunked {
+            // Nothing may follow `chunked`, not even an empty element (both
+            // llhttp and hyper refuse `chunked,`).
+            return Err(Refusal::Bad);
+        }
+        if element.is_empty() {
+            // Empty list elements are ignored (RFC 9110 5.6.1), as both
+            // llhttp and hyper ignore them.
+            continue;
+        }
         let name_end = element
             .iter()
             .position(|&b| !is_tchar(b))
             .unwrap_or(element.len());
-        if name_end == 0 || *ends_chunked {
-            // Nothing may follow `chunked`.
+        if name_end == 0 {
             return Err(Refusal::Bad);
         }
         let (name, params) = element.split_at(name_end);
@@ -470,11 +479,18 @@ pub struct Chunked {
     state: ChunkState,
     size: u64,
     digits: u32,
-    /// Chunk-extension bytes of this body so far.
+    /// Chunk-extension bytes of this chunk line so far.
     extensions: usize,
-    /// Trailer-section bytes so far.
+    /// Trailer name and value bytes so far.
     trailers: usize,
+    /// The start of the current trailer's name, lower-cased, to refuse
+    /// framing fields there.
+    name: [u8; FRAMING_NAME_LEN],
+    name_len: usize,
 }
+
+/// Long enough to tell `transfer-encoding` from any longer name.
+const FRAMING_NAME_LEN: usize = 18;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum ChunkState {
@@ -602,10 +618,9 @@ impl Chunked {
                 return Err(Refusal::ExtensionsTooLarge);
             }
         }
-        if matches!(
-            self.state,
-            TrailerStart | TrailerName | TrailerValue | TrailerLf | EndLf
-        ) {
+        if matches!(self.state, TrailerStart | TrailerName | TrailerValue)
+            && (is_tchar(b) || (self.state == TrailerValue && is_field_value_char(b)))
+        {
             self.trailers += 1;
             if self.trailers > MAX_TRAILERS {
                 return Err(Refusal::TooLarge);
@@ -645,6 +660,7 @@ impl Chunked {
             (ExtQuotedPair, b) if is_quoted_pair_char(b) => ExtQuoted,
             (SizeLf, b'\n') => {
                 self.digits = 0;
+                self.extensions = 0;
                 if self.size == 0 {
                     TrailerStart
                 } else {
@@ -656,8 +672,25 @@ impl Chunked {
             // Trailer fields: `field-name ":" OWS field-value OWS` CRLF (RFC
             // 9112 7.1.2); no obs-fold, no bare LF (llhttp refuses both).
             (TrailerStart, b'\r') => EndLf,
-            (TrailerStart | TrailerName, b) if is_tchar(b) => TrailerName,
-            (TrailerName, b':') => TrailerValue,
+            (TrailerStart | TrailerName, b) if is_tchar(b) => {
+                if self.state == TrailerStart {
+                    self.name_len = 0;
+                }
+                if let Some(slot) = self.name.get_mut(self.name_len) {
+                    *slot = b.to_ascii_lowercase();
+                }
+                self.name_len += 1;
+                TrailerName
+            }
+            (TrailerName, b':') => {
+                // Framing fields cannot come after the body they frame (RFC
+                // 9110 6.5.1); llhttp refuses them there too.
+                let name = &self.name[..self.name_len.min(FRAMING_NAME_LEN)];
+                if name == b"content-length" || name == b"transfer-encoding" {
+                    return Err(Refusal::Bad);
+                }
+                TrailerValue
+            }
             (TrailerValue, b'\r') => TrailerLf,
             (TrailerValue, b) if is_field_value_char(b) => TrailerValue,
             (TrailerLf, b'\n') => TrailerStart,
@@ -875,7 +908,8 @@ mod tests {
             "transfer-encoding: chunked\r\ntransfer-encoding: gzip",
             "transfer-encoding: chunked, chunked",
             "transfer-encoding: chunked\r\ntransfer-encoding: chunked",
-            "transfer-encoding: gzip, , chunked",
+            "transfer-encoding: chunked,",
+            "transfer-encoding: ,",
             "transfer-encoding: chunked;q=1",
             "transfer-encoding: x;=1, chunked",
             "transfer-encoding: \"chunked\"",
@@ -955,6 +989,11 @@ mod tests {
         );
         assert_eq!(
             framing("transfer-encoding: x;a=1;b=\"q\\\"\", chunked"),
+            Framing::Chunked
+        );
+        // Empty list elements are ignored, as llhttp and hyper ignore them.
+        assert_eq!(
+            framing("transfer-encoding: , gzip, , chunked"),
             Framing::Chunked
         );
         assert_eq!(framing(""), Framing::Length(0));
@@ -1062,6 +1101,9 @@ mod tests {
             b"0\r\n: y\r\n\r\n",
             b"0\r\nx: \x00\r\n\r\n",
             b"0\r\n\r\r",
+            // Framing fields as trailers.
+            b"0\r\nContent-Length: 5\r\n\r\n",
+            b"0\r\ntransfer-encoding: chunked\r\n\r\n",
         ] {
             for step in [1, 3, wire.len()] {
                 let mut d = Decoder::new(Framing::Chunked);
@@ -1086,6 +1128,10 @@ mod tests {
             (b"2;a;b=c ; d = \"e;\\\"f\" \r\nab\r\n0;z\r\n\r\n", b"ab"),
             (b"2;a=\"\"\r\nab\r\n0\r\n\r\n", b"ab"),
             (b"2\r\nab\r\n0\r\nx: y\r\nz:\r\nq:\t\xe9 \r\n\r\n", b"ab"),
+            (
+                b"2\r\nab\r\n0\r\ncontent-lengths: 1\r\nhost: h\r\n\r\n",
+                b"ab",
+            ),
             (b"0\r\n\r\n", b""),
         ] {
             for step in [1, 2, 5, wire.len()] {
@@ -1102,23 +1148,24 @@ mod tests {
 
     #[test]
     fn chunk_extensions_and_trailers_are_bounded() {
-        // Node answers 413 to more than 16 KiB of chunk extensions in a body.
-        let ext = format!("1;{}\r\na\r\n", "e".repeat(1000));
-        let mut many = ext.repeat(17);
-        many.push_str("0\r\n\r\n");
+        // Node answers 413 to more than 16 KiB of chunk extensions on a line.
+        let long = format!("1;{}\r\na\r\n0\r\n\r\n", "e".repeat(MAX_CHUNK_EXTENSIONS));
         let mut d = Decoder::new(Framing::Chunked);
         assert_eq!(
-            decode_all(&mut d, many.as_bytes(), 100),
+            decode_all(&mut d, long.as_bytes(), 100),
             Err(Some(Refusal::ExtensionsTooLarge))
         );
+        // The limit is per line, as Node's is.
+        let ext = format!("1;{}\r\na\r\n", "e".repeat(MAX_CHUNK_EXTENSIONS - 1));
         let mut d = Decoder::new(Framing::Chunked);
-        let some = format!("{}0\r\n\r\n", ext.repeat(15));
+        let some = format!("{}0\r\n\r\n", ext.repeat(3));
         assert_eq!(
             decode_all(&mut d, some.as_bytes(), 100).map(|b| b.len()),
-            Ok(15)
+            Ok(3)
         );
 
-        let trailers = format!("0\r\n{}\r\n", "x: y\r\n".repeat(MAX_TRAILERS / 6 + 1));
+        // Name and value bytes count, as Node counts them.
+        let trailers = format!("0\r\n{}\r\n", "x: y\r\n".repeat(MAX_TRAILERS / 2 + 1));
         let mut d = Decoder::new(Framing::Chunked);
         assert_eq!(
             decode_all(&mut d, trailers.as_bytes(), 64),
