@@ -16,7 +16,6 @@ const { spawn, spawnSync } = require('node:child_process');
 const { once } = require('node:events');
 
 const ROOT = path.join(__dirname, '..', '..');
-const TASK_PREFIX = '/__runner/task/';
 /** Task ids the cases address; each server runs any of them. */
 const TASK_IDS = ['a', 'b', 'c', 'd'];
 
@@ -128,6 +127,7 @@ async function startOurs(lanes, options = {}) {
     }
     const { port } = await server.listen();
     servers.push({
+      name: 'ours',
       port,
       async ran() {
         return log.splice(0);
@@ -268,11 +268,23 @@ function jsonInputOf(body) {
   }
 }
 
+/** The task a target names, resolved as Runner's exposure resolves it (WHATWG URL). */
 function taskIdOf(target) {
   if (typeof target !== 'string') return null;
-  const path = target.replace(/^https?:\/\/[^/]*/i, ''); // absolute-form
-  if (!path.startsWith(TASK_PREFIX)) return null;
-  return path.slice(TASK_PREFIX.length).split(/[?#]/)[0];
+  let pathname;
+  try {
+    pathname = new URL(target, 'http://localhost').pathname;
+  } catch {
+    return null;
+  }
+  // Empty segments are dropped, as Runner's router drops them.
+  const segments = pathname.split('/').filter(Boolean);
+  if (segments[0] !== '__runner' || segments[1] !== 'task' || segments.length < 3) return null;
+  try {
+    return decodeURIComponent(segments.slice(2).join('/'));
+  } catch {
+    return null;
+  }
 }
 
 /** Whether a request this server ran is the one a peer ran. */
@@ -306,7 +318,11 @@ async function startWirePeers({ lanes = 1, ours: oursOptions } = {}) {
   const takeLane = () => (free.length ? Promise.resolve(free.pop()) : new Promise((r) => waiting.push(r)));
   const giveLane = (lane) => (waiting.length ? waiting.shift()(lane) : free.push(lane));
 
-  async function one(peer, port, parts, opts) {
+  async function one(peer, port, parts, { halfClose, ...opts }) {
+    // `halfClose: 'ours'`: only this server's client ends its side at once; the peers get the
+    // same bytes and the end after the quiet period, so what they run does not depend on how
+    // far they got before the end arrived (they may run more, never less).
+    opts.halfClose = halfClose === 'ours' ? peer.name === 'ours' : halfClose;
     const ex = await exchange(port, parts, opts);
     await sleep(5); // a handler that ran as the connection closed has recorded by now
     const ran = await peer.ran(ex.clientPort);
