@@ -450,6 +450,18 @@ impl NativeServer {
     }
 }
 
+/// Runs when the JS environment goes away (a worker exiting or terminated
+/// without `close()`): the server stops and its threads are joined here, so
+/// none outlives the env and the port is free once the worker has exited.
+impl Drop for NativeServer {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.running.get_mut().ok().and_then(Option::take) {
+            // No grace: the handlers' env is gone, no answer can come any more.
+            server.shutdown_graceful(std::time::Duration::ZERO);
+        }
+    }
+}
+
 impl NativeServer {
     fn pusher(&self) -> Pusher {
         Pusher {
