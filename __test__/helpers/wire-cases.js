@@ -306,6 +306,8 @@ for (const [label, text] of [
   add('request-line', label, line(text));
 }
 add('request-line', 'absolute-form target', line(`POST http://x${task('a')} HTTP/1.1`));
+for (const ch of ['<', '>', '`']) add('request-line', `raw ${ch} in the target`, line(`POST ${task('a')}${ch}b HTTP/1.1`));
+for (const ch of ['"', '{', '|', '^', '%zz']) add('request-line', `raw ${ch} in the target (a protocol 404)`, line(`POST ${task('a')}${ch}b HTTP/1.1`));
 add('request-line', 'target with a query', line(`POST ${task('a')}?q=1 HTTP/1.1`));
 add('request-line', 'target with a fragment', line(`POST ${task('a')}#f HTTP/1.1`));
 add('request-line', 'CONNECT', `CONNECT x:443 HTTP/1.1\r\n${HOST}\r\n`);
@@ -345,6 +347,7 @@ add('expect', '100-continue in HTTP/1.0', `POST ${task('a')} HTTP/1.0\r\nExpect:
 // Where this server refuses otherwise than Node, and why (the README's "Differences" lists
 // these). The suite checks each is still a difference, so the list cannot go stale.
 const AFTER_CLOSE = "Node's parser answers 400 to bytes after a request that closes the connection; this server answers that request and closes, running neither";
+const URI_CHARS = "raw <, > and ` in a request target are outside the URI grammar and refused with 400, as hyper refuses them; llhttp accepts them (clients percent-encode them)";
 const DIFFERENCES = {
   'pipelining: Connection: close, then a request it hides': AFTER_CLOSE,
   'content-length: valid tabs around': 'HTAB around a Content-Length value is optional whitespace (RFC 9110) and hyper accepts it; llhttp refuses a tab after the digits',
@@ -356,6 +359,9 @@ const DIFFERENCES = {
   'request-line: HTTP/1.0 without keep-alive then a second request': AFTER_CLOSE,
   'request-line: two spaces after the method': 'repeated spaces in the request line are refused, as hyper refuses them; llhttp accepts them',
   'request-line: two spaces before the version': 'repeated spaces in the request line are refused, as hyper refuses them; llhttp accepts them',
+  'request-line: raw < in the target': URI_CHARS,
+  'request-line: raw > in the target': URI_CHARS,
+  'request-line: raw ` in the target': URI_CHARS,
   'request-line: CONNECT': "Node's server closes a CONNECT without an answer (no 'connect' listener); this server answers 400 (the protocol has no tunnels)",
 };
 for (const c of cases) {

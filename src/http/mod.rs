@@ -7,7 +7,9 @@
 mod answer;
 mod conn;
 mod dispatch;
-mod h1;
+/// The HTTP/1.1 codec; public for the fuzz targets (`fuzz/`).
+#[doc(hidden)]
+pub mod h1;
 mod handler;
 mod server;
 pub mod stream;
