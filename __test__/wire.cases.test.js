@@ -7,7 +7,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startWirePeers, checkRan, refusalOf, summary } = require('./helpers/wire');
-const { cases } = require('./helpers/wire-cases');
+const { cases, DIFFERENCES } = require('./helpers/wire-cases');
 
 describe('wire: hand-written cases against Node and hyper', { concurrency: 6 }, () => {
   let peers;
@@ -18,8 +18,10 @@ describe('wire: hand-written cases against Node and hyper', { concurrency: 6 }, 
     await peers?.close();
   });
 
-  it('has at least 150 cases', () => {
+  it('has at least 150 cases, and every listed difference names one', () => {
     assert.ok(cases.length >= 150, `${cases.length} cases`);
+    const names = new Set(cases.map((c) => c.name));
+    for (const name of Object.keys(DIFFERENCES)) assert.ok(names.has(name), `no case named ${JSON.stringify(name)}`);
   });
 
   for (const c of cases) {

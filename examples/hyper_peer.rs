@@ -73,8 +73,12 @@ async fn main() -> std::io::Result<()> {
     loop {
         let (stream, addr) = listener.accept().await?;
         let log = Arc::clone(&log);
+        let port = addr.port();
+        // A new connection from a port starts that port's record afresh (ports are reused).
+        if let Ok(mut l) = log.lock() {
+            l.remove(&port);
+        }
         tokio::spawn(async move {
-            let port = addr.port();
             let service = service_fn(move |req| serve(req, port, Arc::clone(&log)));
             // hyper's defaults: the parser settings under test.
             let _ = hyper::server::conn::http1::Builder::new()
