@@ -296,18 +296,15 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
         Ok(httparse::Status::Complete(n)) => check_head(window, &req, n)?,
         Ok(httparse::Status::Partial) => return incomplete(window),
         Err(httparse::Error::TooManyHeaders) => {
-            if !crlf_only(window) {
-                // Decided as it would be with the head split anywhere.
-                return Err(Refusal::Bad);
-            }
             // Rare: more lines than the stack holds, but Node takes up to a
-            // head's worth of them (CRLF-ended lines: at most MAX_HEADERS).
+            // head's worth of them. CRLF-ended lines are at least 4 bytes, so
+            // more than MAX_HEADERS of them in a head's worth of bytes means
+            // bare LFs: refused as they are whenever they are seen.
             let mut many = Box::new_uninit_slice(MAX_HEADERS);
             let mut req = httparse::Request::new(&mut []);
             match req.parse_with_uninit_headers(window, &mut many) {
                 Ok(httparse::Status::Complete(n)) => check_head(window, &req, n)?,
                 Ok(httparse::Status::Partial) => return incomplete(window),
-                Err(httparse::Error::TooManyHeaders) => return Err(Refusal::TooLarge),
                 Err(_) => return Err(Refusal::Bad),
             }
         }
@@ -899,6 +896,13 @@ mod tests {
             .expect("valid")
             .expect("complete");
         assert_eq!(head.request.headers().len(), STACK_HEADERS * 2 + 2);
+        // What follows a head with many lines is not part of it (a bare LF there
+        // is the body's business).
+        let many: String = (0..STACK_HEADERS * 2).map(|_| "a:\r\n").collect();
+        let mut buf =
+            BytesMut::from(format!("GET / HTTP/1.1\r\nhost: h\r\n{many}\r\nx\ny").as_bytes());
+        assert!(matches!(parse_head(&mut buf), Ok(Some(_))));
+        assert_eq!(&buf[..], b"x\ny");
         let lines: String = (0..MAX_HEAD / 4).map(|_| "a:\r\n").collect();
         assert_eq!(
             parse(&format!("GET / HTTP/1.1\r\n{lines}\r\n")).err(),
