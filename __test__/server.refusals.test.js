@@ -6,33 +6,8 @@
 // is gone, and the server serving the next connection as before.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const net = require('node:net')
 const { TunnelServer } = require('..')
-
-/** Writes `parts` (the last one then half-closes when `end`), collects the answer until close. */
-function exchange(port, parts, { end = false } = {}) {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1')
-    const got = []
-    const guard = setTimeout(() => {
-      sock.destroy()
-      reject(new Error(`no close within 10 s; got ${JSON.stringify(Buffer.concat(got).toString('latin1'))}`))
-    }, 10000)
-    sock.on('data', (d) => got.push(d))
-    sock.on('error', () => {})
-    sock.on('close', () => {
-      clearTimeout(guard)
-      resolve(Buffer.concat(got).toString('latin1'))
-    })
-    sock.on('connect', async () => {
-      for (const p of parts) {
-        sock.write(p)
-        await new Promise((r) => setTimeout(r, 20))
-      }
-      if (end) sock.end()
-    })
-  })
-}
+const { sendUntilClose: exchange } = require('./helpers/raw-client')
 
 async function withServer(options, fn) {
   const server = new TunnelServer({ port: 0, auth: { allowAnonymous: true }, logger: { error() {}, warn() {} }, ...options })

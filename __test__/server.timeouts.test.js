@@ -7,27 +7,8 @@
 // (default 5 s there and here).
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const net = require('node:net')
 const { TunnelServer } = require('..')
-
-/** Sends `bytes`, then collects everything the server writes until it closes. */
-function exchange(port, bytes) {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1')
-    const got = []
-    const guard = setTimeout(() => {
-      sock.destroy()
-      reject(new Error(`no close within 10 s; got ${JSON.stringify(Buffer.concat(got).toString('latin1'))}`))
-    }, 10000)
-    sock.on('data', (d) => got.push(d))
-    sock.on('error', () => {})
-    sock.on('close', () => {
-      clearTimeout(guard)
-      resolve(Buffer.concat(got).toString('latin1'))
-    })
-    sock.write(bytes)
-  })
-}
+const { sendUntilClose: exchange } = require('./helpers/raw-client')
 
 test('requestTimeout: a stalled raw body gets 408, the handler sees the abort, the connection closes', async () => {
   const server = new TunnelServer({ port: 0, auth: { allowAnonymous: true }, requestTimeout: 300 })

@@ -256,6 +256,35 @@ function openAndSend(target, spec) {
   });
 }
 
+/**
+ * Writes `parts` (strings as latin1, or Buffers) on a fresh connection to `port`, `gapMs`
+ * apart, half-closing after the last one when `end`; resolves with everything the server
+ * wrote (latin1) once it closes, and fails if it has not closed within `timeoutMs`.
+ */
+function sendUntilClose(port, parts, { end = false, gapMs = 20, timeoutMs = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const got = [];
+    const guard = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no close within ${timeoutMs} ms; got ${JSON.stringify(Buffer.concat(got).toString('latin1'))}`));
+    }, timeoutMs);
+    sock.on('data', (d) => got.push(d));
+    sock.on('error', () => {});
+    sock.on('close', () => {
+      clearTimeout(guard);
+      resolve(Buffer.concat(got).toString('latin1'));
+    });
+    sock.on('connect', async () => {
+      for (const [i, p] of [].concat(parts).entries()) {
+        if (i > 0) await sleep(gapMs);
+        sock.write(p);
+      }
+      if (end) sock.end();
+    });
+  });
+}
+
 function resolveTarget(target) {
   if (typeof target === 'string') {
     const u = new URL(target);
@@ -296,4 +325,4 @@ function request(url, { method = 'POST', headers = {}, body, timeoutMs = 15000 }
   });
 }
 
-module.exports = { buildRequest, rawRequest, openAndSend, request, ResponseParser, joinHeaders, sleep };
+module.exports = { buildRequest, rawRequest, openAndSend, sendUntilClose, request, ResponseParser, joinHeaders, sleep };
