@@ -6,11 +6,11 @@
 // runs in Rust; see src/.
 
 const { NativeServer } = require('./native.js')
-const { RequestBody, ResponseWriter, pipeOut, headerList, isReadable, isStreamingResponse } = require('./streams.js')
+const { RequestBody, ResponseWriter, pipeOut, headerList, isReadable, isStreamingResponse } = require('./lib/streams.js')
 
 let multipart = null
 function multipartParser() {
-  if (!multipart) multipart = require('./multipart.js')
+  if (!multipart) multipart = require('./lib/multipart.js')
   return multipart
 }
 
