@@ -26,18 +26,17 @@ try {
 
 const { r, globals, asyncContext, cancellationError } = runner
 const { TunnelServer, ProtocolError } = require('./index.js')
+const { isValidHttpCode, displayMessage, sanitizeError } = require('./lib/outcome.js')
+const { errorMessage } = require('./lib/logging.js')
 
 const TUNNEL_TAG_ID = globals.tags.tunnel.id
 const EXPOSURE_CONTEXT_ID = 'platform.node.ctx.exposureRequest'
-const UNSAFE_ERROR_FIELDS = new Set(['stack', 'cause', 'sql'])
 
 // Runner's async contexts share one AsyncLocalStorage keyed by context id, so
 // providing under the reference's id is what `useExposureContext()` reads.
 const ExposureRequestContext = asyncContext({ id: EXPOSURE_CONTEXT_ID })
 
 const isRecord = (v) => !!v && typeof v === 'object'
-const isValidHttpCode = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599
-const errorMessage = (e) => (e instanceof Error ? e.message : String(e))
 
 function resolveBasePath(basePath) {
   let p = basePath ?? '/__runner'
@@ -143,25 +142,10 @@ function resolveAppErrorExtra(store, error) {
 function toProtocolError(store, error) {
   const extra = resolveAppErrorExtra(store, error)
   const status = extra?.httpCode ?? 500
-  const message = extra && error instanceof Error && error.message ? error.message : 'Internal Error'
-  const body = { message, code: 'INTERNAL_ERROR' }
+  const body = { message: displayMessage(error, extra), code: 'INTERNAL_ERROR' }
   if (extra && typeof extra === 'object') for (const [k, v] of Object.entries(extra)) body[k] = v
-  let out
-  if (status === 500) {
-    const typed = typeof body.id === 'string'
-    out = {
-      message: typed && typeof body.message === 'string' ? body.message : 'Internal Error',
-      code: typeof body.code === 'string' ? body.code : 'INTERNAL_ERROR',
-    }
-    if (typeof body.id === 'string') out.id = body.id
-    if (body.data !== undefined) out.data = body.data
-    if (isValidHttpCode(body.httpCode)) out.httpCode = body.httpCode
-  } else {
-    out = {}
-    for (const [k, v] of Object.entries(body)) if (!UNSAFE_ERROR_FIELDS.has(k)) out[k] = v
-  }
-  const { message: outMessage, code, ...rest } = out
-  return new ProtocolError(status, code, outMessage, rest)
+  const { message, code, ...rest } = sanitizeError(status, body)
+  return new ProtocolError(status, code, message, rest)
 }
 
 function clientClosedError() {

@@ -20,7 +20,7 @@ const v8 = require('node:v8');
 const vm = require('node:vm');
 const { readInputFileToBuffer, Serializer, Errors } = require('@bluelibs/runner');
 const { startReference, request, JSON_SERIALIZER, TOKEN } = require('./helpers');
-const { parseMultipart, InputFile, isMultipart, toHttpResponse, DEFAULT_LIMITS } = require('../multipart');
+const { parseMultipart, InputFile, isMultipart, toHttpResponse, DEFAULT_LIMITS } = require('../lib/multipart');
 
 const TASK_ID = 'mp.echo';
 const BOUNDARY = 'ThIsIsThEbOuNdArY-1234';

@@ -19,7 +19,7 @@ use crate::core::json;
 use crate::http::stream::{pull_request_body, PullWindow, Pulled, StreamWriter};
 use crate::http::{Call, Dispatch, Reply, RequestMeta};
 
-/// Record kinds in a batch buffer; `index.js` reads the same numbers.
+/// Record kinds in a batch buffer; `lib/wire.js` reads the same numbers.
 const KIND_TASK: u8 = 0;
 const KIND_EVENT: u8 = 1;
 const KIND_ABORT: u8 = 2;

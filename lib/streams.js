@@ -19,15 +19,98 @@ const BLOCKED_HEADERS = new Set([
 const isReadable = (v) => !!v && typeof v.pipe === 'function'
 const isStreamingResponse = (v) => !!v && typeof v === 'object' && 'stream' in v && isReadable(v.stream)
 
+/**
+ * The calls whose request body is streaming in or whose answer is streaming
+ * out, by ticket, and the native calls that move their bytes. The batch
+ * dispatcher tells it what arrived (chunks, ends, resumes, clients gone).
+ */
+class StreamTable {
+  constructor(native) {
+    this._native = native
+    this._bodies = new Map() // ticket -> RequestBody being streamed in
+    this._answers = new Map() // ticket -> { resume, gone } of a streamed answer
+  }
+
+  /** A chunk of a streamed request body arrived. */
+  bodyChunk(ticket, bytes) {
+    const body = this._bodies.get(ticket)
+    if (body) body._chunk(bytes)
+  }
+
+  /** A streamed request body ended. */
+  bodyEnd(ticket) {
+    const body = this._bodies.get(ticket)
+    if (body) body._end()
+  }
+
+  /** A streamed request body broke off (its client went away): it fails with `reason()`. */
+  bodyFailed(ticket, reason) {
+    const body = this._bodies.get(ticket)
+    if (body) body._fail(reason())
+  }
+
+  /** The native side has room again for a paused streamed answer. */
+  resume(ticket) {
+    const out = this._answers.get(ticket)
+    if (out) out.resume()
+  }
+
+  /**
+   * Forgets a streamed answer the native side has already dropped, and
+   * returns its `{ resume, gone }` (or undefined) for the caller to stop.
+   */
+  detachAnswer(ticket) {
+    const out = this._answers.get(ticket)
+    this._answers.delete(ticket)
+    return out
+  }
+
+  /** The client went away while an answer streamed out: stop its source and end it. */
+  abortAnswer(ticket) {
+    const out = this._answers.get(ticket)
+    if (out) {
+      this._answers.delete(ticket)
+      out.gone()
+      this._native.endStream(ticket)
+    }
+  }
+
+  /** Answers with a stream: a Readable or `{ stream, status, contentType, headers }`. */
+  pipeAnswer(ticket, value, onDone) {
+    let source = value
+    let status = 200
+    let contentType = 'application/octet-stream'
+    let headers
+    if (!isReadable(value)) {
+      source = value.stream
+      if (value.status !== undefined) status = value.status
+      if (value.contentType !== undefined) contentType = value.contentType
+      headers = value.headers
+    }
+    const list = headerList(contentType, headers)
+    if (!this._native.startStream(ticket, status, JSON.stringify(list), false)) {
+      if (typeof source.destroy === 'function') source.destroy()
+      onDone()
+      return
+    }
+    pipeOut(this, ticket, source, onDone)
+  }
+}
+
+/** Let go of a request body: its handler is done with it (called once its call is answered). */
+function releaseBody(body) {
+  body._release()
+}
+
 /** The raw request body, pulled from the native side chunk by chunk. */
 class RequestBody extends Readable {
-  constructor(server, ticket, ctx, streamed) {
+  constructor(streams, ticket, ctx, streamed) {
     super()
-    this._server = server
+    this._streams = streams
     this._ticket = ticket
     this._ctx = ctx
     this._streamed = streamed
-    if (streamed) server._inStreams.set(ticket, this)
+    if (streamed) streams._bodies.set(ticket, this)
     else this.push(null)
   }
 
@@ -36,7 +119,7 @@ class RequestBody extends Readable {
   get url() { return this._ctx.url }
 
   _read() {
-    if (this._streamed) this._server._native.readMore(this._ticket)
+    if (this._streamed) this._streams._native.readMore(this._ticket)
   }
 
   _destroy(err, callback) {
@@ -47,8 +130,8 @@ class RequestBody extends Readable {
   _release() {
     if (this._streamed) {
       this._streamed = false
-      this._server._inStreams.delete(this._ticket)
-      this._server._native.releaseBody(this._ticket)
+      this._streams._bodies.delete(this._ticket)
+      this._streams._native.releaseBody(this._ticket)
     }
   }
 
@@ -59,13 +142,13 @@ class RequestBody extends Readable {
 
   _end() {
     this._streamed = false
-    this._server._inStreams.delete(this._ticket)
+    this._streams._bodies.delete(this._ticket)
     this.push(null)
   }
 
   _fail(err) {
     this._streamed = false
-    this._server._inStreams.delete(this._ticket)
+    this._streams._bodies.delete(this._ticket)
     // As IncomingMessage: 'aborted', then an 'error' only for whoever listens
     // for one (a bare pipe must not crash the process).
     this.emit('aborted')
@@ -94,22 +177,22 @@ function headerList(contentType, headers) {
  * cleanly when the source ends or fails, and destroys the source when the
  * client goes away.
  */
-function pipeOut(server, ticket, source, onDone) {
+function pipeOut(streams, ticket, source, onDone) {
   let done = false
   const finish = () => {
     if (done) return
     done = true
     source.removeListener('data', onData)
-    server._outStreams.delete(ticket)
-    server._native.endStream(ticket)
+    streams._answers.delete(ticket)
+    streams._native.endStream(ticket)
     onDone()
   }
   const onData = (chunk) => {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(typeof chunk === 'string' ? chunk : String(chunk))
     if (buf.length === 0) return
-    if (!server._native.writeChunk(ticket, buf)) source.pause()
+    if (!streams._native.writeChunk(ticket, buf)) source.pause()
   }
-  server._outStreams.set(ticket, {
+  streams._answers.set(ticket, {
     resume: () => source.resume(),
     gone: () => {
       done = true
@@ -130,9 +213,9 @@ function pipeOut(server, ticket, source, onDone) {
  * Once used, the handler's return value is not sent.
  */
 class ResponseWriter extends EventEmitter {
-  constructor(server, ticket, onDone) {
+  constructor(streams, ticket, onDone) {
     super()
-    this._server = server
+    this._streams = streams
     this._ticket = ticket
     this._onDone = onDone
     this._headers = new Map()
@@ -186,7 +269,7 @@ class ResponseWriter extends EventEmitter {
       if (Array.isArray(value)) for (const v of value) list.push([name, String(v)])
       else if (value !== undefined) list.push([name, String(value)])
     }
-    this._server._outStreams.set(this._ticket, {
+    this._streams._answers.set(this._ticket, {
       resume: () => {
         this.writableNeedDrain = false
         this.emit('drain')
@@ -198,7 +281,7 @@ class ResponseWriter extends EventEmitter {
       },
     })
     // Bare: like a ServerResponse written by hand, no CORS or security headers.
-    this._server._native.startStream(this._ticket, this.statusCode, JSON.stringify(list), true)
+    this._streams._native.startStream(this._ticket, this.statusCode, JSON.stringify(list), true)
   }
 
   write(chunk, encoding, callback) {
@@ -206,7 +289,7 @@ class ResponseWriter extends EventEmitter {
     if (this.writableEnded) return false
     this._start()
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk), typeof encoding === 'string' ? encoding : 'utf8')
-    const ok = buf.length === 0 ? true : this._server._native.writeChunk(this._ticket, buf)
+    const ok = buf.length === 0 ? true : this._streams._native.writeChunk(this._ticket, buf)
     if (!ok) this.writableNeedDrain = true
     if (typeof callback === 'function') process.nextTick(callback)
     return ok
@@ -219,8 +302,8 @@ class ResponseWriter extends EventEmitter {
     if (chunk !== undefined && chunk !== null) this.write(chunk, encoding)
     this._start()
     this.writableEnded = true
-    this._server._outStreams.delete(this._ticket)
-    this._server._native.endStream(this._ticket)
+    this._streams._answers.delete(this._ticket)
+    this._streams._native.endStream(this._ticket)
     this.emit('finish')
     this.emit('close')
     this._onDone()
@@ -229,4 +312,13 @@ class ResponseWriter extends EventEmitter {
   }
 }
 
-module.exports = { RequestBody, ResponseWriter, pipeOut, headerList, isReadable, isStreamingResponse, BLOCKED_HEADERS }
+module.exports = {
+  StreamTable,
+  RequestBody,
+  ResponseWriter,
+  releaseBody,
+  headerList,
+  isReadable,
+  isStreamingResponse,
+  BLOCKED_HEADERS,
+}
