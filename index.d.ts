@@ -1,207 +1,214 @@
 /// <reference types="node" />
 
-import type { Readable } from 'node:stream'
-import type { EventEmitter } from 'node:events'
+import type { Readable } from 'node:stream';
+import type { EventEmitter } from 'node:events';
 
 /** How `Access-Control-Allow-Origin` is chosen. */
-export type CorsOrigin = string | string[] | RegExp | ((origin: string | undefined) => string | null | undefined)
+export type CorsOrigin = string | string[] | RegExp | ((origin: string | undefined) => string | null | undefined);
 
 export interface CorsOptions {
   /** Unset: `*` (or nothing when `credentials` is true). */
-  origin?: CorsOrigin
+  origin?: CorsOrigin;
   /** Preflight `Access-Control-Allow-Methods`; default `POST, OPTIONS`. */
-  methods?: string[]
+  methods?: string[];
   /** Preflight `Access-Control-Allow-Headers`; default: the requested headers echoed. */
-  allowedHeaders?: string[]
+  allowedHeaders?: string[];
   /** `Access-Control-Expose-Headers` on actual answers. */
-  exposedHeaders?: string[]
+  exposedHeaders?: string[];
   /** Sends `Access-Control-Allow-Credentials: true`. */
-  credentials?: boolean
+  credentials?: boolean;
   /** Preflight `Access-Control-Max-Age` in seconds. */
-  maxAge?: number
+  maxAge?: number;
   /** Add `Vary: Origin` when the answer depends on the origin; default true. */
-  varyOrigin?: boolean
+  varyOrigin?: boolean;
 }
 
 export interface AuthRequestInfo {
-  headers: Record<string, string | string[]>
-  method: string
-  url: string
-  path: string
+  headers: Record<string, string | string[]>;
+  method: string;
+  url: string;
+  path: string;
 }
 
 export interface AuthOptions {
   /** One token or several; compared in constant time. */
-  token?: string | string[]
+  token?: string | string[];
   /** Header carrying the token; default `x-runner-token` (case-insensitive). */
-  header?: string
+  header?: string;
   /** Without a token (and without `validate`), serve anyone only when true. */
-  allowAnonymous?: boolean
+  allowAnonymous?: boolean;
   /** Asked when no token matched; resolve true (or `{ ok: true }`) to let the request in. */
-  validate?: (info: AuthRequestInfo) => boolean | { ok: boolean } | Promise<boolean | { ok: boolean }>
+  validate?: (info: AuthRequestInfo) => boolean | { ok: boolean } | Promise<boolean | { ok: boolean }>;
 }
 
 export interface Serializer {
-  parse(text: string): unknown
-  stringify(value: unknown): string
+  parse(text: string): unknown;
+  stringify(value: unknown): string;
 }
 
 export interface TypedErrorInfo {
-  id?: string
-  data?: unknown
-  httpCode?: number
+  id?: string;
+  data?: unknown;
+  httpCode?: number;
 }
 
 export interface TunnelServerOptions {
   /** 0 (default) picks a free port. */
-  port?: number
+  port?: number;
   /** Default `127.0.0.1`. */
-  host?: string
+  host?: string;
   /** Default `/__runner`; a leading `/` is added and a trailing one dropped. */
-  basePath?: string
-  auth?: AuthOptions
-  cors?: CorsOptions
+  basePath?: string;
+  auth?: AuthOptions;
+  cors?: CorsOptions;
   /** Shorthand for `cors.origin`. */
-  corsOrigins?: string[]
+  corsOrigins?: string[];
   limits?: {
-    json?: { maxSize?: number }
+    json?: { maxSize?: number };
     /** busboy limits for uploads; default 20 MB per file, 10 files, 100 fields, 1 MB per field. */
     multipart?: {
-      fieldNameSize?: number
-      fieldSize?: number
-      fields?: number
-      fileSize?: number
-      files?: number
-      parts?: number
-      headerPairs?: number
-    }
-  }
+      fieldNameSize?: number;
+      fieldSize?: number;
+      fields?: number;
+      fileSize?: number;
+      files?: number;
+      parts?: number;
+      headerPairs?: number;
+    };
+  };
   /** Answer `GET {base}/discovery` with 404. */
-  disableDiscovery?: boolean
+  disableDiscovery?: boolean;
   /** Default: JSON. Runner's `new Serializer()` works. */
-  serializer?: Serializer
+  serializer?: Serializer;
   /** Where handler failures are logged; default `console`. */
-  logger?: { error(...args: unknown[]): void; warn?(...args: unknown[]): void }
+  logger?: { error(...args: unknown[]): void; warn?(...args: unknown[]): void };
   /** Which thrown values are typed application errors; default: Runner `r.error()` errors. */
-  resolveError?: (error: unknown) => TypedErrorInfo | undefined
+  resolveError?: (error: unknown) => TypedErrorInfo | undefined;
   /** The reason given to `ctx.signal` and `ctx.req` when the client goes away; default an `AbortError`. */
-  abortReason?: () => Error
+  abortReason?: () => Error;
   /** HTTP worker threads; default one per spare core (at least one). */
-  workerThreads?: number
+  workerThreads?: number;
   /**
    * How long a whole request (head and body) may take to arrive, counted from its first
    * bytes as Node counts it, in ms; 0 = no limit.
    * Default 300000 (Node's `requestTimeout`). Too slow: the handler's `ctx.signal` aborts
    * and the client gets `408` (or, once the answer has begun, the connection closes).
    */
-  requestTimeout?: number
+  requestTimeout?: number;
   /**
    * How long a keep-alive connection may wait for its next request, in ms; 0 = no limit.
    * Default 5000 (Node's `keepAliveTimeout`). Then the server closes it.
    */
-  keepAliveTimeout?: number
+  keepAliveTimeout?: number;
   /** How long `close()` waits for in-flight handlers, in ms; default 10000. */
-  closeGraceMs?: number
+  closeGraceMs?: number;
 }
 
 /** What a handler gets besides its input. Read it while the handler runs. */
 export interface RequestContext {
   /** `x-runner-request-id`: the client's when well-formed, else a fresh UUID. */
-  readonly requestId: string
+  readonly requestId: string;
   /** Request headers as Node presents them (lower-case names). */
-  readonly headers: Record<string, string | string[]>
-  readonly method: string
+  readonly headers: Record<string, string | string[]>;
+  readonly method: string;
   /** The request pathname. */
-  readonly path: string
+  readonly path: string;
   /** The request target as sent, query included. */
-  readonly url: string
+  readonly url: string;
   /** Aborted when the client goes away before the answer. */
-  readonly signal: AbortSignal
+  readonly signal: AbortSignal;
   /** The `x-runner-context` header parsed by the serializer. */
-  readonly context: Record<string, unknown> | undefined
+  readonly context: Record<string, unknown> | undefined;
   /** Events: whether the caller asked for the payload back. */
-  readonly returnPayload: boolean
+  readonly returnPayload: boolean;
   /** The raw request body (`application/octet-stream` calls); ends at once for JSON calls. */
-  readonly req: Readable & { readonly headers: Record<string, string | string[]>; readonly method: string; readonly url: string }
+  readonly req: Readable & {
+    readonly headers: Record<string, string | string[]>;
+    readonly method: string;
+    readonly url: string;
+  };
   /** Write a streamed answer yourself; once headers are sent the return value is ignored. */
-  readonly res: ResponseWriter
+  readonly res: ResponseWriter;
 }
 
 /** A `ServerResponse`-like writer for a streamed answer. Emits `'drain'`, `'finish'`, `'close'`. */
 export interface ResponseWriter extends EventEmitter {
-  statusCode: number
-  readonly headersSent: boolean
-  readonly writableEnded: boolean
-  readonly writableNeedDrain: boolean
-  setHeader(name: string, value: string | number | string[]): this
-  getHeader(name: string): string | number | string[] | undefined
-  getHeaders(): Record<string, string | number | string[]>
-  hasHeader(name: string): boolean
-  removeHeader(name: string): void
-  writeHead(status: number, headers?: Record<string, string | number | string[]>): this
-  write(chunk: string | Buffer | Uint8Array, callback?: () => void): boolean
-  end(chunk?: string | Buffer | Uint8Array, callback?: () => void): this
+  statusCode: number;
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+  readonly writableNeedDrain: boolean;
+  setHeader(name: string, value: string | number | string[]): this;
+  getHeader(name: string): string | number | string[] | undefined;
+  getHeaders(): Record<string, string | number | string[]>;
+  hasHeader(name: string): boolean;
+  removeHeader(name: string): void;
+  writeHead(status: number, headers?: Record<string, string | number | string[]>): this;
+  write(chunk: string | Buffer | Uint8Array, callback?: () => void): boolean;
+  end(chunk?: string | Buffer | Uint8Array, callback?: () => void): this;
 }
 
 /** A file of a `multipart/form-data` upload, compatible with Runner's `InputFile`. */
 export interface InputFile {
-  name: string
-  type?: string
-  size?: number
-  lastModified?: number
-  extra?: Record<string, unknown>
+  name: string;
+  type?: string;
+  size?: number;
+  lastModified?: number;
+  extra?: Record<string, unknown>;
   /** A single-use stream of the file's bytes. */
-  resolve(): Promise<{ stream: Readable }>
-  stream(): Readable
-  toTempFile(dir?: string): Promise<{ path: string; bytesWritten: number }>
+  resolve(): Promise<{ stream: Readable }>;
+  stream(): Readable;
+  toTempFile(dir?: string): Promise<{ path: string; bytesWritten: number }>;
 }
 
 /** What a task may return to answer with a stream. */
 export interface StreamingResult {
-  stream: Readable
+  stream: Readable;
   /** Default 200. */
-  status?: number
+  status?: number;
   /** Default `application/octet-stream`. */
-  contentType?: string
+  contentType?: string;
   /** `set-cookie`, CORS and security headers are dropped. */
-  headers?: Record<string, string | number | string[]>
+  headers?: Record<string, string | number | string[]>;
 }
 
-export type TaskHandler<I = any, R = any> = (input: I, ctx: RequestContext) => R | Promise<R>
-export type EventHandler<P = any> = (payload: P, ctx: RequestContext) => P | undefined | void | Promise<P | undefined | void>
+export type TaskHandler<I = any, R = any> = (input: I, ctx: RequestContext) => R | Promise<R>;
+export type EventHandler<P = any> = (
+  payload: P,
+  ctx: RequestContext,
+) => P | undefined | void | Promise<P | undefined | void>;
 
 export interface ServerAddress {
-  host: string
-  port: number
-  url: string
+  host: string;
+  port: number;
+  url: string;
 }
 
 /** Runner's tunnel protocol served by a native (Rust) HTTP server. */
 export declare class TunnelServer {
-  constructor(options?: TunnelServerOptions)
-  registerTask<I = any, R = any>(id: string, handler: TaskHandler<I, R>): this
-  registerEvent<P = any>(id: string, handler: EventHandler<P>): this
+  constructor(options?: TunnelServerOptions);
+  registerTask<I = any, R = any>(id: string, handler: TaskHandler<I, R>): this;
+  registerEvent<P = any>(id: string, handler: EventHandler<P>): this;
   /** Takes effect at once; returns whether the id was registered. */
-  unregisterTask(id: string): boolean
-  unregisterEvent(id: string): boolean
-  getTaskIds(): string[]
-  getEventIds(): string[]
+  unregisterTask(id: string): boolean;
+  unregisterEvent(id: string): boolean;
+  getTaskIds(): string[];
+  getEventIds(): string[];
   /**
    * Restrict calls to an allow-list (403 before 404, as Runner's tunnel
    * resources do); discovery then lists it. `null` serves every registered id.
    */
-  setAllowList(list: { enabled: boolean; allowOpen?: boolean; tasks?: string[]; events?: string[] } | null): void
+  setAllowList(list: { enabled: boolean; allowOpen?: boolean; tasks?: string[]; events?: string[] } | null): void;
   /** Resolves once bound; rejects with `code` set (`EADDRINUSE`, ...). */
-  listen(): Promise<ServerAddress>
-  address(): ServerAddress | null
+  listen(): Promise<ServerAddress>;
+  address(): ServerAddress | null;
   /** Stops accepting, lets in-flight requests finish, frees the port. */
-  close(): Promise<void>
+  close(): Promise<void>;
 }
 
 /** Throw from a handler to answer `{"ok":false,"error":{message, code, ...extra}}` with `status`. */
 export declare class ProtocolError extends Error {
-  constructor(status: number, code: string, message: string, extra?: Record<string, unknown>)
-  readonly status: number
-  readonly code: string
-  readonly extra?: Record<string, unknown>
+  constructor(status: number, code: string, message: string, extra?: Record<string, unknown>);
+  readonly status: number;
+  readonly code: string;
+  readonly extra?: Record<string, unknown>;
 }

@@ -1,4 +1,4 @@
-'use strict'
+'use strict';
 
 // The JavaScript half of the native tunnel server: TunnelServer, its public
 // surface and lifecycle. The HTTP side (routing, auth, CORS, limits,
@@ -15,68 +15,70 @@
 //   streams.js, multipart.js  streamed bodies and answers, uploads
 //   logging.js   what is logged, and how a failing logger is survived
 
-const { NativeServer } = require('./native.js')
-const { normalizeOptions, allowListJson, checkHandler } = require('./lib/options.js')
-const { BodyCodec } = require('./lib/codec.js')
-const { AnswerWriter } = require('./lib/wire.js')
-const { StreamTable } = require('./lib/streams.js')
-const { Calls } = require('./lib/calls.js')
-const { Dispatcher } = require('./lib/dispatch.js')
-const { HandlerSlots } = require('./lib/handlers.js')
-const { ProtocolError } = require('./lib/outcome.js')
+const { NativeServer } = require('./native.js');
+const { normalizeOptions, allowListJson, checkHandler } = require('./lib/options.js');
+const { BodyCodec } = require('./lib/codec.js');
+const { AnswerWriter } = require('./lib/wire.js');
+const { StreamTable } = require('./lib/streams.js');
+const { Calls } = require('./lib/calls.js');
+const { Dispatcher } = require('./lib/dispatch.js');
+const { HandlerSlots } = require('./lib/handlers.js');
+const { ProtocolError } = require('./lib/outcome.js');
 
 class TunnelServer {
   /**
    * @param {import('./index').TunnelServerOptions} [options]
    */
   constructor(options) {
-    const { config, extras } = normalizeOptions(options)
-    this._closeGraceMs = extras.closeGraceMs
-    this._tasks = new HandlerSlots()
-    this._events = new HandlerSlots()
-    this._keepAlive = null
-    this._address = null
-    this._closing = null
-    const codec = new BodyCodec(extras.serializer)
+    const { config, extras } = normalizeOptions(options);
+    this._closeGraceMs = extras.closeGraceMs;
+    this._tasks = new HandlerSlots();
+    this._events = new HandlerSlots();
+    this._keepAlive = null;
+    this._address = null;
+    this._closing = null;
+    const codec = new BodyCodec(extras.serializer);
     // The native side calls back once listening, when jobs are queued.
-    const native = new NativeServer(JSON.stringify(config), () => dispatcher.fetch())
-    const streams = new StreamTable(native)
-    const answers = new AnswerWriter(native, (ticket, kind, id, ctx, value) => calls.answerAlone(ticket, kind, id, ctx, value))
-    const calls = new Calls(native, streams, answers, codec, extras)
-    const dispatcher = new Dispatcher(native, this._tasks, this._events, calls, streams, answers, codec, extras)
-    this._native = native
+    const native = new NativeServer(JSON.stringify(config), () => dispatcher.fetch());
+    const streams = new StreamTable(native);
+    const answers = new AnswerWriter(native, (ticket, kind, id, ctx, value) =>
+      calls.answerAlone(ticket, kind, id, ctx, value),
+    );
+    const calls = new Calls(native, streams, answers, codec, extras);
+    const dispatcher = new Dispatcher(native, this._tasks, this._events, calls, streams, answers, codec, extras);
+    this._native = native;
   }
 
   registerTask(id, handler) {
-    checkHandler('registerTask', id, handler)
-    this._native.registerTask(id, this._tasks.set(id, handler))
-    return this
+    checkHandler('registerTask', id, handler);
+    this._native.registerTask(id, this._tasks.set(id, handler));
+    return this;
   }
 
   registerEvent(id, handler) {
-    checkHandler('registerEvent', id, handler)
-    this._native.registerEvent(id, this._events.set(id, handler))
-    return this
+    checkHandler('registerEvent', id, handler);
+    this._native.registerEvent(id, this._events.set(id, handler));
+    return this;
   }
 
   unregisterTask(id) {
-    if (!this._tasks.delete(id)) return false
-    this._native.unregisterTask(id)
-    return true
+    if (!this._tasks.delete(id)) return false;
+    this._native.unregisterTask(id);
+    return true;
   }
 
   unregisterEvent(id) {
-    if (!this._events.delete(id)) return false
-    this._native.unregisterEvent(id)
-    return true
+    if (!this._events.delete(id)) return false;
+    this._native.unregisterEvent(id);
+    return true;
   }
 
   getTaskIds() {
-    return this._native.taskIds()
+    return this._native.taskIds();
   }
 
   getEventIds() {
-    return this._native.eventIds()
+    return this._native.eventIds();
   }
 
   /**
@@ -86,51 +88,51 @@ class TunnelServer {
    * discovery. `null` serves every registered id again.
    */
   setAllowList(list) {
-    this._native.setAllowList(allowListJson(list))
+    this._native.setAllowList(allowListJson(list));
   }
 
   /** `{ host, port, url }` while listening, otherwise `null`. */
   address() {
-    return this._address ? { ...this._address } : null
+    return this._address ? { ...this._address } : null;
   }
 
   /** Binds and serves. Resolves with `{ host, port, url }`. */
   async listen() {
-    if (this._address) throw new Error('TunnelServer is already listening')
-    let bound
+    if (this._address) throw new Error('TunnelServer is already listening');
+    let bound;
     try {
-      bound = this._native.listen()
+      bound = this._native.listen();
     } catch (e) {
-      const message = String(e && e.message ? e.message : e)
-      const err = new Error(message)
-      const code = /^([A-Z_]+):/.exec(message)
-      if (code) err.code = code[1]
-      throw err
+      const message = String(e && e.message ? e.message : e);
+      const err = new Error(message);
+      const code = /^([A-Z_]+):/.exec(message);
+      if (code) err.code = code[1];
+      throw err;
     }
-    const host = bound.host
-    const urlHost = host.includes(':') ? `[${host}]` : host
-    this._address = { host, port: bound.port, url: `http://${urlHost}:${bound.port}` }
+    const host = bound.host;
+    const urlHost = host.includes(':') ? `[${host}]` : host;
+    this._address = { host, port: bound.port, url: `http://${urlHost}:${bound.port}` };
     // The native server does not hold the event loop open by itself.
-    this._keepAlive = setInterval(() => {}, 1 << 30)
-    return { ...this._address }
+    this._keepAlive = setInterval(() => {}, 1 << 30);
+    return { ...this._address };
   }
 
   /** Stops accepting, lets in-flight requests finish, frees the port. */
   async close() {
-    if (this._closing) return this._closing
-    if (!this._address) return
+    if (this._closing) return this._closing;
+    if (!this._address) return;
     this._closing = (async () => {
       try {
-        await this._native.close(this._closeGraceMs)
+        await this._native.close(this._closeGraceMs);
       } finally {
-        clearInterval(this._keepAlive)
-        this._keepAlive = null
-        this._address = null
-        this._closing = null
+        clearInterval(this._keepAlive);
+        this._keepAlive = null;
+        this._address = null;
+        this._closing = null;
       }
-    })()
-    return this._closing
+    })();
+    return this._closing;
   }
 }
 
-module.exports = { TunnelServer, ProtocolError }
+module.exports = { TunnelServer, ProtocolError };

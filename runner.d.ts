@@ -1,7 +1,7 @@
 /// <reference types="node" />
-import type { definitions } from '@bluelibs/runner'
-import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node'
-import type { TunnelServer } from './index'
+import type { definitions } from '@bluelibs/runner';
+import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
+import type { TunnelServer } from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
@@ -9,30 +9,30 @@ import type { TunnelServer } from './index'
  * without `http.listen` nothing listens (as with nodeExposure).
  * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
  */
-export type NativeExposureConfig = NodeExposureConfig
-export type NativeExposureHttpConfig = NodeExposureHttpConfig
+export type NativeExposureConfig = NodeExposureConfig;
+export type NativeExposureHttpConfig = NodeExposureHttpConfig;
 
 /** The value of the `nativeExposure` resource. */
 export interface NativeExposureValue {
   /** The native server (already listening when `http.listen` was given). */
-  server: TunnelServer
+  server: TunnelServer;
   /** The normalised base path, e.g. `/__runner` (as nodeExposure's `basePath`). */
-  basePath: string
+  basePath: string;
   /** Bound host, port and origin URL (`http://host:port`); `null` without `http.listen`. */
-  host: string | null
-  port: number | null
-  url: string | null
+  host: string | null;
+  port: number | null;
+  url: string | null;
   /** `url` + `basePath`: what Runner's clients take as `baseUrl`. */
-  baseUrl: string | null
+  baseUrl: string | null;
   /**
    * Recomputes the allow-list from the tunnel resources and pushes it to the
    * native side. It is recomputed automatically whenever a tunnel resource
    * finishes initialising and on `globals.events.ready`; call this after
    * changing a tunnel resource's value at runtime.
    */
-  refreshAllowList(): { enabled: boolean; tasks: string[]; events: string[] }
+  refreshAllowList(): { enabled: boolean; tasks: string[]; events: string[] };
   /** Stops the server (also done when the Runner app is disposed). */
-  close(): Promise<void>
+  close(): Promise<void>;
 }
 
 /** A drop-in for `nodeExposure` from `@bluelibs/runner`, served by the native server. */
@@ -42,7 +42,7 @@ export declare const nativeExposure: definitions.IResource<
   NodeExposureDependencyMap,
   any,
   { title: string; description: string }
->
+>;
 
 /**
  * What `useExposureContext()` returns inside a task served by nativeExposure. `req` and `res`
@@ -50,34 +50,42 @@ export declare const nativeExposure: definitions.IResource<
  * writableEnded), not node:http objects; the rest is as under nodeExposure.
  */
 export interface NativeExposureRequestContextValue {
-  req: { method: string; url: string; headers: Record<string, string | string[] | undefined> }
-  res: { statusCode: number; headersSent: boolean; writableEnded: boolean }
+  req: { method: string; url: string; headers: Record<string, string | string[] | undefined> };
+  res: { statusCode: number; headersSent: boolean; writableEnded: boolean };
   /** The request target as a WHATWG URL (base `http://localhost`). */
-  url: URL
-  basePath: string
+  url: URL;
+  basePath: string;
   /** Lower-case names; `x-runner-request-id` is the id echoed on the answer. */
-  headers: Record<string, string | string[] | undefined>
-  method?: string
+  headers: Record<string, string | string[] | undefined>;
+  method?: string;
   /** Aborted when the client goes away, with Runner's cancellation error as reason. */
-  signal: AbortSignal
+  signal: AbortSignal;
 }
 
 /** The async context `useExposureContext()` reads (id `platform.node.ctx.exposureRequest`). */
-export declare const ExposureRequestContext: definitions.IAsyncContext<NativeExposureRequestContextValue>
+export declare const ExposureRequestContext: definitions.IAsyncContext<NativeExposureRequestContextValue>;
 
 export interface AllowListSnapshot {
-  enabled: boolean
-  taskIds: Set<string>
-  eventIds: Set<string>
-  taskAcceptsAsyncContext: Map<string, boolean>
-  eventAcceptsAsyncContext: Map<string, boolean>
+  enabled: boolean;
+  taskIds: Set<string>;
+  eventIds: Set<string>;
+  taskAcceptsAsyncContext: Map<string, boolean>;
+  eventAcceptsAsyncContext: Map<string, boolean>;
 }
 
 /** Runner's allow-list rule, as nodeExposure computes it from a store. */
 export declare function computeAllowList(
   store: unknown,
-  onSelectorError?: (info: { selectorKind: 'task' | 'event'; candidateId: string; tunnelResourceId: string; error: unknown }) => void,
-): AllowListSnapshot
+  onSelectorError?: (info: {
+    selectorKind: 'task' | 'event';
+    candidateId: string;
+    tunnelResourceId: string;
+    error: unknown;
+  }) => void,
+): AllowListSnapshot;
 
 /** Runner's typed-error rule: the store's error helpers decide. */
-export declare function resolveAppErrorExtra(store: unknown, error: unknown): { id?: string; data?: unknown; httpCode?: number } | undefined
+export declare function resolveAppErrorExtra(
+  store: unknown,
+  error: unknown,
+): { id?: string; data?: unknown; httpCode?: number } | undefined;

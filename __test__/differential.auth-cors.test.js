@@ -24,45 +24,146 @@ const status = (code) => (res) => assert.equal(res.status, code);
 const token = (v, name = 'x-runner-token') => [name, v];
 
 // ---------------------------------------------------------------- auth
-suite('auth with a single token (taken from the reference createAuthenticator)', { auth: { token: TOKEN }, limits: { json: { maxSize: 1024 } } }, [
-  ['correct token -> 200', taskReq('app.echo', '{"input":1}'), status(200)],
-  ['missing token -> 401', taskReq('app.echo', '{"input":1}', { auth: false }), status(401)],
-  ['wrong token -> 401', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('nope')] }), status(401)],
-  ['empty token header -> 401', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('')] }), status(401)],
-  ['token with different letter case -> 401', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN.toUpperCase())] }), status(401)],
-  ['token prefix -> 401', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN.slice(0, -1))] }), status(401)],
-  ['token header name is case-insensitive', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN, 'X-RUNNER-TOKEN')] }), status(200)],
-  ['optional whitespace around the token value', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(`  ${TOKEN}\t`)] })],
-  ['repeated token header (same valid value twice)', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN), token(TOKEN)] })],
-  ['repeated token header (valid, then wrong)', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN), token('nope')] })],
-  ['repeated token header (wrong, then valid)', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('nope'), token(TOKEN)] })],
-  ['Authorization header is not the token header -> 401', taskReq('app.echo', '{"input":1}', { auth: false, headers: [['Authorization', `Bearer ${TOKEN}`]] }), status(401)],
-  ['unknown task without token -> 401 (auth before existence)', taskReq('missing.task', '{"input":1}', { auth: false }), status(401)],
-  ['unknown event without token -> 401', eventReq('missing.event', '{}', { auth: false }), status(401)],
-  ['event without token -> 401', eventReq('app.ev.wrap', '{"payload":1}', { auth: false }), status(401)],
-  ['discovery without token -> 401', discoveryReq({ auth: false }), status(401)],
-  ['discovery with wrong token -> 401', discoveryReq({ auth: false, headers: [token('x')] }), status(401)],
-  ['invalid JSON without token -> 401 (auth before body)', taskReq('app.echo', '{oops', { auth: false }), status(401)],
-  ['oversized body without token -> 401, not 413 (auth before body)', taskReq('app.echo', `{"input":"${'x'.repeat(5000)}"}`, { auth: false }), status(401)],
-  ['oversized slow chunked body without token -> 401', { ...taskReq('app.echo', undefined, { auth: false }), chunked: true, chunks: Array.from({ length: 30 }, () => 'x'.repeat(100)), chunkDelayMs: 10 }, status(401)],
-  ['oversized event body without token -> 401', eventReq('app.ev.wrap', `{"payload":"${'x'.repeat(5000)}"}`, { auth: false }), status(401)],
-  ['unknown route under the base without token -> 404 (no auth there)', { ...taskReq('x', '{}', { auth: false }), path: '/__runner/unknown' }, status(404)],
-]);
+suite(
+  'auth with a single token (taken from the reference createAuthenticator)',
+  { auth: { token: TOKEN }, limits: { json: { maxSize: 1024 } } },
+  [
+    ['correct token -> 200', taskReq('app.echo', '{"input":1}'), status(200)],
+    ['missing token -> 401', taskReq('app.echo', '{"input":1}', { auth: false }), status(401)],
+    ['wrong token -> 401', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('nope')] }), status(401)],
+    [
+      'empty token header -> 401',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('')] }),
+      status(401),
+    ],
+    [
+      'token with different letter case -> 401',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN.toUpperCase())] }),
+      status(401),
+    ],
+    [
+      'token prefix -> 401',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN.slice(0, -1))] }),
+      status(401),
+    ],
+    [
+      'token header name is case-insensitive',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN, 'X-RUNNER-TOKEN')] }),
+      status(200),
+    ],
+    [
+      'optional whitespace around the token value',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(`  ${TOKEN}\t`)] }),
+    ],
+    [
+      'repeated token header (same valid value twice)',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN), token(TOKEN)] }),
+    ],
+    [
+      'repeated token header (valid, then wrong)',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN), token('nope')] }),
+    ],
+    [
+      'repeated token header (wrong, then valid)',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('nope'), token(TOKEN)] }),
+    ],
+    [
+      'Authorization header is not the token header -> 401',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [['Authorization', `Bearer ${TOKEN}`]] }),
+      status(401),
+    ],
+    [
+      'unknown task without token -> 401 (auth before existence)',
+      taskReq('missing.task', '{"input":1}', { auth: false }),
+      status(401),
+    ],
+    ['unknown event without token -> 401', eventReq('missing.event', '{}', { auth: false }), status(401)],
+    ['event without token -> 401', eventReq('app.ev.wrap', '{"payload":1}', { auth: false }), status(401)],
+    ['discovery without token -> 401', discoveryReq({ auth: false }), status(401)],
+    ['discovery with wrong token -> 401', discoveryReq({ auth: false, headers: [token('x')] }), status(401)],
+    [
+      'invalid JSON without token -> 401 (auth before body)',
+      taskReq('app.echo', '{oops', { auth: false }),
+      status(401),
+    ],
+    [
+      'oversized body without token -> 401, not 413 (auth before body)',
+      taskReq('app.echo', `{"input":"${'x'.repeat(5000)}"}`, { auth: false }),
+      status(401),
+    ],
+    [
+      'oversized slow chunked body without token -> 401',
+      {
+        ...taskReq('app.echo', undefined, { auth: false }),
+        chunked: true,
+        chunks: Array.from({ length: 30 }, () => 'x'.repeat(100)),
+        chunkDelayMs: 10,
+      },
+      status(401),
+    ],
+    [
+      'oversized event body without token -> 401',
+      eventReq('app.ev.wrap', `{"payload":"${'x'.repeat(5000)}"}`, { auth: false }),
+      status(401),
+    ],
+    [
+      'unknown route under the base without token -> 404 (no auth there)',
+      { ...taskReq('x', '{}', { auth: false }), path: '/__runner/unknown' },
+      status(404),
+    ],
+  ],
+);
 
 suite('auth with a token list (taken from the reference)', { auth: { token: ['alpha-token', 'beta-token'] } }, [
-  ['first token -> 200', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('alpha-token')] }), status(200)],
-  ['second token -> 200', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('beta-token')] }), status(200)],
-  ['token not in the list -> 401', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('gamma-token')] }), status(401)],
-  ['both tokens joined -> 401', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('alpha-token, beta-token')] }), status(401)],
+  [
+    'first token -> 200',
+    taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('alpha-token')] }),
+    status(200),
+  ],
+  [
+    'second token -> 200',
+    taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('beta-token')] }),
+    status(200),
+  ],
+  [
+    'token not in the list -> 401',
+    taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('gamma-token')] }),
+    status(401),
+  ],
+  [
+    'both tokens joined -> 401',
+    taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('alpha-token, beta-token')] }),
+    status(401),
+  ],
   ['missing token -> 401', taskReq('app.echo', '{"input":1}', { auth: false }), status(401)],
-  ['discovery with the second token -> 200', discoveryReq({ auth: false, headers: [token('beta-token')] }), status(200)],
+  [
+    'discovery with the second token -> 200',
+    discoveryReq({ auth: false, headers: [token('beta-token')] }),
+    status(200),
+  ],
 ]);
 
 suite('auth with a custom header name (taken from the reference)', { auth: { token: TOKEN, header: 'X-Api-Key' } }, [
-  ['custom header in lower case -> 200', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN, 'x-api-key')] }), status(200)],
-  ['custom header in upper case -> 200', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN, 'X-API-KEY')] }), status(200)],
-  ['default header is not accepted -> 401', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN)] }), status(401)],
-  ['event with the custom header -> 200', eventReq('app.ev.wrap', '{"payload":1}', { auth: false, headers: [token(TOKEN, 'x-api-key')] }), status(200)],
+  [
+    'custom header in lower case -> 200',
+    taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN, 'x-api-key')] }),
+    status(200),
+  ],
+  [
+    'custom header in upper case -> 200',
+    taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN, 'X-API-KEY')] }),
+    status(200),
+  ],
+  [
+    'default header is not accepted -> 401',
+    taskReq('app.echo', '{"input":1}', { auth: false, headers: [token(TOKEN)] }),
+    status(401),
+  ],
+  [
+    'event with the custom header -> 200',
+    eventReq('app.ev.wrap', '{"payload":1}', { auth: false, headers: [token(TOKEN, 'x-api-key')] }),
+    status(200),
+  ],
 ]);
 
 suite('auth not configured (taken from the reference): 500 AUTH_NOT_CONFIGURED', {}, [
@@ -70,24 +171,42 @@ suite('auth not configured (taken from the reference): 500 AUTH_NOT_CONFIGURED',
   ['task with a token header -> 500 AUTH_NOT_CONFIGURED', taskReq('app.echo', '{"input":1}'), status(500)],
   ['event -> 500 AUTH_NOT_CONFIGURED', eventReq('app.ev.wrap', '{"payload":1}', { auth: false }), status(500)],
   ['discovery -> 500 AUTH_NOT_CONFIGURED', discoveryReq({ auth: false }), status(500)],
-  ['unknown task -> 500 AUTH_NOT_CONFIGURED (auth before existence)', taskReq('missing.task', '', { auth: false }), status(500)],
+  [
+    'unknown task -> 500 AUTH_NOT_CONFIGURED (auth before existence)',
+    taskReq('missing.task', '', { auth: false }),
+    status(500),
+  ],
 ]);
 
-suite('auth object without token (taken from the reference): 500 AUTH_NOT_CONFIGURED', { auth: { header: 'x-other' } }, [
-  ['task -> 500', taskReq('app.echo', '{"input":1}', { auth: false }), status(500)],
-]);
+suite(
+  'auth object without token (taken from the reference): 500 AUTH_NOT_CONFIGURED',
+  { auth: { header: 'x-other' } },
+  [['task -> 500', taskReq('app.echo', '{"input":1}', { auth: false }), status(500)]],
+);
 
 suite('allowAnonymous without token (taken from the reference)', { auth: { allowAnonymous: true } }, [
   ['task without token -> 200', taskReq('app.echo', '{"input":1}', { auth: false }), status(200)],
-  ['task with any token -> 200', taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('whatever')] }), status(200)],
-  ['event without token -> 200', eventReq('app.ev.wrap', '{"payload":1,"returnPayload":true}', { auth: false }), status(200)],
+  [
+    'task with any token -> 200',
+    taskReq('app.echo', '{"input":1}', { auth: false, headers: [token('whatever')] }),
+    status(200),
+  ],
+  [
+    'event without token -> 200',
+    eventReq('app.ev.wrap', '{"payload":1,"returnPayload":true}', { auth: false }),
+    status(200),
+  ],
   ['discovery without token -> 200', discoveryReq({ auth: false }), status(200)],
 ]);
 
-suite('allowAnonymous does not bypass a configured token (taken from the reference)', { auth: { token: TOKEN, allowAnonymous: true } }, [
-  ['missing token -> 401', taskReq('app.echo', '{"input":1}', { auth: false }), status(401)],
-  ['correct token -> 200', taskReq('app.echo', '{"input":1}'), status(200)],
-]);
+suite(
+  'allowAnonymous does not bypass a configured token (taken from the reference)',
+  { auth: { token: TOKEN, allowAnonymous: true } },
+  [
+    ['missing token -> 401', taskReq('app.echo', '{"input":1}', { auth: false }), status(401)],
+    ['correct token -> 200', taskReq('app.echo', '{"input":1}'), status(200)],
+  ],
+);
 
 // ---------------------------------------------------------------- CORS
 const AUTH = { token: TOKEN };
@@ -109,7 +228,10 @@ const corsCommon = (o) => [
   ['499 cancellation', taskReq('app.throwCancellation', '', { headers: [origin(o)] })],
   ['event success', eventReq('app.ev.wrap', '{"payload":1}', { headers: [origin(o)] })],
   ['discovery', discoveryReq({ headers: [origin(o)] })],
-  ['preflight on a task', preflight('/__runner/task/app.echo', [origin(o), acrm, acrh('content-type, x-runner-token')])],
+  [
+    'preflight on a task',
+    preflight('/__runner/task/app.echo', [origin(o), acrm, acrh('content-type, x-runner-token')]),
+  ],
   ['preflight on an unknown task', preflight('/__runner/task/missing', [origin(o), acrm])],
   ['preflight on an event', preflight('/__runner/event/app.ev.wrap', [origin(o), acrm, acrh('X-Custom')])],
   ['preflight on discovery', preflight('/__runner/discovery', [origin(o), acrh('x-runner-token')])],
@@ -118,74 +240,146 @@ const corsCommon = (o) => [
   ['preflight outside the base path -> 404', preflight('/elsewhere', [origin(o), acrm])],
   ['preflight without Origin', preflight('/__runner/task/app.echo', [acrm])],
   ['preflight without Access-Control-Request-Headers', preflight('/__runner/task/app.echo', [origin(o), acrm])],
-  ['preflight with repeated Access-Control-Request-Headers', preflight('/__runner/task/app.echo', [origin(o), acrh('a-one'), acrh('b-two')])],
-  ['preflight needs no token and reads no body', { ...preflight('/__runner/task/app.echo', [origin(o), ['Content-Type', 'application/json']]), body: '{"input":1}' }],
+  [
+    'preflight with repeated Access-Control-Request-Headers',
+    preflight('/__runner/task/app.echo', [origin(o), acrh('a-one'), acrh('b-two')]),
+  ],
+  [
+    'preflight needs no token and reads no body',
+    { ...preflight('/__runner/task/app.echo', [origin(o), ['Content-Type', 'application/json']]), body: '{"input":1}' },
+  ],
 ];
 
-suite('CORS not configured (taken from the reference): Access-Control-Allow-Origin *', { auth: AUTH }, corsCommon('https://anything.example'));
+suite(
+  'CORS not configured (taken from the reference): Access-Control-Allow-Origin *',
+  { auth: AUTH },
+  corsCommon('https://anything.example'),
+);
 
 suite('CORS origin as a string (taken from the reference)', { auth: AUTH, cors: { origin: 'https://app.example' } }, [
   ...corsCommon('https://app.example'),
-  ['other origin still gets the configured string', taskReq('app.echo', '{"input":1}', { headers: [origin('https://evil.example')] })],
+  [
+    'other origin still gets the configured string',
+    taskReq('app.echo', '{"input":1}', { headers: [origin('https://evil.example')] }),
+  ],
 ]);
 
 const LIST = ['https://a.example', 'https://b.example'];
-suite('CORS origin as a list (taken from the reference): echo when listed, Vary: Origin', { auth: AUTH, cors: { origin: LIST } }, [
-  ...corsCommon('https://b.example'),
-  ['non-matching origin: no Allow-Origin, Vary still set', taskReq('app.echo', '{"input":1}', { headers: [origin('https://evil.example')] })],
-  ['non-matching origin on an error answer', taskReq('app.echo', '{"input":1}', { auth: false, headers: [origin('https://evil.example')] })],
-  ['origin differing only in case does not match', taskReq('app.echo', '{"input":1}', { headers: [origin('https://A.example')] })],
-  ['origin with a trailing slash does not match', taskReq('app.echo', '{"input":1}', { headers: [origin('https://a.example/')] })],
-  ['"null" origin does not match', taskReq('app.echo', '{"input":1}', { headers: [origin('null')] })],
-  ['repeated Origin headers', taskReq('app.echo', '{"input":1}', { headers: [origin('https://a.example'), origin('https://b.example')] })],
-  ['non-matching preflight', preflight('/__runner/task/app.echo', [origin('https://evil.example'), acrm, acrh('content-type')])],
-]);
+suite(
+  'CORS origin as a list (taken from the reference): echo when listed, Vary: Origin',
+  { auth: AUTH, cors: { origin: LIST } },
+  [
+    ...corsCommon('https://b.example'),
+    [
+      'non-matching origin: no Allow-Origin, Vary still set',
+      taskReq('app.echo', '{"input":1}', { headers: [origin('https://evil.example')] }),
+    ],
+    [
+      'non-matching origin on an error answer',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [origin('https://evil.example')] }),
+    ],
+    [
+      'origin differing only in case does not match',
+      taskReq('app.echo', '{"input":1}', { headers: [origin('https://A.example')] }),
+    ],
+    [
+      'origin with a trailing slash does not match',
+      taskReq('app.echo', '{"input":1}', { headers: [origin('https://a.example/')] }),
+    ],
+    ['"null" origin does not match', taskReq('app.echo', '{"input":1}', { headers: [origin('null')] })],
+    [
+      'repeated Origin headers',
+      taskReq('app.echo', '{"input":1}', { headers: [origin('https://a.example'), origin('https://b.example')] }),
+    ],
+    [
+      'non-matching preflight',
+      preflight('/__runner/task/app.echo', [origin('https://evil.example'), acrm, acrh('content-type')]),
+    ],
+  ],
+);
 
-suite('CORS corsOrigins shorthand on the native side equals cors.origin list on the reference', { auth: AUTH, cors: { origin: LIST }, native: { cors: undefined, corsOrigins: LIST } }, [
-  ['matching origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://a.example')] })],
-  ['non-matching origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://evil.example')] })],
-  ['matching preflight', preflight('/__runner/task/app.echo', [origin('https://b.example'), acrm, acrh('content-type')])],
-  ['error answer with a matching origin', taskReq('app.throwTeapot', '', { headers: [origin('https://a.example')] })],
-]);
+suite(
+  'CORS corsOrigins shorthand on the native side equals cors.origin list on the reference',
+  { auth: AUTH, cors: { origin: LIST }, native: { cors: undefined, corsOrigins: LIST } },
+  [
+    ['matching origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://a.example')] })],
+    ['non-matching origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://evil.example')] })],
+    [
+      'matching preflight',
+      preflight('/__runner/task/app.echo', [origin('https://b.example'), acrm, acrh('content-type')]),
+    ],
+    ['error answer with a matching origin', taskReq('app.throwTeapot', '', { headers: [origin('https://a.example')] })],
+  ],
+);
 
-suite('CORS origin as a RegExp (taken from the reference)', { auth: AUTH, cors: { origin: /^https:\/\/[a-z]+\.trusted\.example$/ } }, [
-  ...corsCommon('https://app.trusted.example'),
-  ['non-matching origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://app.trusted.example.evil')] })],
-  ['non-matching preflight', preflight('/__runner/task/app.echo', [origin('http://app.trusted.example'), acrm])],
-]);
+suite(
+  'CORS origin as a RegExp (taken from the reference)',
+  { auth: AUTH, cors: { origin: /^https:\/\/[a-z]+\.trusted\.example$/ } },
+  [
+    ...corsCommon('https://app.trusted.example'),
+    [
+      'non-matching origin',
+      taskReq('app.echo', '{"input":1}', { headers: [origin('https://app.trusted.example.evil')] }),
+    ],
+    ['non-matching preflight', preflight('/__runner/task/app.echo', [origin('http://app.trusted.example'), acrm])],
+  ],
+);
 
 suite(
   'CORS origin as a function (taken from the reference)',
   { auth: AUTH, cors: { origin: (o) => (o && o.endsWith('.fn.example') ? o : undefined) } },
   [
     ...corsCommon('https://x.fn.example'),
-    ['function rejecting the origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://evil.example')] })],
+    [
+      'function rejecting the origin',
+      taskReq('app.echo', '{"input":1}', { headers: [origin('https://evil.example')] }),
+    ],
     ['function rejecting a preflight', preflight('/__runner/task/app.echo', [origin('https://evil.example'), acrm])],
   ],
 );
 
-suite('CORS origin function returning a fixed origin (taken from the reference)', { auth: AUTH, cors: { origin: () => 'https://fixed.example' } }, [
-  ['with an Origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://x.example')] })],
-  ['without an Origin', taskReq('app.echo', '{"input":1}')],
-  ['preflight', preflight('/__runner/task/app.echo', [origin('https://x.example'), acrm])],
-]);
+suite(
+  'CORS origin function returning a fixed origin (taken from the reference)',
+  { auth: AUTH, cors: { origin: () => 'https://fixed.example' } },
+  [
+    ['with an Origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://x.example')] })],
+    ['without an Origin', taskReq('app.echo', '{"input":1}')],
+    ['preflight', preflight('/__runner/task/app.echo', [origin('https://x.example'), acrm])],
+  ],
+);
 
-suite('CORS credentials without origin (taken from the reference): no "*", Vary: Origin', { auth: AUTH, cors: { credentials: true } }, [
-  ...corsCommon('https://creds.example'),
-]);
+suite(
+  'CORS credentials without origin (taken from the reference): no "*", Vary: Origin',
+  { auth: AUTH, cors: { credentials: true } },
+  [...corsCommon('https://creds.example')],
+);
 
-suite('CORS credentials with an origin list (taken from the reference)', { auth: AUTH, cors: { origin: LIST, credentials: true } }, [
-  ['matching origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://a.example')] })],
-  ['non-matching origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://evil.example')] })],
-  ['matching preflight', preflight('/__runner/task/app.echo', [origin('https://a.example'), acrm, acrh('content-type')])],
-  ['401 with matching origin', taskReq('app.echo', '{"input":1}', { auth: false, headers: [origin('https://a.example')] })],
-]);
+suite(
+  'CORS credentials with an origin list (taken from the reference)',
+  { auth: AUTH, cors: { origin: LIST, credentials: true } },
+  [
+    ['matching origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://a.example')] })],
+    ['non-matching origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://evil.example')] })],
+    [
+      'matching preflight',
+      preflight('/__runner/task/app.echo', [origin('https://a.example'), acrm, acrh('content-type')]),
+    ],
+    [
+      '401 with matching origin',
+      taskReq('app.echo', '{"input":1}', { auth: false, headers: [origin('https://a.example')] }),
+    ],
+  ],
+);
 
-suite('CORS exposedHeaders (taken from the reference)', { auth: AUTH, cors: { origin: 'https://app.example', exposedHeaders: ['x-runner-request-id', 'X-Other'] } }, [
-  ['task success', taskReq('app.echo', '{"input":1}', { headers: [origin('https://app.example')] })],
-  ['error answer', taskReq('app.throwPlain', '', { headers: [origin('https://app.example')] })],
-  ['preflight (no expose header there)', preflight('/__runner/task/app.echo', [origin('https://app.example'), acrm])],
-]);
+suite(
+  'CORS exposedHeaders (taken from the reference)',
+  { auth: AUTH, cors: { origin: 'https://app.example', exposedHeaders: ['x-runner-request-id', 'X-Other'] } },
+  [
+    ['task success', taskReq('app.echo', '{"input":1}', { headers: [origin('https://app.example')] })],
+    ['error answer', taskReq('app.throwPlain', '', { headers: [origin('https://app.example')] })],
+    ['preflight (no expose header there)', preflight('/__runner/task/app.echo', [origin('https://app.example'), acrm])],
+  ],
+);
 
 suite('CORS varyOrigin: false (taken from the reference)', { auth: AUTH, cors: { origin: LIST, varyOrigin: false } }, [
   ['matching origin', taskReq('app.echo', '{"input":1}', { headers: [origin('https://a.example')] })],
@@ -195,16 +389,38 @@ suite('CORS varyOrigin: false (taken from the reference)', { auth: AUTH, cors: {
 
 suite(
   'CORS preflight with methods, allowedHeaders and maxAge configured (taken from the reference)',
-  { auth: AUTH, cors: { origin: 'https://app.example', methods: ['GET', 'POST', 'OPTIONS'], allowedHeaders: ['content-type', 'x-runner-token'], maxAge: 600, credentials: true } },
+  {
+    auth: AUTH,
+    cors: {
+      origin: 'https://app.example',
+      methods: ['GET', 'POST', 'OPTIONS'],
+      allowedHeaders: ['content-type', 'x-runner-token'],
+      maxAge: 600,
+      credentials: true,
+    },
+  },
   [
-    ['preflight with requested headers (configured list wins)', preflight('/__runner/task/app.echo', [origin('https://app.example'), acrm, acrh('x-something-else')])],
-    ['preflight without requested headers', preflight('/__runner/task/app.echo', [origin('https://app.example'), acrm])],
+    [
+      'preflight with requested headers (configured list wins)',
+      preflight('/__runner/task/app.echo', [origin('https://app.example'), acrm, acrh('x-something-else')]),
+    ],
+    [
+      'preflight without requested headers',
+      preflight('/__runner/task/app.echo', [origin('https://app.example'), acrm]),
+    ],
     ['preflight on discovery', preflight('/__runner/discovery', [origin('https://app.example')])],
-    ['actual request (no preflight-only headers)', taskReq('app.echo', '{"input":1}', { headers: [origin('https://app.example')] })],
+    [
+      'actual request (no preflight-only headers)',
+      taskReq('app.echo', '{"input":1}', { headers: [origin('https://app.example')] }),
+    ],
   ],
 );
 
-suite('CORS preflight with maxAge 0 and empty methods/allowedHeaders lists (taken from the reference)', { auth: AUTH, cors: { methods: [], allowedHeaders: [], maxAge: 0 } }, [
-  ['preflight', preflight('/__runner/task/app.echo', [origin('https://x.example'), acrm, acrh('content-type')])],
-  ['actual request', taskReq('app.echo', '{"input":1}', { headers: [origin('https://x.example')] })],
-]);
+suite(
+  'CORS preflight with maxAge 0 and empty methods/allowedHeaders lists (taken from the reference)',
+  { auth: AUTH, cors: { methods: [], allowedHeaders: [], maxAge: 0 } },
+  [
+    ['preflight', preflight('/__runner/task/app.echo', [origin('https://x.example'), acrm, acrh('content-type')])],
+    ['actual request', taskReq('app.echo', '{"input":1}', { headers: [origin('https://x.example')] })],
+  ],
+);

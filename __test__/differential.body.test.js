@@ -42,7 +42,11 @@ const taskBodyCases = [
   ['invalid JSON: leading BOM -> 400', 'app.describe', bin(Buffer.from([0xef, 0xbb, 0xbf]), '{"input":1}')],
   ['invalid JSON: raw control character in string -> 400', 'app.describe', '{"input":"a\u0001b"}'],
   ['invalid UTF-8 byte in a string is decoded lossily', 'app.length', bin('{"input":"a', Buffer.from([0xff]), 'b"}')],
-  ['UTF-8 encoded surrogate (ED A0 80) is decoded lossily', 'app.length', bin('{"input":"', Buffer.from([0xed, 0xa0, 0x80]), '"}')],
+  [
+    'UTF-8 encoded surrogate (ED A0 80) is decoded lossily',
+    'app.length',
+    bin('{"input":"', Buffer.from([0xed, 0xa0, 0x80]), '"}'),
+  ],
   ['truncated UTF-8 sequence is decoded lossily', 'app.length', bin('{"input":"x', Buffer.from([0xe2, 0x82]), '"}')],
   ['overlong UTF-8 sequence is decoded lossily', 'app.length', bin('{"input":"', Buffer.from([0xc0, 0xaf]), '"}')],
   ['valid multi-byte UTF-8 (emoji, CJK) round-trips', 'app.length', '{"input":"😀 漢字 é"}'],
@@ -57,20 +61,44 @@ const taskBodyCases = [
   ['negative number overflowing a double (-1e400)', 'app.echo', '{"input":-1e400}'],
   ['number underflowing a double (1e-400)', 'app.echo', '{"input":1e-400}'],
   ['smallest subnormal double', 'app.echo', '{"input":5e-324}'],
-  ['decimal fractions keep shortest round-trip form', 'app.echo', '{"input":[0.1,0.30000000000000004,1E2,1e+21,123.456e-7]}'],
+  [
+    'decimal fractions keep shortest round-trip form',
+    'app.echo',
+    '{"input":[0.1,0.30000000000000004,1E2,1e+21,123.456e-7]}',
+  ],
   ['duplicate "input" keys: last wins', 'app.describe', '{"input":1,"input":2}'],
   ['duplicate keys inside the input: last wins', 'app.echo', '{"input":{"a":1,"b":2,"a":3}}'],
   ['duplicate non-input keys around input', 'app.describe', '{"a":1,"input":"i","a":2}'],
-  ['"__proto__" key inside the input does not change the prototype', 'app.protoInspect', '{"input":{"__proto__":{"polluted":true},"k":1}}'],
+  [
+    '"__proto__" key inside the input does not change the prototype',
+    'app.protoInspect',
+    '{"input":{"__proto__":{"polluted":true},"k":1}}',
+  ],
   ['top-level "__proto__" holding an input is not unwrapped', 'app.describe', '{"__proto__":{"input":"sneaky"}}'],
-  ['"constructor"/"prototype" keys', 'app.protoInspect', '{"input":{"constructor":{"prototype":{"polluted":true}},"k":2}}'],
+  [
+    '"constructor"/"prototype" keys',
+    'app.protoInspect',
+    '{"input":{"constructor":{"prototype":{"polluted":true}},"k":2}}',
+  ],
   ['5000 nested arrays', 'app.depth', nestedArrays(5000)],
   ['100 nested arrays', 'app.depth', nestedArrays(100)],
   ['5000 nested objects', 'app.depth', nestedObjects(5000)],
   ['long string (100 KB)', 'app.length', `{"input":"${'x'.repeat(100 * 1024)}"}`],
-  ['many keys', 'app.echo', JSON.stringify({ input: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, i])) })],
-  ['key order is preserved (numeric-like keys follow JS rules)', 'app.echo', '{"input":{"b":1,"a":2,"10":3,"2":4,"-1":5}}'],
-  ['Runner type tags in the body (plain objects with JSON, typed values with the Serializer)', 'app.describe', '{"input":{"when":{"__type":"Date","value":"2020-01-01T00:00:00.000Z"},"u":{"__type":"Undefined","value":null}}}'],
+  [
+    'many keys',
+    'app.echo',
+    JSON.stringify({ input: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, i])) }),
+  ],
+  [
+    'key order is preserved (numeric-like keys follow JS rules)',
+    'app.echo',
+    '{"input":{"b":1,"a":2,"10":3,"2":4,"-1":5}}',
+  ],
+  [
+    'Runner type tags in the body (plain objects with JSON, typed values with the Serializer)',
+    'app.describe',
+    '{"input":{"when":{"__type":"Date","value":"2020-01-01T00:00:00.000Z"},"u":{"__type":"Undefined","value":null}}}',
+  ],
 ];
 
 const eventBodyCases = [
@@ -92,9 +120,17 @@ const eventBodyCases = [
   ['hook returning null replaces the payload', 'app.ev.toNull', '{"payload":{"a":1},"returnPayload":true}'],
   ['hook returning 0 replaces the payload', 'app.ev.toZero', '{"payload":{"a":1},"returnPayload":true}'],
   ['hook returning false replaces the payload', 'app.ev.toFalse', '{"payload":{"a":1},"returnPayload":true}'],
-  ['hook returning an empty string replaces the payload', 'app.ev.toEmptyString', '{"payload":{"a":1},"returnPayload":true}'],
+  [
+    'hook returning an empty string replaces the payload',
+    'app.ev.toEmptyString',
+    '{"payload":{"a":1},"returnPayload":true}',
+  ],
   ['invalid JSON -> 400', 'app.ev.wrap', '{"payload":'],
-  ['duplicate returnPayload keys: last wins', 'app.ev.wrap', '{"payload":1,"returnPayload":true,"returnPayload":false}'],
+  [
+    'duplicate returnPayload keys: last wins',
+    'app.ev.wrap',
+    '{"payload":1,"returnPayload":true,"returnPayload":false}',
+  ],
   ['big integer payload', 'app.ev.noop', '{"payload":123456789012345678901234567890,"returnPayload":true}'],
 ];
 
@@ -118,16 +154,31 @@ for (const serializer of ['json', 'runner']) {
     }
 
     it('missing content-type: body is still parsed as JSON (same answer as the reference)', async () => {
-      await sameAnswer(pair, { method: 'POST', path: '/__runner/task/app.describe', headers: [authHeader()], body: '{"input":"no content type"}' });
+      await sameAnswer(pair, {
+        method: 'POST',
+        path: '/__runner/task/app.describe',
+        headers: [authHeader()],
+        body: '{"input":"no content type"}',
+      });
     });
     it('no body and no content-length (same answer as the reference)', async () => {
       await sameAnswer(pair, { method: 'POST', path: '/__runner/task/app.describe', headers: [authHeader()] });
     });
     it('text/plain content-type: body is still parsed as JSON (same answer as the reference)', async () => {
-      await sameAnswer(pair, { method: 'POST', path: '/__runner/task/app.describe', headers: [authHeader(), ['Content-Type', 'text/plain']], body: '{"input":[1]}' });
+      await sameAnswer(pair, {
+        method: 'POST',
+        path: '/__runner/task/app.describe',
+        headers: [authHeader(), ['Content-Type', 'text/plain']],
+        body: '{"input":[1]}',
+      });
     });
     it('content-type with charset parameter (same answer as the reference)', async () => {
-      await sameAnswer(pair, { method: 'POST', path: '/__runner/task/app.describe', headers: [authHeader(), ['Content-Type', 'application/json; charset=utf-8']], body: '{"input":"cs"}' });
+      await sameAnswer(pair, {
+        method: 'POST',
+        path: '/__runner/task/app.describe',
+        headers: [authHeader(), ['Content-Type', 'application/json; charset=utf-8']],
+        body: '{"input":"cs"}',
+      });
     });
     it('repeated content-type headers (same answer as the reference)', async () => {
       await sameAnswer(pair, {
@@ -138,14 +189,26 @@ for (const serializer of ['json', 'runner']) {
       });
     });
     it('chunked request body (same answer as the reference)', async () => {
-      await sameAnswer(pair, { ...taskReq('app.describe', undefined), chunked: true, chunks: ['{"inp', 'ut":{"a', '":1}}'] });
+      await sameAnswer(pair, {
+        ...taskReq('app.describe', undefined),
+        chunked: true,
+        chunks: ['{"inp', 'ut":{"a', '":1}}'],
+      });
     });
     it('chunked request body with a UTF-8 character split across chunks (same answer as the reference)', async () => {
       const bytes = Buffer.from('{"input":"é😀"}', 'utf8');
-      await sameAnswer(pair, { ...taskReq('app.length', undefined), chunked: true, chunks: [bytes.subarray(0, 11), bytes.subarray(11, 14), bytes.subarray(14)] });
+      await sameAnswer(pair, {
+        ...taskReq('app.length', undefined),
+        chunked: true,
+        chunks: [bytes.subarray(0, 11), bytes.subarray(11, 14), bytes.subarray(14)],
+      });
     });
     it('body sent slowly in several writes (same answer as the reference)', async () => {
-      await sameAnswer(pair, { ...taskReq('app.describe', undefined), parts: ['{"input"', ':', '"slow"', '}'], chunkDelayMs: 20 });
+      await sameAnswer(pair, {
+        ...taskReq('app.describe', undefined),
+        parts: ['{"input"', ':', '"slow"', '}'],
+        chunkDelayMs: 20,
+      });
     });
   });
 }
@@ -179,16 +242,34 @@ describe("Runner-typed values with Runner's Serializer on both sides (taken from
   after(async () => pair && pair.close());
 
   const cases = [
-    ['Dates, BigInt, Set in; Date, BigInt, Map, undefined, NaN, RegExp out', taskReq('typed.roundtrip', '{"input":{"when":{"__type":"Date","value":"2020-01-02T03:04:05.678Z"},"n":{"__type":"BigInt","value":"123456789012345678901234567890"},"s":{"__type":"Set","value":[1,2]}}}')],
+    [
+      'Dates, BigInt, Set in; Date, BigInt, Map, undefined, NaN, RegExp out',
+      taskReq(
+        'typed.roundtrip',
+        '{"input":{"when":{"__type":"Date","value":"2020-01-02T03:04:05.678Z"},"n":{"__type":"BigInt","value":"123456789012345678901234567890"},"s":{"__type":"Set","value":[1,2]}}}',
+      ),
+    ],
     ['returning a BigInt', taskReq('typed.bigint', '')],
     ['returning undefined is encoded by the serializer', taskReq('app.returnUndefined', '')],
     ['returning a Date', taskReq('app.returnDate', '')],
-    ['graph payload with shared references', taskReq('typed.shared', '{"__graph":true,"version":1,"root":{"__ref":"o1"},"nodes":{"o2":{"kind":"object","value":{"a":1}},"o1":{"kind":"object","value":{"input":{"__ref":"i1"}}},"i1":{"kind":"object","value":{"x":{"__ref":"o2"},"y":{"__ref":"o2"}}}}}')],
+    [
+      'graph payload with shared references',
+      taskReq(
+        'typed.shared',
+        '{"__graph":true,"version":1,"root":{"__ref":"o1"},"nodes":{"o2":{"kind":"object","value":{"a":1}},"o1":{"kind":"object","value":{"input":{"__ref":"i1"}}},"i1":{"kind":"object","value":{"x":{"__ref":"o2"},"y":{"__ref":"o2"}}}}}',
+      ),
+    ],
     ['unknown __type -> 400 INVALID_JSON', taskReq('app.echo', '{"input":{"__type":"Nope","value":1}}')],
     ['invalid BigInt payload -> 400 INVALID_JSON', taskReq('app.echo', '{"input":{"__type":"BigInt","value":"12x"}}')],
     ['cyclic result cannot be serialized -> 500', taskReq('app.returnCyclic', '')],
-    ['typed event payload with returnPayload', eventReq('typed.ev', '{"payload":{"__type":"Date","value":"1999-12-31T23:59:59.000Z"},"returnPayload":true}')],
-    ['typed error with data through the serializer', taskReq('app.throwBadRequest', '{"input":{"__type":"Date","value":"2001-01-01T00:00:00.000Z"}}')],
+    [
+      'typed event payload with returnPayload',
+      eventReq('typed.ev', '{"payload":{"__type":"Date","value":"1999-12-31T23:59:59.000Z"},"returnPayload":true}'),
+    ],
+    [
+      'typed error with data through the serializer',
+      taskReq('app.throwBadRequest', '{"input":{"__type":"Date","value":"2001-01-01T00:00:00.000Z"}}'),
+    ],
   ];
   for (const [label, spec] of cases) {
     it(`${label} (same answer as the reference)`, async () => {

@@ -2,7 +2,18 @@
 // Discovery (handleDiscovery) and request ids (ensureRequestId), compared with Runner's nodeExposure.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startPair, sameAnswer, rawRequest, allHandlers, taskReq, eventReq, discoveryReq, authHeader, UUID_RE, TOKEN } = require('./helpers');
+const {
+  startPair,
+  sameAnswer,
+  rawRequest,
+  allHandlers,
+  taskReq,
+  eventReq,
+  discoveryReq,
+  authHeader,
+  UUID_RE,
+  TOKEN,
+} = require('./helpers');
 
 const AUTH = { token: TOKEN };
 
@@ -31,7 +42,9 @@ describe('discovery of a standalone server (compared with a reference whose tunn
     const { nat } = await sameAnswer(pair, discoveryReq());
     assert.deepEqual(nat.json(), {
       ok: true,
-      result: { allowList: { enabled: true, tasks: ['app.alpha', 'app.beta', 'x/y.z'], events: ['app.ev.one', 'app.ev.two'] } },
+      result: {
+        allowList: { enabled: true, tasks: ['app.alpha', 'app.beta', 'x/y.z'], events: ['app.ev.one', 'app.ev.two'] },
+      },
     });
   });
   it('allow-listed task is callable (same answer as the reference)', async () => {
@@ -70,7 +83,10 @@ describe('disableDiscovery: true (taken from the reference handleDiscovery)', ()
     ['GET discovery -> 404', discoveryReq()],
     ['GET discovery without token -> 404 (before auth)', discoveryReq({ auth: false })],
     ['POST discovery -> 404 (before the method check)', discoveryReq({ method: 'POST' })],
-    ['OPTIONS discovery is still a preflight', { method: 'OPTIONS', path: '/__runner/discovery', headers: [['Origin', 'https://x.example']] }],
+    [
+      'OPTIONS discovery is still a preflight',
+      { method: 'OPTIONS', path: '/__runner/discovery', headers: [['Origin', 'https://x.example']] },
+    ],
     ['tasks still work', taskReq('app.beta', '{"input":1}')],
   ];
   for (const [label, spec] of cases) {
@@ -141,7 +157,10 @@ describe('request ids (taken from the reference ensureRequestId)', () => {
     ['on 499', taskReq('app.throwCancellation', '')],
     ['on events', eventReq('app.ev.wrap', '{"payload":1}')],
     ['on discovery', discoveryReq()],
-    ['not on preflight', { method: 'OPTIONS', path: '/__runner/task/app.echo', headers: [['Origin', 'https://x.example']] }],
+    [
+      'not on preflight',
+      { method: 'OPTIONS', path: '/__runner/task/app.echo', headers: [['Origin', 'https://x.example']] },
+    ],
   ];
   for (const [label, spec] of where) {
     it(`request id ${label}, client id kept (same answer as the reference)`, async () => {
@@ -160,14 +179,47 @@ describe('repeated and odd headers (taken from the reference)', () => {
   });
   after(async () => pair && pair.close());
   const cases = [
-    ['header names in mixed case', { method: 'POST', path: '/__runner/task/app.echo', headers: [['X-Runner-Token', TOKEN], ['CONTENT-TYPE', 'application/json']], body: '{"input":"mixed"}' }],
-    ['repeated unrelated header', taskReq('app.echo', '{"input":1}', { headers: [['x-custom', 'a'], ['x-custom', 'b']] })],
-    ['repeated x-runner-context header', taskReq('app.echo', '{"input":1}', { headers: [['x-runner-context', '{}'], ['x-runner-context', '{}']] })],
-    ['invalid x-runner-context header is ignored', taskReq('app.echo', '{"input":1}', { headers: [['x-runner-context', '{not json']] })],
+    [
+      'header names in mixed case',
+      {
+        method: 'POST',
+        path: '/__runner/task/app.echo',
+        headers: [
+          ['X-Runner-Token', TOKEN],
+          ['CONTENT-TYPE', 'application/json'],
+        ],
+        body: '{"input":"mixed"}',
+      },
+    ],
+    [
+      'repeated unrelated header',
+      taskReq('app.echo', '{"input":1}', {
+        headers: [
+          ['x-custom', 'a'],
+          ['x-custom', 'b'],
+        ],
+      }),
+    ],
+    [
+      'repeated x-runner-context header',
+      taskReq('app.echo', '{"input":1}', {
+        headers: [
+          ['x-runner-context', '{}'],
+          ['x-runner-context', '{}'],
+        ],
+      }),
+    ],
+    [
+      'invalid x-runner-context header is ignored',
+      taskReq('app.echo', '{"input":1}', { headers: [['x-runner-context', '{not json']] }),
+    ],
     ['Connection: close', taskReq('app.echo', '{"input":1}', { headers: [['Connection', 'close']] })],
     ['Expect: 100-continue', taskReq('app.echo', '{"input":1}', { headers: [['Expect', '100-continue']] })],
     ['HTTP/1.0 request', { ...taskReq('app.echo', '{"input":1}'), httpVersion: '1.0' }],
-    ['request without Host header on HTTP/1.0', { ...taskReq('app.echo', '{"input":1}'), httpVersion: '1.0', noHost: true }],
+    [
+      'request without Host header on HTTP/1.0',
+      { ...taskReq('app.echo', '{"input":1}'), httpVersion: '1.0', noHost: true },
+    ],
   ];
   for (const [label, spec] of cases) {
     it(`${label} (same answer as the reference)`, async () => {

@@ -27,7 +27,10 @@ describe('handler failures and result encoding (taken from the reference handleR
         ['typed error with remediation keeps the full message', taskReq('app.throwRemediation', '')],
         ['cancellation thrown by the task -> 499 REQUEST_ABORTED', taskReq('app.throwCancellation', '')],
         ['typed error thrown by an event hook', eventReq('app.ev.throwTeapot', '{"payload":1}')],
-        ['plain error thrown by an event hook -> 500', eventReq('app.ev.throwPlain', '{"payload":1,"returnPayload":true}')],
+        [
+          'plain error thrown by an event hook -> 500',
+          eventReq('app.ev.throwPlain', '{"payload":1,"returnPayload":true}'),
+        ],
         ['cancellation thrown by an event hook -> 499', eventReq('app.ev.throwCancellation', '{"payload":1}')],
         ['handler returning undefined', taskReq('app.returnUndefined', '')],
         ['handler returning null', taskReq('app.returnNull', '')],
@@ -37,10 +40,19 @@ describe('handler failures and result encoding (taken from the reference handleR
         ['handler returning a string with quotes, non-ASCII and U+2028', taskReq('app.returnString', '')],
         ['handler returning a BigInt', taskReq('app.returnBigInt', '')],
         ['handler returning a 1 MiB result', taskReq('app.returnLarge', '')],
-        ['typed error with non-ASCII data and message', taskReq('app.throwBadRequest', '{"input":"ünïcödé 😀 \\u2028"}')],
-        ['thrown plain object shaped like a typed error -> 500 Internal Error', taskReq('app.throwTypedLikeObject', '')],
+        [
+          'typed error with non-ASCII data and message',
+          taskReq('app.throwBadRequest', '{"input":"ünïcödé 😀 \\u2028"}'),
+        ],
+        [
+          'thrown plain object shaped like a typed error -> 500 Internal Error',
+          taskReq('app.throwTypedLikeObject', ''),
+        ],
         ['plain Error carrying own data -> 500 Internal Error, nothing leaked', taskReq('app.throwErrorWithData', '')],
-        ['TypeError carrying data and httpCode -> 500 Internal Error, nothing leaked', taskReq('app.throwTypeErrorWithData', '')],
+        [
+          'TypeError carrying data and httpCode -> 500 Internal Error, nothing leaked',
+          taskReq('app.throwTypeErrorWithData', ''),
+        ],
         ['plain Error carrying only an httpCode -> 500 Internal Error', taskReq('app.throwErrorWithHttpCode', '')],
       ];
       for (const [label, spec] of cases) {
@@ -110,7 +122,10 @@ describe('405 METHOD_NOT_ALLOWED for every wrong method (taken from the referenc
   }
   for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'TRACE']) {
     it(`${method} on discovery -> 405 (same answer as the reference)`, async () => {
-      await sameAnswer(pair, { ...discoveryReq({ method }), ...(method === 'POST' || method === 'PUT' || method === 'PATCH' ? { body: '{}' } : {}) });
+      await sameAnswer(pair, {
+        ...discoveryReq({ method }),
+        ...(method === 'POST' || method === 'PUT' || method === 'PATCH' ? { body: '{}' } : {}),
+      });
     });
     it(`${method} on discovery without a token -> 405 before auth (same answer as the reference)`, async () => {
       await sameAnswer(pair, discoveryReq({ method, auth: false }));
@@ -147,7 +162,12 @@ describe('413 PAYLOAD_TOO_LARGE (taken from the reference readRequestBody)', () 
   });
   it('oversized body sent slowly with chunked encoding -> 413 while the client is still sending (same answer as the reference)', async () => {
     const chunks = Array.from({ length: 40 }, () => 'x'.repeat(100));
-    const spec = { ...taskReq('app.length', undefined), chunked: true, chunks: ['{"input":"', ...chunks, '"}'], chunkDelayMs: 15 };
+    const spec = {
+      ...taskReq('app.length', undefined),
+      chunked: true,
+      chunks: ['{"input":"', ...chunks, '"}'],
+      chunkDelayMs: 15,
+    };
     const { nat } = await sameAnswer(pair, spec);
     assert.equal(nat.status, 413);
   });

@@ -20,7 +20,10 @@ describe('routes and id decoding (taken from the reference createRouter)', () =>
     ['task id spread over path segments is joined with "/"', taskReq('a/b', '{}')],
     ['double slash inside the id is collapsed', taskReq('a//b', '{}')],
     ['double slash before the id is ignored', taskReq('/app.echo', '{"input":1}')],
-    ['double slash after the base path is ignored', { ...taskReq('app.echo', '{"input":2}'), path: '/__runner//task/app.echo' }],
+    [
+      'double slash after the base path is ignored',
+      { ...taskReq('app.echo', '{"input":2}'), path: '/__runner//task/app.echo' },
+    ],
     ['trailing slash after the id is ignored', taskReq('app.echo/', '{"input":3}')],
     ['percent-encoded UTF-8 id', taskReq('%C3%A9t%C3%A9', '{}')],
     ['percent-encoded space in the id', taskReq('with%20space', '{}')],
@@ -54,8 +57,14 @@ describe('routes and id decoding (taken from the reference createRouter)', () =>
     ['dot segments are resolved (.)', taskReq('./app.echo', '{"input":6}')],
     ['percent-encoded dot segments are resolved (%2e%2e)', taskReq('x/%2e%2e/app.echo', '{"input":7}')],
     ['dot segments can leave the kind', { ...taskReq('x', '{"input":8}'), path: '/__runner/event/../task/app.echo' }],
-    ['absolute-form request target', { ...taskReq('x', '{"input":9}'), path: 'http://127.0.0.1/__runner/task/app.echo' }],
-    ['protocol-relative request target (leading double slash)', { ...taskReq('x', '{"input":10}'), path: '//evil.example/__runner/task/app.echo' }],
+    [
+      'absolute-form request target',
+      { ...taskReq('x', '{"input":9}'), path: 'http://127.0.0.1/__runner/task/app.echo' },
+    ],
+    [
+      'protocol-relative request target (leading double slash)',
+      { ...taskReq('x', '{"input":10}'), path: '//evil.example/__runner/task/app.echo' },
+    ],
   ];
 
   for (const [label, spec] of cases) {
@@ -67,9 +76,29 @@ describe('routes and id decoding (taken from the reference createRouter)', () =>
 
 describe('basePath variants (taken from the reference resolveBasePath)', () => {
   const variants = [
-    ['"api/" (no leading slash, trailing slash) becomes /api', 'api/', ['/api/task/app.echo', '/api//task/app.echo', '/api', '/api/', '/apix/task/app.echo', '/__runner/task/app.echo', '/api/discovery']],
-    ['"/deep/nested/" keeps both segments', '/deep/nested/', ['/deep/nested/task/app.echo', '/deep/task/app.echo', '/deep/nested/event/app.ev.wrap', '/deep/nested']],
-    ['"/__runner/" (trailing slash) behaves like the default', '/__runner/', ['/__runner/task/app.echo', '/__runner/', '/__runner//task/app.echo']],
+    [
+      '"api/" (no leading slash, trailing slash) becomes /api',
+      'api/',
+      [
+        '/api/task/app.echo',
+        '/api//task/app.echo',
+        '/api',
+        '/api/',
+        '/apix/task/app.echo',
+        '/__runner/task/app.echo',
+        '/api/discovery',
+      ],
+    ],
+    [
+      '"/deep/nested/" keeps both segments',
+      '/deep/nested/',
+      ['/deep/nested/task/app.echo', '/deep/task/app.echo', '/deep/nested/event/app.ev.wrap', '/deep/nested'],
+    ],
+    [
+      '"/__runner/" (trailing slash) behaves like the default',
+      '/__runner/',
+      ['/__runner/task/app.echo', '/__runner/', '/__runner//task/app.echo'],
+    ],
   ];
   for (const [label, basePath, paths] of variants) {
     describe(`basePath ${label}`, () => {
@@ -80,12 +109,21 @@ describe('basePath variants (taken from the reference resolveBasePath)', () => {
       after(async () => pair && pair.close());
       for (const path of paths) {
         it(`POST ${path} (same answer as the reference)`, async () => {
-          await sameAnswer(pair, { method: 'POST', path, headers: [authHeader(), ['Content-Type', 'application/json']], body: '{"input":"x","payload":"y","returnPayload":true}' });
+          await sameAnswer(pair, {
+            method: 'POST',
+            path,
+            headers: [authHeader(), ['Content-Type', 'application/json']],
+            body: '{"input":"x","payload":"y","returnPayload":true}',
+          });
         });
       }
       it('GET discovery under the base path (same answer as the reference)', async () => {
         const base = basePath.startsWith('/') ? basePath : `/${basePath}`;
-        await sameAnswer(pair, { method: 'GET', path: `${base.replace(/\/$/, '')}/discovery`, headers: [authHeader()] });
+        await sameAnswer(pair, {
+          method: 'GET',
+          path: `${base.replace(/\/$/, '')}/discovery`,
+          headers: [authHeader()],
+        });
       });
     });
   }

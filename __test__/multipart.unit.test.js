@@ -131,7 +131,8 @@ async function localAnswer(req, headers, opts) {
   }
   const fin = await parsed.finalize;
   if (!fin.ok) return json(toHttpResponse(fin.response));
-  if (taskError) return { status: 500, body: { ok: false, error: { message: 'Internal Error', code: 'INTERNAL_ERROR' } } };
+  if (taskError)
+    return { status: 500, body: { ok: false, error: { message: 'Internal Error', code: 'INTERNAL_ERROR' } } };
   return { status: 200, body: encode({ ok: true, result }) };
 }
 
@@ -167,11 +168,21 @@ const FILE_B = 'second file: ' + 'b'.repeat(3000);
 const bigField = 'x'.repeat(1024 * 1024 + 10);
 
 const CASES = [
-  ['one file', encode([manifest({ doc: S('f1', { name: 'a.txt', type: 'text/plain' }), note: 'x' }), file('f1', FILE_A, 'a.txt', 'text/plain')])],
+  [
+    'one file',
+    encode([
+      manifest({ doc: S('f1', { name: 'a.txt', type: 'text/plain' }), note: 'x' }),
+      file('f1', FILE_A, 'a.txt', 'text/plain'),
+    ]),
+  ],
   [
     'two files, nested in arrays and objects, other values kept',
     encode([
-      manifest({ docs: [S('a', { name: 'a.txt' }), { inner: { deep: S('b') } }], n: 1, list: [1, 'x', null, true, { y: [] }] }),
+      manifest({
+        docs: [S('a', { name: 'a.txt' }), { inner: { deep: S('b') } }],
+        n: 1,
+        list: [1, 'x', null, true, { y: [] }],
+      }),
       file('a', FILE_A, 'part-a.txt', 'text/plain'),
       file('b', FILE_B, 'part-b.txt', 'text/csv'),
     ]),
@@ -181,7 +192,13 @@ const CASES = [
     'manifest metadata overrides the part; the part fills what the manifest left out',
     encode([
       manifest({
-        full: S('m1', { name: 'manifest.txt', type: 'application/json', size: 5, lastModified: 1700000000000, extra: { k: 1 } }),
+        full: S('m1', {
+          name: 'manifest.txt',
+          type: 'application/json',
+          size: 5,
+          lastModified: 1700000000000,
+          extra: { k: 1 },
+        }),
         typeOnly: S('m2', { type: 'image/gif' }),
         none: S('m3'),
         emptyMeta: S('m4', {}),
@@ -194,7 +211,10 @@ const CASES = [
   ],
   [
     'file part before the manifest (manifest metadata still wins)',
-    encode([file('early', 'early data', 'early-part.txt', 'text/plain'), manifest({ f: S('early', { name: 'from-manifest.txt' }) })]),
+    encode([
+      file('early', 'early data', 'early-part.txt', 'text/plain'),
+      manifest({ f: S('early', { name: 'from-manifest.txt' }) }),
+    ]),
   ],
   [
     'the same id twice in the manifest is one file',
@@ -223,12 +243,17 @@ const CASES = [
   ['manifest is a string', encode([{ name: '__manifest', value: '"input"' }])],
   ['two manifest fields (the reference concatenates them)', encode([manifest({ a: 1 }), manifest({ b: 2 })])],
   ['declared file whose part never comes', encode([manifest({ f: S('ghost', { name: 'g.txt' }) })])],
+  ['one of two declared files never comes', encode([manifest({ a: S('a'), b: S('b') }), file('a', 'here')])],
   [
-    'one of two declared files never comes',
-    encode([manifest({ a: S('a'), b: S('b') }), file('a', 'here')]),
+    'files limit: manifest declares more files',
+    encode([manifest({ a: S('a'), b: S('b') }), file('a', '1'), file('b', '2')]),
+    { limits: { files: 1 } },
   ],
-  ['files limit: manifest declares more files', encode([manifest({ a: S('a'), b: S('b') }), file('a', '1'), file('b', '2')]), { limits: { files: 1 } }],
-  ['files limit: more file parts than allowed', encode([manifest({ a: S('a') }), file('a', '1'), file('b', '2')]), { limits: { files: 1 } }],
+  [
+    'files limit: more file parts than allowed',
+    encode([manifest({ a: S('a') }), file('a', '1'), file('b', '2')]),
+    { limits: { files: 1 } },
+  ],
   ['files limit: exactly at the limit', encode([manifest({ a: S('a') }), file('a', '1')]), { limits: { files: 1 } }],
   ['fields limit', encode([manifest({ a: 1 }), { name: 'x', value: 'y' }]), { limits: { fields: 1 } }],
   ['fieldSize limit on the manifest', encode([manifest({ text: 'y'.repeat(200) })]), { limits: { fieldSize: 64 } }],
@@ -237,23 +262,69 @@ const CASES = [
     encode([manifest({ t: 'a'.repeat(20) }), { name: '__manifest', value: '{"b":"' + 'c'.repeat(30) + '"}' }]),
     { limits: { fieldSize: 64 } },
   ],
-  ['fieldSize limit on another field', encode([manifest({ a: 1 }), { name: 'x', value: 'z'.repeat(100) }]), { limits: { fieldSize: 64 } }],
-  ['default fieldSize (1 MB) on another field', encode([manifest({ a: 1 }), { name: 'big', value: bigField }]), { modes: ['whole', 'chunks64k'] }],
+  [
+    'fieldSize limit on another field',
+    encode([manifest({ a: 1 }), { name: 'x', value: 'z'.repeat(100) }]),
+    { limits: { fieldSize: 64 } },
+  ],
+  [
+    'default fieldSize (1 MB) on another field',
+    encode([manifest({ a: 1 }), { name: 'big', value: bigField }]),
+    { modes: ['whole', 'chunks64k'] },
+  ],
   ['fileSize limit', encode([manifest({ f: S('f') }), file('f', 'q'.repeat(100))]), { limits: { fileSize: 16 } }],
-  ['fileSize limit: exactly at the limit', encode([manifest({ f: S('f') }), file('f', 'q'.repeat(16))]), { limits: { fileSize: 16 } }],
-  ['parts limit', encode([manifest({ a: S('a'), b: S('b') }), file('a', '1'), file('b', '2')]), { limits: { parts: 2 } }],
-  ['user limits replace the defaults (no files limit left)', encode([manifest({ a: 1 }), ...Array.from({ length: 12 }, (_, i) => file(`u${i}`, `${i}`))]), { limits: { parts: 100 } }],
-  ['default files limit (10)', encode([manifest({ a: 1 }), ...Array.from({ length: 11 }, (_, i) => file(`u${i}`, `${i}`))])],
+  [
+    'fileSize limit: exactly at the limit',
+    encode([manifest({ f: S('f') }), file('f', 'q'.repeat(16))]),
+    { limits: { fileSize: 16 } },
+  ],
+  [
+    'parts limit',
+    encode([manifest({ a: S('a'), b: S('b') }), file('a', '1'), file('b', '2')]),
+    { limits: { parts: 2 } },
+  ],
+  [
+    'user limits replace the defaults (no files limit left)',
+    encode([manifest({ a: 1 }), ...Array.from({ length: 12 }, (_, i) => file(`u${i}`, `${i}`))]),
+    { limits: { parts: 100 } },
+  ],
+  [
+    'default files limit (10)',
+    encode([manifest({ a: 1 }), ...Array.from({ length: 11 }, (_, i) => file(`u${i}`, `${i}`))]),
+  ],
   ['content-type without boundary', encode([manifest({ a: 1 })]), { contentType: 'multipart/form-data' }],
-  ['boundary in the header differs from the body', encode([manifest({ a: 1 })]), { contentType: 'multipart/form-data; boundary=other' }],
-  ['content-type that only mentions multipart/form-data', encode([manifest({ a: 1 })]), { contentType: 'text/plain; x="multipart/form-data"' }],
+  [
+    'boundary in the header differs from the body',
+    encode([manifest({ a: 1 })]),
+    { contentType: 'multipart/form-data; boundary=other' },
+  ],
+  [
+    'content-type that only mentions multipart/form-data',
+    encode([manifest({ a: 1 })]),
+    { contentType: 'text/plain; x="multipart/form-data"' },
+  ],
   ['body ends inside the manifest (no closing boundary)', encode([manifest({ a: 1 })]).subarray(0, 60)],
-  ['body ends inside a file (no closing boundary)', encode([manifest({ f: S('f') }), file('f', 'f'.repeat(50))], { close: false }).subarray(0, -20)],
-  ['malformed part header', encode([manifest({ a: 1 }), { raw: `--${BOUNDARY}\r\nno-colon-here\u0001\r\n\r\nxx\r\n` }])],
-  ['part without content-disposition is skipped', encode([{ raw: `--${BOUNDARY}\r\nX-Other: 1\r\n\r\nxx\r\n` }, manifest({ a: 2 })])],
+  [
+    'body ends inside a file (no closing boundary)',
+    encode([manifest({ f: S('f') }), file('f', 'f'.repeat(50))], { close: false }).subarray(0, -20),
+  ],
+  [
+    'malformed part header',
+    encode([manifest({ a: 1 }), { raw: `--${BOUNDARY}\r\nno-colon-here\u0001\r\n\r\nxx\r\n` }]),
+  ],
+  [
+    'part without content-disposition is skipped',
+    encode([{ raw: `--${BOUNDARY}\r\nX-Other: 1\r\n\r\nxx\r\n` }, manifest({ a: 2 })]),
+  ],
   [
     "Runner's Serializer: class instances in the input become plain objects",
-    encode([{ name: '__manifest', value: new Serializer().stringify({ input: { when: new Date(0), f: S('f', { name: 'r.txt' }) } }) }, file('f', 'rs')]),
+    encode([
+      {
+        name: '__manifest',
+        value: new Serializer().stringify({ input: { when: new Date(0), f: S('f', { name: 'r.txt' }) } }),
+      },
+      file('f', 'rs'),
+    ]),
     { serializer: 'runner' },
   ],
 ];
@@ -272,7 +343,12 @@ describe('multipart: same answers as the reference nodeExposure', () => {
         key,
         await startReference(
           { tasks: { [TASK_ID]: (input) => echoTask(input) } },
-          { exposure: 'open', auth: { token: TOKEN }, limits: o.limits ? { multipart: o.limits } : undefined, serializer: o.serializer },
+          {
+            exposure: 'open',
+            auth: { token: TOKEN },
+            limits: o.limits ? { multipart: o.limits } : undefined,
+            serializer: o.serializer,
+          },
         ),
       );
     }
@@ -287,7 +363,11 @@ describe('multipart: same answers as the reference nodeExposure', () => {
       const expected = await referenceAnswer(refs.get(refKey(o)), body, contentType);
       const serializer = o.serializer === 'runner' ? new Serializer() : JSON_SERIALIZER;
       for (const mode of o.modes ?? ['whole', 'tiny', 'slow']) {
-        const got = await localAnswer(feed(body, mode), { 'content-type': contentType }, { serializer, limits: o.limits });
+        const got = await localAnswer(
+          feed(body, mode),
+          { 'content-type': contentType },
+          { serializer, limits: o.limits },
+        );
         assert.deepStrictEqual(got, expected, `${title} [${mode}]`);
       }
     });
@@ -310,7 +390,8 @@ describe('multipart: same answers as the reference nodeExposure', () => {
   });
 
   it('the reference answers these cases as expected (the harness sees what it claims to)', async () => {
-    const ask = (i) => referenceAnswer(refs.get(refKey(CASES[i][2] ?? {})), CASES[i][1], CASES[i][2]?.contentType ?? CT);
+    const ask = (i) =>
+      referenceAnswer(refs.get(refKey(CASES[i][2] ?? {})), CASES[i][1], CASES[i][2]?.contentType ?? CT);
     const byTitle = (t) => CASES.findIndex(([title]) => title === t);
     const one = await ask(byTitle('one file'));
     assert.equal(one.status, 200);
@@ -342,7 +423,13 @@ describe('multipart: parser results', () => {
       [encode([manifest({ f: S('ghost') })]), 500, 'Missing file part for id ghost', 'MISSING_FILE_PART', true],
       [encode([{ name: '__manifest', value: 'nope' }]), 400, 'Invalid manifest', 'INVALID_MULTIPART', false],
       [encode([{ name: 'x', value: 'y' }]), 400, 'Missing manifest', 'MISSING_MANIFEST', false],
-      [encode([manifest({ f: S('f') }), file('f', 'x')], { close: false }).subarray(0, -3), 500, 'Multipart stream error', 'STREAM_ERROR', true],
+      [
+        encode([manifest({ f: S('f') }), file('f', 'x')], { close: false }).subarray(0, -3),
+        500,
+        'Multipart stream error',
+        'STREAM_ERROR',
+        true,
+      ],
     ];
     for (const [body, status, message, code, viaFinalize] of cases) {
       const r = await parseMultipart(feed(body), { 'content-type': CT }, opts);
@@ -358,7 +445,15 @@ describe('multipart: parser results', () => {
 
   it('resolves ok as soon as the manifest is parsed, while the file is still arriving', async () => {
     const req = new Readable({ read() {} });
-    req.push(encode([manifest({ f: S('f', { name: 'n' }) }), { raw: `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file:f"; filename="p"\r\n\r\nfirst ` }], { close: false }));
+    req.push(
+      encode(
+        [
+          manifest({ f: S('f', { name: 'n' }) }),
+          { raw: `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file:f"; filename="p"\r\n\r\nfirst ` },
+        ],
+        { close: false },
+      ),
+    );
     const r = await parseMultipart(req, { 'content-type': CT }, opts);
     assert.equal(r.ok, true);
     let finalized = false;
@@ -378,7 +473,15 @@ describe('multipart: parser results', () => {
 
   it('abort via signal mid-file: finalize fails with 499, the file stream errors, the body is drained', async () => {
     const req = new Readable({ read() {} });
-    req.push(encode([manifest({ f: S('f') }), { raw: `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file:f"; filename="p"\r\n\r\npartial` }], { close: false }));
+    req.push(
+      encode(
+        [
+          manifest({ f: S('f') }),
+          { raw: `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file:f"; filename="p"\r\n\r\npartial` },
+        ],
+        { close: false },
+      ),
+    );
     const ac = new AbortController();
     const r = await parseMultipart(req, { 'content-type': CT }, { ...opts, signal: ac.signal });
     assert.equal(r.ok, true);
@@ -387,14 +490,23 @@ describe('multipart: parser results', () => {
     ac.abort();
     assert.deepEqual(await r.finalize, {
       ok: false,
-      response: { status: 499, body: { ok: false, error: { message: 'Client Closed Request', code: 'REQUEST_ABORTED' } } },
+      response: {
+        status: 499,
+        body: { ok: false, error: { message: 'Client Closed Request', code: 'REQUEST_ABORTED' } },
+      },
     });
     await assert.rejects(reading);
     assert.equal(req.readableFlowing, true); // resumed: the rest of the body is drained
   });
 
   it('abort before the manifest, an already-aborted signal, and a request error give 499', async () => {
-    const aborted = { ok: false, response: { status: 499, body: { ok: false, error: { message: 'Client Closed Request', code: 'REQUEST_ABORTED' } } } };
+    const aborted = {
+      ok: false,
+      response: {
+        status: 499,
+        body: { ok: false, error: { message: 'Client Closed Request', code: 'REQUEST_ABORTED' } },
+      },
+    };
     {
       const req = new Readable({ read() {} });
       req.push(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="__manifest"\r\n\r\n{"inp`);
@@ -406,7 +518,14 @@ describe('multipart: parser results', () => {
     {
       const ac = new AbortController();
       ac.abort();
-      assert.deepEqual(await parseMultipart(feed(encode([manifest({ a: 1 })])), { 'content-type': CT }, { ...opts, signal: ac.signal }), aborted);
+      assert.deepEqual(
+        await parseMultipart(
+          feed(encode([manifest({ a: 1 })])),
+          { 'content-type': CT },
+          { ...opts, signal: ac.signal },
+        ),
+        aborted,
+      );
     }
     {
       const req = new Readable({ read() {} });
@@ -417,20 +536,30 @@ describe('multipart: parser results', () => {
   });
 
   it('stream() is single use; a file without a stream is unavailable', async () => {
-    const r = await parseMultipart(feed(encode([manifest({ f: S('f') }), file('f', 'abc')])), { 'content-type': CT }, opts);
+    const r = await parseMultipart(
+      feed(encode([manifest({ f: S('f') }), file('f', 'abc')])),
+      { 'content-type': CT },
+      opts,
+    );
     const { stream } = await r.value.f.resolve();
-    assert.throws(() => r.value.f.stream(), (err) => {
-      assert.ok(err instanceof Error);
-      assert.match(err.message, /^InputFile stream already consumed/);
-      assert.ok(Errors.nodeInputFileConsumedError.is(err));
-      return true;
-    });
+    assert.throws(
+      () => r.value.f.stream(),
+      (err) => {
+        assert.ok(err instanceof Error);
+        assert.match(err.message, /^InputFile stream already consumed/);
+        assert.ok(Errors.nodeInputFileConsumedError.is(err));
+        return true;
+      },
+    );
     await assert.rejects(r.value.f.resolve(), /already consumed/);
     assert.equal((await readInputFileToBuffer({ resolve: async () => ({ stream }) })).toString(), 'abc');
     assert.deepEqual(await r.finalize, { ok: true });
 
     const bare = new InputFile({ name: 'x' });
-    assert.throws(() => bare.stream(), (err) => Errors.nodeInputFileUnavailableError.is(err) && /not available/.test(err.message));
+    assert.throws(
+      () => bare.stream(),
+      (err) => Errors.nodeInputFileUnavailableError.is(err) && /not available/.test(err.message),
+    );
     assert.deepEqual(Object.keys(bare), ['_consumed', 'name', 'type', 'size', 'lastModified', 'extra', '_stream']);
   });
 
@@ -455,7 +584,13 @@ describe('multipart: parser results', () => {
   it('a 50 MB file streams through with backpressure, never buffered whole', { timeout: 120_000 }, async (t) => {
     const SIZE = 50 * 1024 * 1024;
     const CHUNK = 64 * 1024;
-    const head = encode([manifest({ f: S('big', { name: 'big.bin' }) }), { raw: `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file:big"; filename="big.bin"\r\n\r\n` }], { close: false });
+    const head = encode(
+      [
+        manifest({ f: S('big', { name: 'big.bin' }) }),
+        { raw: `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file:big"; filename="big.bin"\r\n\r\n` },
+      ],
+      { close: false },
+    );
     const tail = Buffer.from(`\r\n--${BOUNDARY}--\r\n`);
     const pattern = (i) => Buffer.alloc(CHUNK, i % 251);
     let pulled = 0; // file bytes the parser has taken from the source (generated on demand)

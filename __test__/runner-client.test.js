@@ -5,13 +5,22 @@ const assert = require('node:assert/strict');
 const { r, Serializer, createHttpClient, createHttpSmartClient, createContext } = require('@bluelibs/runner');
 const { startNative, startReference, TOKEN } = require('./helpers');
 
-const outOfStock = r.error('shop.errors.outOfStock').httpCode(409).format((d) => `Out of stock: ${d.sku}`).build();
+const outOfStock = r
+  .error('shop.errors.outOfStock')
+  .httpCode(409)
+  .format((d) => `Out of stock: ${d.sku}`)
+  .build();
 const userContext = createContext('shop.ctx.user');
 
 const handlers = () => ({
   tasks: {
     'shop.add': async ({ a, b }) => a + b,
-    'shop.dates': async ({ when, n }) => ({ isDate: when instanceof Date, next: new Date(when.getTime() + 86400000), doubled: n * 2n, none: undefined }),
+    'shop.dates': async ({ when, n }) => ({
+      isDate: when instanceof Date,
+      next: new Date(when.getTime() + 86400000),
+      doubled: n * 2n,
+      none: undefined,
+    }),
     'shop.buy': async ({ sku }) => outOfStock.throw({ sku }),
     'shop.crash': async () => {
       throw new Error('internal detail');
@@ -32,7 +41,11 @@ function suiteFor(label, start) {
     let client;
     before(async () => {
       srv = await start();
-      client = createHttpClient({ baseUrl: `${srv.url}/__runner`, auth: { token: TOKEN }, serializer: new Serializer() });
+      client = createHttpClient({
+        baseUrl: `${srv.url}/__runner`,
+        auth: { token: TOKEN },
+        serializer: new Serializer(),
+      });
     });
     after(async () => srv && srv.close());
 
@@ -55,7 +68,11 @@ function suiteFor(label, start) {
       assert.equal(await client.event('shop.ordered', { id: 1 }), undefined);
     });
     it('eventWithResult returns the payload changed by the handler', async () => {
-      assert.deepEqual(await client.eventWithResult('shop.ordered', { id: 2, at: new Date(0) }), { id: 2, at: new Date(0), seen: true });
+      assert.deepEqual(await client.eventWithResult('shop.ordered', { id: 2, at: new Date(0) }), {
+        id: 2,
+        at: new Date(0),
+        seen: true,
+      });
     });
     it('eventWithResult returns the original payload when the handler returns nothing', async () => {
       assert.deepEqual(await client.eventWithResult('shop.noop', { keep: [1, 2] }), { keep: [1, 2] });
@@ -70,7 +87,12 @@ function suiteFor(label, start) {
       });
     });
     it('typed error is rethrown as the Runner error when the client has an errorRegistry', async () => {
-      const typed = createHttpClient({ baseUrl: `${srv.url}/__runner`, auth: { token: TOKEN }, serializer: new Serializer(), errorRegistry: new Map([[outOfStock.id, outOfStock]]) });
+      const typed = createHttpClient({
+        baseUrl: `${srv.url}/__runner`,
+        auth: { token: TOKEN },
+        serializer: new Serializer(),
+        errorRegistry: new Map([[outOfStock.id, outOfStock]]),
+      });
       await assert.rejects(typed.task('shop.buy', { sku: 'B-2' }), (e) => {
         assert.ok(outOfStock.is(e), 'is the typed Runner error');
         assert.deepEqual(e.data, { sku: 'B-2' });
@@ -92,7 +114,11 @@ function suiteFor(label, start) {
       });
     });
     it('wrong token reaches the client as UNAUTHORIZED', async () => {
-      const bad = createHttpClient({ baseUrl: `${srv.url}/__runner`, auth: { token: 'wrong' }, serializer: new Serializer() });
+      const bad = createHttpClient({
+        baseUrl: `${srv.url}/__runner`,
+        auth: { token: 'wrong' },
+        serializer: new Serializer(),
+      });
       await assert.rejects(bad.task('shop.add', { a: 1, b: 1 }), (e) => {
         assert.equal(e.code, 'UNAUTHORIZED');
         return true;
@@ -101,24 +127,37 @@ function suiteFor(label, start) {
     it('custom auth header through the client', async () => {
       const s2 = await start({ auth: { token: 'k', header: 'x-api-key' } });
       try {
-        const c2 = createHttpClient({ baseUrl: `${s2.url}/__runner`, auth: { token: 'k', header: 'X-Api-Key' }, serializer: new Serializer() });
+        const c2 = createHttpClient({
+          baseUrl: `${s2.url}/__runner`,
+          auth: { token: 'k', header: 'X-Api-Key' },
+          serializer: new Serializer(),
+        });
         assert.equal(await c2.task('shop.add', { a: 1, b: 2 }), 3);
       } finally {
         await s2.close();
       }
     });
     it('createHttpSmartClient (Node) calls a task and an event', async () => {
-      const smart = createHttpSmartClient({ baseUrl: `${srv.url}/__runner`, auth: { token: TOKEN }, serializer: new Serializer() });
+      const smart = createHttpSmartClient({
+        baseUrl: `${srv.url}/__runner`,
+        auth: { token: TOKEN },
+        serializer: new Serializer(),
+      });
       assert.equal(await smart.task('shop.add', { a: 20, b: 22 }), 42);
       assert.deepEqual(await smart.eventWithResult('shop.ordered', { id: 3 }), { id: 3, seen: true });
-      await assert.rejects(smart.task('shop.buy', { sku: 'C-3' }), (e) => e.id === 'shop.errors.outOfStock' && e.httpCode === 409);
+      await assert.rejects(
+        smart.task('shop.buy', { sku: 'C-3' }),
+        (e) => e.id === 'shop.errors.outOfStock' && e.httpCode === 409,
+      );
     });
   });
 }
 
 suiteFor('native', (over = {}) => startNative(handlers(), { auth: { token: TOKEN }, serializer: 'runner', ...over }));
 // the same suite against the reference shows that the expectations are Runner's own behaviour
-suiteFor('reference (nodeExposure)', (over = {}) => startReference(handlers(), { auth: { token: TOKEN }, serializer: 'runner', ...over }));
+suiteFor('reference (nodeExposure)', (over = {}) =>
+  startReference(handlers(), { auth: { token: TOKEN }, serializer: 'runner', ...over }),
+);
 
 describe('createHttpClient async contexts reach the native handler as ctx.context', () => {
   let srv;
@@ -127,7 +166,12 @@ describe('createHttpClient async contexts reach the native handler as ctx.contex
   });
   after(async () => srv && srv.close());
   it('x-runner-context built by the client is parsed into ctx.context', async () => {
-    const client = createHttpClient({ baseUrl: `${srv.url}/__runner`, auth: { token: TOKEN }, serializer: new Serializer(), contexts: [userContext] });
+    const client = createHttpClient({
+      baseUrl: `${srv.url}/__runner`,
+      auth: { token: TOKEN },
+      serializer: new Serializer(),
+      contexts: [userContext],
+    });
     const out = await userContext.provide({ userId: 7 }, () => client.task('shop.context', {}));
     assert.ok(out.context && typeof out.context === 'object', `context: ${JSON.stringify(out.context)}`);
     const raw = out.context['shop.ctx.user'];

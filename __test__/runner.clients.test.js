@@ -77,7 +77,9 @@ for (const [label, exposure] of [
         });
       });
       it('async contexts are propagated from the client', async () => {
-        const out = await userContext.provide({ name: 'ada', at: new Date(7) }, () => tenantContext.provide('acme', () => client().task('rn.whoami')));
+        const out = await userContext.provide({ name: 'ada', at: new Date(7) }, () =>
+          tenantContext.provide('acme', () => client().task('rn.whoami')),
+        );
         assert.deepEqual(out, { user: { name: 'ada', at: new Date(7) }, tenant: 'acme' });
         assert.deepEqual(await client().task('rn.whoami'), { user: null, tenant: null });
       });
@@ -87,9 +89,16 @@ for (const [label, exposure] of [
       });
       it('events: emit and eventWithResult', async () => {
         assert.equal(await client().event('rn.ordered', { id: 1 }), undefined);
-        assert.deepEqual(await client().eventWithResult('rn.ordered', { id: 2, at: new Date(0) }), { id: 2, at: new Date(0), seen: true });
+        assert.deepEqual(await client().eventWithResult('rn.ordered', { id: 2, at: new Date(0) }), {
+          id: 2,
+          at: new Date(0),
+          seen: true,
+        });
         assert.deepEqual(await client().eventWithResult('rn.noop', { keep: [1] }), { keep: [1] });
-        await assert.rejects(client().eventWithResult('rn.parallel', {}), (e) => e.code === 'PARALLEL_EVENT_RETURN_UNSUPPORTED');
+        await assert.rejects(
+          client().eventWithResult('rn.parallel', {}),
+          (e) => e.code === 'PARALLEL_EVENT_RETURN_UNSUPPORTED',
+        );
       });
       it('not exposed and unauthorised calls are rejected', async () => {
         await assert.rejects(client().task('rn.hidden'), (e) => e.code === 'FORBIDDEN');
@@ -120,10 +129,16 @@ for (const [label, exposure] of [
           assert.equal(out.doubled, 2n);
         });
         it('typed error rethrown', async () => {
-          await assert.rejects(client().task('rn.buy', { sku: 'S' }), (e) => errors.outOfStock.is(e) && e.data.sku === 'S');
+          await assert.rejects(
+            client().task('rn.buy', { sku: 'S' }),
+            (e) => errors.outOfStock.is(e) && e.data.sku === 'S',
+          );
         });
         it('contexts', async () => {
-          assert.deepEqual(await userContext.provide('eve', () => client([userContext]).task('rn.whoami')), { user: 'eve', tenant: null });
+          assert.deepEqual(await userContext.provide('eve', () => client([userContext]).task('rn.whoami')), {
+            user: 'eve',
+            tenant: null,
+          });
         });
         it('events', async () => {
           assert.equal(await client().event('rn.ordered', { id: 3 }), undefined);

@@ -14,10 +14,16 @@ const BASE = '/__runner';
 function post(path, body, { headers = [], token = TOKEN, base = BASE } = {}) {
   const h = [['content-type', 'application/json'], ...headers];
   if (token !== null) h.unshift(['x-runner-token', token]);
-  return { method: 'POST', path: base + path, headers: h, body: typeof body === 'string' || body === undefined ? body : serializer.stringify(body) };
+  return {
+    method: 'POST',
+    path: base + path,
+    headers: h,
+    body: typeof body === 'string' || body === undefined ? body : serializer.stringify(body),
+  };
 }
 const task = (id, input, opts) => post(`/task/${encodeURIComponent(id)}`, { input }, opts);
-const event = (id, payload, returnPayload, opts) => post(`/event/${encodeURIComponent(id)}`, returnPayload ? { payload, returnPayload: true } : { payload }, opts);
+const event = (id, payload, returnPayload, opts) =>
+  post(`/event/${encodeURIComponent(id)}`, returnPayload ? { payload, returnPayload: true } : { payload }, opts);
 const contextHeader = (values) => {
   const map = {};
   if (values.user !== undefined) map[userContext.id] = userContext.serialize(values.user);
@@ -30,7 +36,8 @@ async function both(pair, spec, expect = {}) {
   const ref = await rawRequest(pair.ref, spec);
   const nat = await rawRequest(pair.nat, spec);
   compare(ref, nat, { spec, label: `${spec.method} ${spec.path}` });
-  if (expect.status !== undefined) assert.equal(ref.status, expect.status, `reference status (harness expectation): ${ref.text}`);
+  if (expect.status !== undefined)
+    assert.equal(ref.status, expect.status, `reference status (harness expectation): ${ref.text}`);
   if (expect.body !== undefined) assert.deepEqual(serializer.parse(ref.text), expect.body);
   return { ref, nat };
 }
@@ -52,30 +59,54 @@ describe('nativeExposure vs nodeExposure: allow-lists', () => {
       await both(p(), task('rn.echo', { d: new Date(3), m: new Map([[1, 2]]) }), { status: 200 });
     });
     it('a task allow-listed by its definition object, with its middleware', async () => {
-      await both(p(), task('rn.middlewared', {}), { status: 200, body: { ok: true, result: { ran: true, stamped: true } } });
+      await both(p(), task('rn.middlewared', {}), {
+        status: 200,
+        body: { ok: true, result: { ran: true, stamped: true } },
+      });
     });
     it('a task chosen by a selector function of a "both"-mode tunnel (and tunneled by it)', async () => {
-      await both(p(), task('rn.sel.one', 7), { status: 200, body: { ok: true, result: { tunneled: 'rn.sel.one', input: 7 } } });
+      await both(p(), task('rn.sel.one', 7), {
+        status: 200,
+        body: { ok: true, result: { tunneled: 'rn.sel.one', input: 7 } },
+      });
     });
     it('a task listed only by a non-http tunnel is not exposed', async () => {
-      await both(p(), task('rn.hidden'), { status: 403, body: { ok: false, error: { message: 'Task rn.hidden not exposed', code: 'FORBIDDEN' } } });
+      await both(p(), task('rn.hidden'), {
+        status: 403,
+        body: { ok: false, error: { message: 'Task rn.hidden not exposed', code: 'FORBIDDEN' } },
+      });
     });
     it('an unknown task is 403 not exposed (allow-list before existence)', async () => {
       await both(p(), task('rn.nope'), { status: 403 });
     });
     it('an event not allow-listed is 403', async () => {
-      await both(p(), event('rn.hiddenEvent', 1), { status: 403, body: { ok: false, error: { message: 'Event rn.hiddenEvent not exposed', code: 'FORBIDDEN' } } });
+      await both(p(), event('rn.hiddenEvent', 1), {
+        status: 403,
+        body: { ok: false, error: { message: 'Event rn.hiddenEvent not exposed', code: 'FORBIDDEN' } },
+      });
     });
     it('the allow-list is checked before the body is parsed', async () => {
       await both(p(), post('/task/rn.hidden', '{not json'), { status: 403 });
       await both(p(), post('/task/rn.add', '{not json'), { status: 400 });
     });
     it('discovery lists the same ids', async () => {
-      await both(p(), { method: 'GET', path: `${BASE}/discovery`, headers: [['x-runner-token', TOKEN]] }, { status: 200 });
+      await both(
+        p(),
+        { method: 'GET', path: `${BASE}/discovery`, headers: [['x-runner-token', TOKEN]] },
+        { status: 200 },
+      );
     });
     it('wrong method', async () => {
-      await both(p(), { method: 'GET', path: `${BASE}/task/rn.add`, headers: [['x-runner-token', TOKEN]] }, { status: 405 });
-      await both(p(), { method: 'POST', path: `${BASE}/discovery`, headers: [['x-runner-token', TOKEN]] }, { status: 405 });
+      await both(
+        p(),
+        { method: 'GET', path: `${BASE}/task/rn.add`, headers: [['x-runner-token', TOKEN]] },
+        { status: 405 },
+      );
+      await both(
+        p(),
+        { method: 'POST', path: `${BASE}/discovery`, headers: [['x-runner-token', TOKEN]] },
+        { status: 405 },
+      );
     });
   });
 });
@@ -85,11 +116,18 @@ describe('nativeExposure vs nodeExposure: exposure without server tunnels', () =
     describe(`tunnels: ${tunnels}`, () => {
       withPair({ auth: { token: TOKEN } }, { tunnels }, (p) => {
         it('fails closed: 403 Exposure not enabled', async () => {
-          await both(p(), task('rn.add', { a: 1, b: 1 }), { status: 403, body: { ok: false, error: { message: 'Exposure not enabled', code: 'FORBIDDEN' } } });
+          await both(p(), task('rn.add', { a: 1, b: 1 }), {
+            status: 403,
+            body: { ok: false, error: { message: 'Exposure not enabled', code: 'FORBIDDEN' } },
+          });
           await both(p(), event('rn.ordered', {}), { status: 403 });
         });
         it('discovery says not enabled', async () => {
-          await both(p(), { method: 'GET', path: `${BASE}/discovery`, headers: [['x-runner-token', TOKEN]] }, { status: 200 });
+          await both(
+            p(),
+            { method: 'GET', path: `${BASE}/discovery`, headers: [['x-runner-token', TOKEN]] },
+            { status: 200 },
+          );
         });
       });
     });
@@ -100,7 +138,11 @@ describe('nativeExposure vs nodeExposure: exposure without server tunnels', () =
         await both(p(), task('rn.hidden'), { status: 200 });
         await both(p(), task('rn.nope'), { status: 404 });
         await both(p(), event('rn.hiddenEvent', 1), { status: 200 });
-        await both(p(), { method: 'GET', path: `${BASE}/discovery`, headers: [['x-runner-token', TOKEN]] }, { status: 200 });
+        await both(
+          p(),
+          { method: 'GET', path: `${BASE}/discovery`, headers: [['x-runner-token', TOKEN]] },
+          { status: 200 },
+        );
       });
     });
   });
@@ -122,7 +164,10 @@ describe('nativeExposure vs nodeExposure: errors', () => {
       assert.match(ref.text, /"data":\{"__type":"Undefined"/);
     });
     it('a typed error whose helper is not registered in the app is a plain 500', async () => {
-      await both(p(), task('rn.unregistered'), { status: 500, body: { ok: false, error: { message: 'Internal Error', code: 'INTERNAL_ERROR' } } });
+      await both(p(), task('rn.unregistered'), {
+        status: 500,
+        body: { ok: false, error: { message: 'Internal Error', code: 'INTERNAL_ERROR' } },
+      });
     });
     it('plain error: 500 without details', async () => {
       await both(p(), task('rn.crash'), { status: 500 });
@@ -151,7 +196,12 @@ describe('nativeExposure vs nodeExposure: errors', () => {
       const pick = (logs) =>
         logs
           .filter((l) => l.message === 'exposure.task.error' || l.message === 'exposure.event.error')
-          .map((l) => ({ level: l.level, message: l.message, error: l.error && { name: l.error.name, message: l.error.message }, context: l.context }));
+          .map((l) => ({
+            level: l.level,
+            message: l.message,
+            error: l.error && { name: l.error.name, message: l.error.message },
+            context: l.context,
+          }));
       const refLogs = pick(p().ref.logs);
       assert.equal(refLogs.length, 2);
       assert.deepEqual(pick(p().nat.logs), refLogs);
@@ -165,7 +215,10 @@ describe('nativeExposure vs nodeExposure: events', () => {
       await both(p(), event('rn.ordered', { id: 1 }), { status: 200, body: { ok: true } });
     });
     it('emitWithResult with returnPayload', async () => {
-      await both(p(), event('rn.ordered', { id: 2, at: new Date(0) }, true), { status: 200, body: { ok: true, result: { id: 2, at: new Date(0), seen: true } } });
+      await both(p(), event('rn.ordered', { id: 2, at: new Date(0) }, true), {
+        status: 200,
+        body: { ok: true, result: { id: 2, at: new Date(0), seen: true } },
+      });
       await both(p(), event('rn.noop', { keep: [1, 2] }, true), { status: 200 });
       await both(p(), event('rn.noop', undefined, true), { status: 200 });
     });
@@ -173,7 +226,10 @@ describe('nativeExposure vs nodeExposure: events', () => {
       await both(p(), event('rn.clear', { a: 1 }, true), { status: 200 });
     });
     it('event payload validation (payloadSchema)', async () => {
-      await both(p(), event('rn.validatedEvent', { n: 1 }, true), { status: 200, body: { ok: true, result: { n: 2 } } });
+      await both(p(), event('rn.validatedEvent', { n: 1 }, true), {
+        status: 200,
+        body: { ok: true, result: { n: 2 } },
+      });
       await both(p(), event('rn.validatedEvent', { n: 'x' }, true), { status: 500 });
     });
     it('returnPayload on a parallel event is 400', async () => {
@@ -192,7 +248,10 @@ describe('nativeExposure vs nodeExposure: async contexts and useExposureContext'
   withPair({ auth: { token: TOKEN } }, {}, (p) => {
     it('x-runner-context hydrates the registered contexts', async () => {
       const h = contextHeader({ user: { name: 'ada', since: new Date(5) }, tenant: 'acme' });
-      await both(p(), task('rn.whoami', undefined, { headers: [h] }), { status: 200, body: { ok: true, result: { user: { name: 'ada', since: new Date(5) }, tenant: 'acme' } } });
+      await both(p(), task('rn.whoami', undefined, { headers: [h] }), {
+        status: 200,
+        body: { ok: true, result: { user: { name: 'ada', since: new Date(5) }, tenant: 'acme' } },
+      });
     });
     it('only some contexts, or none', async () => {
       await both(p(), task('rn.whoami', undefined, { headers: [contextHeader({ tenant: 't2' })] }), { status: 200 });
@@ -200,18 +259,36 @@ describe('nativeExposure vs nodeExposure: async contexts and useExposureContext'
     });
     it('malformed headers and values are ignored', async () => {
       await both(p(), task('rn.whoami', undefined, { headers: [['x-runner-context', '{nope']] }), { status: 200 });
-      await both(p(), task('rn.whoami', undefined, { headers: [['x-runner-context', '{"rn.ctx.user":"{bad","rn.ctx.tenant":"\\"ok\\""}']] }), { status: 200 });
+      await both(
+        p(),
+        task('rn.whoami', undefined, {
+          headers: [['x-runner-context', '{"rn.ctx.user":"{bad","rn.ctx.tenant":"\\"ok\\""}']],
+        }),
+        { status: 200 },
+      );
       await both(p(), task('rn.whoami', undefined, { headers: [['x-runner-context', 'null']] }), { status: 200 });
     });
     it('a tunnel with allowAsyncContext: false does not hydrate', async () => {
-      const { ref } = await both(p(), task('rn.whoamiNoCtx', undefined, { headers: [contextHeader({ user: 'eve' })] }), { status: 200 });
+      const { ref } = await both(
+        p(),
+        task('rn.whoamiNoCtx', undefined, { headers: [contextHeader({ user: 'eve' })] }),
+        { status: 200 },
+      );
       assert.deepEqual(serializer.parse(ref.text).result, { user: null });
     });
     it('events get the contexts too', async () => {
-      await both(p(), event('rn.ctxEvent', {}, true, { headers: [contextHeader({ user: 'bob' })] }), { status: 200, body: { ok: true, result: { user: 'bob' } } });
+      await both(p(), event('rn.ctxEvent', {}, true, { headers: [contextHeader({ user: 'bob' })] }), {
+        status: 200,
+        body: { ok: true, result: { user: 'bob' } },
+      });
     });
     it('useExposureContext() inside a task', async () => {
-      const spec = task('rn.exposure', undefined, { headers: [['x-custom', 'hello'], ['x-runner-request-id', 'req-42']] });
+      const spec = task('rn.exposure', undefined, {
+        headers: [
+          ['x-custom', 'hello'],
+          ['x-runner-request-id', 'req-42'],
+        ],
+      });
       spec.path += '?q=1&r=2';
       const { nat } = await both(p(), spec, { status: 200 });
       const result = serializer.parse(nat.text).result;
@@ -236,7 +313,9 @@ describe('nativeExposure vs nodeExposure: auth', () => {
   describe('custom header and several tokens', () => {
     withPair({ auth: { token: ['one', 'two'], header: 'X-Api-Token' } }, {}, (p) => {
       it('any listed token in the configured header', async () => {
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-token', 'two']] }), { status: 200 });
+        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-token', 'two']] }), {
+          status: 200,
+        });
         await both(p(), task('rn.add', { a: 1, b: 2 }, { token: 'one' }), { status: 401 });
       });
     });
@@ -258,8 +337,12 @@ describe('nativeExposure vs nodeExposure: auth', () => {
   describe('auth validator tasks', () => {
     withPair({ auth: { token: TOKEN } }, { validator: true }, (p) => {
       it('a validator task lets a request in without the token', async () => {
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-key', API_KEY]] }), { status: 200 });
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-key', 'wrong']] }), { status: 401 });
+        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-key', API_KEY]] }), {
+          status: 200,
+        });
+        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-key', 'wrong']] }), {
+          status: 401,
+        });
         await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 200 });
       });
     });
@@ -267,7 +350,9 @@ describe('nativeExposure vs nodeExposure: auth', () => {
   describe('validator without a token', () => {
     withPair({}, { validator: true }, (p) => {
       it('validator decides; no AUTH_NOT_CONFIGURED', async () => {
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-key', API_KEY]] }), { status: 200 });
+        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-key', API_KEY]] }), {
+          status: 200,
+        });
         await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null }), { status: 401 });
       });
     });
@@ -290,17 +375,46 @@ describe('nativeExposure vs nodeExposure: auth', () => {
 
 describe('nativeExposure vs nodeExposure: CORS, basePath, limits, discovery switch', () => {
   describe('cors origin list with credentials', () => {
-    withPair({ auth: { token: TOKEN }, cors: { origin: ['https://a.example'], credentials: true, exposedHeaders: ['x-runner-request-id'], maxAge: 60 } }, {}, (p) => {
-      it('preflight', async () => {
-        await both(p(), { method: 'OPTIONS', path: `${BASE}/task/rn.add`, headers: [['origin', 'https://a.example'], ['access-control-request-method', 'POST'], ['access-control-request-headers', 'content-type, x-runner-token']] }, { status: 204 });
-        await both(p(), { method: 'OPTIONS', path: `${BASE}/task/rn.add`, headers: [['origin', 'https://evil.example']] }, { status: 204 });
-      });
-      it('actual requests, matching and not', async () => {
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { headers: [['origin', 'https://a.example']] }), { status: 200 });
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { headers: [['origin', 'https://evil.example']] }), { status: 200 });
-        await both(p(), task('rn.hidden', undefined, { headers: [['origin', 'https://a.example']] }), { status: 403 });
-      });
-    });
+    withPair(
+      {
+        auth: { token: TOKEN },
+        cors: { origin: ['https://a.example'], credentials: true, exposedHeaders: ['x-runner-request-id'], maxAge: 60 },
+      },
+      {},
+      (p) => {
+        it('preflight', async () => {
+          await both(
+            p(),
+            {
+              method: 'OPTIONS',
+              path: `${BASE}/task/rn.add`,
+              headers: [
+                ['origin', 'https://a.example'],
+                ['access-control-request-method', 'POST'],
+                ['access-control-request-headers', 'content-type, x-runner-token'],
+              ],
+            },
+            { status: 204 },
+          );
+          await both(
+            p(),
+            { method: 'OPTIONS', path: `${BASE}/task/rn.add`, headers: [['origin', 'https://evil.example']] },
+            { status: 204 },
+          );
+        });
+        it('actual requests, matching and not', async () => {
+          await both(p(), task('rn.add', { a: 1, b: 2 }, { headers: [['origin', 'https://a.example']] }), {
+            status: 200,
+          });
+          await both(p(), task('rn.add', { a: 1, b: 2 }, { headers: [['origin', 'https://evil.example']] }), {
+            status: 200,
+          });
+          await both(p(), task('rn.hidden', undefined, { headers: [['origin', 'https://a.example']] }), {
+            status: 403,
+          });
+        });
+      },
+    );
   });
   for (const [label, origin] of [
     ['RegExp', /^https:\/\/a\.example$/],
@@ -309,10 +423,25 @@ describe('nativeExposure vs nodeExposure: CORS, basePath, limits, discovery swit
     describe(`cors origin as a ${label}`, () => {
       withPair({ auth: { token: TOKEN }, cors: { origin } }, {}, (p) => {
         it('matching, not matching, no origin; preflight', async () => {
-          await both(p(), task('rn.add', { a: 1, b: 2 }, { headers: [['origin', 'https://a.example']] }), { status: 200 });
-          await both(p(), task('rn.add', { a: 1, b: 2 }, { headers: [['origin', 'https://b.example']] }), { status: 200 });
+          await both(p(), task('rn.add', { a: 1, b: 2 }, { headers: [['origin', 'https://a.example']] }), {
+            status: 200,
+          });
+          await both(p(), task('rn.add', { a: 1, b: 2 }, { headers: [['origin', 'https://b.example']] }), {
+            status: 200,
+          });
           await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 200 });
-          await both(p(), { method: 'OPTIONS', path: `${BASE}/task/rn.add`, headers: [['origin', 'https://a.example'], ['access-control-request-method', 'POST']] }, { status: 204 });
+          await both(
+            p(),
+            {
+              method: 'OPTIONS',
+              path: `${BASE}/task/rn.add`,
+              headers: [
+                ['origin', 'https://a.example'],
+                ['access-control-request-method', 'POST'],
+              ],
+            },
+            { status: 204 },
+          );
         });
       });
     });
@@ -320,23 +449,35 @@ describe('nativeExposure vs nodeExposure: CORS, basePath, limits, discovery swit
   describe('default cors', () => {
     withPair({ auth: { token: TOKEN } }, {}, (p) => {
       it('wildcard origin', async () => {
-        const { ref } = await both(p(), task('rn.add', { a: 1, b: 2 }, { headers: [['origin', 'https://x.example']] }), { status: 200 });
+        const { ref } = await both(
+          p(),
+          task('rn.add', { a: 1, b: 2 }, { headers: [['origin', 'https://x.example']] }),
+          { status: 200 },
+        );
         assert.equal(ref.headers['access-control-allow-origin'], '*');
       });
     });
   });
   describe('custom basePath, json limit, discovery disabled', () => {
-    withPair({ auth: { token: TOKEN }, basePath: 'api/', limits: { json: { maxSize: 64 } }, disableDiscovery: true }, {}, (p) => {
-      it('serves under the normalised base path', async () => {
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { base: '/api' }), { status: 200 });
-        await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 404 });
-      });
-      it('413 over the json limit', async () => {
-        await both(p(), task('rn.echo', 'x'.repeat(200), { base: '/api' }), { status: 413 });
-      });
-      it('discovery is 404', async () => {
-        await both(p(), { method: 'GET', path: '/api/discovery', headers: [['x-runner-token', TOKEN]] }, { status: 404 });
-      });
-    });
+    withPair(
+      { auth: { token: TOKEN }, basePath: 'api/', limits: { json: { maxSize: 64 } }, disableDiscovery: true },
+      {},
+      (p) => {
+        it('serves under the normalised base path', async () => {
+          await both(p(), task('rn.add', { a: 1, b: 2 }, { base: '/api' }), { status: 200 });
+          await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 404 });
+        });
+        it('413 over the json limit', async () => {
+          await both(p(), task('rn.echo', 'x'.repeat(200), { base: '/api' }), { status: 413 });
+        });
+        it('discovery is 404', async () => {
+          await both(
+            p(),
+            { method: 'GET', path: '/api/discovery', headers: [['x-runner-token', TOKEN]] },
+            { status: 404 },
+          );
+        });
+      },
+    );
   });
 });

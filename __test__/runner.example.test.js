@@ -8,8 +8,11 @@ const { execFile } = require('node:child_process');
 it('examples/runner-app.js runs to completion', async () => {
   const script = path.join(__dirname, '..', 'examples', 'runner-app.js');
   const { code, stdout, stderr } = await new Promise((resolve) => {
-    execFile(process.execPath, [script], { env: { ...process.env, PORT: '0' }, timeout: 30000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? err.code ?? 1 : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [script],
+      { env: { ...process.env, PORT: '0' }, timeout: 30000 },
+      (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }),
     );
   });
   assert.equal(code, 0, stderr);

@@ -12,7 +12,19 @@ const { startApp, TOKEN } = require('./helpers/runner-app');
 const RUN_OPTS = { logs: { printThreshold: null }, shutdownHooks: false, errorBoundary: false };
 const portOf = (exposure, value) => (exposure === nodeExposure ? value.server.address().port : value.port);
 const callTask = (port, id, extra = {}) =>
-  rawRequest({ port }, { method: 'POST', path: `/__runner/task/${id}`, headers: [['x-runner-token', TOKEN], ['content-type', 'application/json']], body: '{"input":1}', ...extra });
+  rawRequest(
+    { port },
+    {
+      method: 'POST',
+      path: `/__runner/task/${id}`,
+      headers: [
+        ['x-runner-token', TOKEN],
+        ['content-type', 'application/json'],
+      ],
+      body: '{"input":1}',
+      ...extra,
+    },
+  );
 
 function connectRefused(port) {
   return new Promise((resolve) => {
@@ -37,7 +49,15 @@ describe('nativeExposure value and disposal', () => {
       assert.equal(nat.value.url, `http://127.0.0.1:${nat.value.port}`);
       assert.equal(nat.value.baseUrl, `http://127.0.0.1:${nat.value.port}/api`);
       assert.equal(typeof nat.value.close, 'function');
-      const res = await rawRequest({ port: nat.value.port }, { method: 'POST', path: '/api/task/rn.add', headers: [['x-runner-token', TOKEN]], body: '{"input":{"a":1,"b":2}}' });
+      const res = await rawRequest(
+        { port: nat.value.port },
+        {
+          method: 'POST',
+          path: '/api/task/rn.add',
+          headers: [['x-runner-token', TOKEN]],
+          body: '{"input":{"a":1,"b":2}}',
+        },
+      );
       assert.equal(res.text, '{"ok":true,"result":3}');
     } finally {
       await nat.close();
@@ -62,7 +82,10 @@ describe('nativeExposure value and disposal', () => {
   });
 
   it('without http.listen nothing listens (like nodeExposure without listen/server)', async () => {
-    const app = r.resource('lc.app.nolisten').register([nativeExposure.with({ http: { auth: { token: TOKEN } } })]).build();
+    const app = r
+      .resource('lc.app.nolisten')
+      .register([nativeExposure.with({ http: { auth: { token: TOKEN } } })])
+      .build();
     const rt = await run(app, RUN_OPTS);
     try {
       const v = rt.getResourceValue(nativeExposure);
@@ -75,14 +98,20 @@ describe('nativeExposure value and disposal', () => {
   });
 
   it('http.server (attach to a node:http server) is refused with a clear error', async () => {
-    const app = r.resource('lc.app.server').register([nativeExposure.with({ http: { server: require('node:http').createServer() } })]).build();
+    const app = r
+      .resource('lc.app.server')
+      .register([nativeExposure.with({ http: { server: require('node:http').createServer() } })])
+      .build();
     await assert.rejects(run(app, RUN_OPTS), /http\.server .*not supported/);
   });
 
   it('a busy port fails run() with EADDRINUSE', async () => {
     const nat = await startApp(nativeExposure, { auth: { token: TOKEN } });
     try {
-      const app = r.resource('lc.app.busy').register([nativeExposure.with({ http: { listen: { port: nat.value.port, host: '127.0.0.1' } } })]).build();
+      const app = r
+        .resource('lc.app.busy')
+        .register([nativeExposure.with({ http: { listen: { port: nat.value.port, host: '127.0.0.1' } } })])
+        .build();
       await assert.rejects(run(app, RUN_OPTS), (e) => e.code === 'EADDRINUSE');
     } finally {
       await nat.close();
@@ -97,7 +126,10 @@ describe('nativeExposure value and disposal', () => {
  */
 async function startupProbe(exposure, initMode) {
   const probes = {};
-  const add = r.task('lc.add').run(async (n) => n + 1).build();
+  const add = r
+    .task('lc.add')
+    .run(async (n) => n + 1)
+    .build();
   const exposureWith = exposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } });
   const probe = (id, deps) =>
     r
@@ -140,12 +172,27 @@ describe('allow-list during start-up', () => {
 describe('allow-list changes at runtime', () => {
   it('refreshAllowList() picks up a mutated tunnel value (the reference recomputes per request)', async () => {
     const make = (exposure) => {
-      const a = r.task('lc.rt.a').run(async () => 'a').build();
-      const b = r.task('lc.rt.b').run(async () => 'b').build();
-      const tunnel = r.resource('lc.rt.tunnel').tags([globals.tags.tunnel]).init(async () => ({ mode: 'server', tasks: [a.id] })).build();
+      const a = r
+        .task('lc.rt.a')
+        .run(async () => 'a')
+        .build();
+      const b = r
+        .task('lc.rt.b')
+        .run(async () => 'b')
+        .build();
+      const tunnel = r
+        .resource('lc.rt.tunnel')
+        .tags([globals.tags.tunnel])
+        .init(async () => ({ mode: 'server', tasks: [a.id] }))
+        .build();
       return r
         .resource('lc.rt.app')
-        .register([exposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } }), a, b, tunnel])
+        .register([
+          exposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } }),
+          a,
+          b,
+          tunnel,
+        ])
         .build();
     };
     const refRt = await run(make(nodeExposure), RUN_OPTS);
@@ -153,7 +200,8 @@ describe('allow-list changes at runtime', () => {
     try {
       const refPort = portOf(nodeExposure, refRt.getResourceValue(nodeExposure));
       const natValue = natRt.getResourceValue(nativeExposure);
-      const check = async (id) => compare(await callTask(refPort, id), await callTask(natValue.port, id), { label: id });
+      const check = async (id) =>
+        compare(await callTask(refPort, id), await callTask(natValue.port, id), { label: id });
       await check('lc.rt.b');
       for (const rt of [refRt, natRt]) {
         const store = rt.getResourceValue(globals.resources.store);
@@ -162,11 +210,17 @@ describe('allow-list changes at runtime', () => {
       }
       // Not pushed yet: the native side still has the start-up list.
       assert.equal((await callTask(natValue.port, 'lc.rt.b')).status, 403);
-      assert.deepEqual(natValue.refreshAllowList(), { enabled: true, tasks: ['lc.rt.a', 'lc.rt.b', 'lc.rt.ghost'], events: [] });
+      assert.deepEqual(natValue.refreshAllowList(), {
+        enabled: true,
+        tasks: ['lc.rt.a', 'lc.rt.b', 'lc.rt.ghost'],
+        events: [],
+      });
       await check('lc.rt.b');
       await check('lc.rt.ghost'); // allow-listed, not registered: 404
       const disc = { method: 'GET', path: '/__runner/discovery', headers: [['x-runner-token', TOKEN]] };
-      compare(await rawRequest({ port: refPort }, disc), await rawRequest({ port: natValue.port }, disc), { spec: disc });
+      compare(await rawRequest({ port: refPort }, disc), await rawRequest({ port: natValue.port }, disc), {
+        spec: disc,
+      });
     } finally {
       await refRt.dispose();
       await natRt.dispose();
@@ -194,21 +248,35 @@ describe('cancellation', () => {
         throw signal.reason;
       })
       .build();
-    const tunnel = r.resource('lc.c.tunnel').tags([globals.tags.tunnel]).init(async () => ({ mode: 'server', tasks: [wait.id] })).build();
+    const tunnel = r
+      .resource('lc.c.tunnel')
+      .tags([globals.tags.tunnel])
+      .init(async () => ({ mode: 'server', tasks: [wait.id] }))
+      .build();
     const app = r
       .resource('lc.c.app')
-      .register([nativeExposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } }), wait, tunnel])
+      .register([
+        nativeExposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } }),
+        wait,
+        tunnel,
+      ])
       .build();
     const rt = await run(app, RUN_OPTS);
     try {
       const { port } = rt.getResourceValue(nativeExposure);
-      const socket = await openAndSend({ port }, { method: 'POST', path: '/__runner/task/lc.wait', headers: [['x-runner-token', TOKEN]], body: '{}' });
+      const socket = await openAndSend(
+        { port },
+        { method: 'POST', path: '/__runner/task/lc.wait', headers: [['x-runner-token', TOKEN]], body: '{}' },
+      );
       await running;
       socket.destroy();
       const reason = await done;
       assert.ok(cancellationError.is(reason), `reason: ${reason && reason.name}`);
       // the server keeps serving
-      const res = await rawRequest({ port }, { method: 'GET', path: '/__runner/discovery', headers: [['x-runner-token', TOKEN]] });
+      const res = await rawRequest(
+        { port },
+        { method: 'GET', path: '/__runner/discovery', headers: [['x-runner-token', TOKEN]] },
+      );
       assert.equal(res.status, 200);
     } finally {
       await rt.dispose();

@@ -2,7 +2,18 @@
 // Behaviour of the native TunnelServer alone: the handler context, client disconnects, concurrency.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startNative, rawRequest, openAndSend, request, taskReq, eventReq, UUID_RE, TOKEN, sleep, deferred } = require('./helpers');
+const {
+  startNative,
+  rawRequest,
+  openAndSend,
+  request,
+  taskReq,
+  eventReq,
+  UUID_RE,
+  TOKEN,
+  sleep,
+  deferred,
+} = require('./helpers');
 
 const AUTH = { token: TOKEN };
 
@@ -38,7 +49,13 @@ describe('handler ctx', () => {
           },
         },
         events: {
-          'ctx.ev': async (payload, ctx) => ({ requestId: ctx.requestId, method: ctx.method, path: ctx.path, custom: ctx.headers['x-custom'], signalIsAbortSignal: ctx.signal instanceof AbortSignal }),
+          'ctx.ev': async (payload, ctx) => ({
+            requestId: ctx.requestId,
+            method: ctx.method,
+            path: ctx.path,
+            custom: ctx.headers['x-custom'],
+            signalIsAbortSignal: ctx.signal instanceof AbortSignal,
+          }),
         },
       },
       { auth: AUTH },
@@ -47,7 +64,15 @@ describe('handler ctx', () => {
   after(async () => nat && nat.close());
 
   it('task ctx has requestId (= echoed header), headers (lower-case keys), method, path, signal', async () => {
-    const res = await rawRequest(nat, taskReq('ctx.dump', '{"input":1}', { headers: [['X-Custom', 'hello'], ['x-runner-request-id', 'ctx-test-1']] }));
+    const res = await rawRequest(
+      nat,
+      taskReq('ctx.dump', '{"input":1}', {
+        headers: [
+          ['X-Custom', 'hello'],
+          ['x-runner-request-id', 'ctx-test-1'],
+        ],
+      }),
+    );
     assert.equal(res.status, 200);
     assert.equal(res.headers['x-runner-request-id'], 'ctx-test-1');
     const r = res.json().result;
@@ -98,9 +123,23 @@ describe('handler ctx', () => {
   });
 
   it('event ctx has requestId, method, path, headers and signal', async () => {
-    const res = await rawRequest(nat, eventReq('ctx.ev', '{"payload":1,"returnPayload":true}', { headers: [['X-Custom', 'ev'], ['x-runner-request-id', 'ev-1']] }));
+    const res = await rawRequest(
+      nat,
+      eventReq('ctx.ev', '{"payload":1,"returnPayload":true}', {
+        headers: [
+          ['X-Custom', 'ev'],
+          ['x-runner-request-id', 'ev-1'],
+        ],
+      }),
+    );
     assert.equal(res.status, 200);
-    assert.deepEqual(res.json().result, { requestId: 'ev-1', method: 'POST', path: '/__runner/event/ctx.ev', custom: 'ev', signalIsAbortSignal: true });
+    assert.deepEqual(res.json().result, {
+      requestId: 'ev-1',
+      method: 'POST',
+      path: '/__runner/event/ctx.ev',
+      custom: 'ev',
+      signalIsAbortSignal: true,
+    });
   });
 });
 
@@ -169,7 +208,10 @@ describe('client disconnects', () => {
   });
 
   it('a client that disconnects in the middle of the body does not disturb the server', async () => {
-    const spec = { ...taskReq('dc.ok', undefined), headers: [...taskReq('dc.ok', '{}').headers, ['Content-Length', '100']] };
+    const spec = {
+      ...taskReq('dc.ok', undefined),
+      headers: [...taskReq('dc.ok', '{}').headers, ['Content-Length', '100']],
+    };
     const socket = await openAndSend(nat, spec);
     socket.write('{"input":');
     await sleep(50);
@@ -289,10 +331,22 @@ describe('concurrency', () => {
       Promise.all(
         Array.from({ length: 200 }, (_, n) => {
           const kind = n % 4;
-          if (kind === 0) return request(`${nat.url}/__runner/task/cc.square`, { headers: { 'x-runner-token': TOKEN }, body: JSON.stringify({ input: { n } }) }).then((r) => [n, kind, r]);
-          if (kind === 1) return request(`${nat.url}/__runner/event/cc.ev`, { headers: { 'x-runner-token': TOKEN }, body: JSON.stringify({ payload: n, returnPayload: true }) }).then((r) => [n, kind, r]);
-          if (kind === 2) return request(`${nat.url}/__runner/task/cc.square`, { headers: {}, body: '{}' }).then((r) => [n, kind, r]);
-          return request(`${nat.url}/__runner/task/missing.${n}`, { headers: { 'x-runner-token': TOKEN }, body: '{}' }).then((r) => [n, kind, r]);
+          if (kind === 0)
+            return request(`${nat.url}/__runner/task/cc.square`, {
+              headers: { 'x-runner-token': TOKEN },
+              body: JSON.stringify({ input: { n } }),
+            }).then((r) => [n, kind, r]);
+          if (kind === 1)
+            return request(`${nat.url}/__runner/event/cc.ev`, {
+              headers: { 'x-runner-token': TOKEN },
+              body: JSON.stringify({ payload: n, returnPayload: true }),
+            }).then((r) => [n, kind, r]);
+          if (kind === 2)
+            return request(`${nat.url}/__runner/task/cc.square`, { headers: {}, body: '{}' }).then((r) => [n, kind, r]);
+          return request(`${nat.url}/__runner/task/missing.${n}`, {
+            headers: { 'x-runner-token': TOKEN },
+            body: '{}',
+          }).then((r) => [n, kind, r]);
         }),
       ),
       60000,
@@ -389,7 +443,10 @@ describe('concurrency', () => {
         assert.equal(res.json().error.code, 'INVALID_JSON');
         continue;
       }
-      const input = parsed && typeof parsed === 'object' && Object.prototype.hasOwnProperty.call(parsed, 'input') ? parsed.input : parsed;
+      const input =
+        parsed && typeof parsed === 'object' && Object.prototype.hasOwnProperty.call(parsed, 'input')
+          ? parsed.input
+          : parsed;
       assert.equal(res.status, 200, body);
       assert.equal(res.text, JSON.stringify({ ok: true, result: input }), body);
     }
@@ -438,11 +495,15 @@ describe('concurrency', () => {
     try {
       for (let n = 0; n < 50; n += 1) {
         const res = await new Promise((resolve, reject) => {
-          const req = http.request(`${nat.url}/__runner/task/cc.square`, { method: 'POST', agent, headers: { 'x-runner-token': TOKEN } }, (r) => {
-            let d = '';
-            r.on('data', (c) => (d += c));
-            r.on('end', () => resolve({ status: r.statusCode, body: JSON.parse(d), reused: req.reusedSocket }));
-          });
+          const req = http.request(
+            `${nat.url}/__runner/task/cc.square`,
+            { method: 'POST', agent, headers: { 'x-runner-token': TOKEN } },
+            (r) => {
+              let d = '';
+              r.on('data', (c) => (d += c));
+              r.on('end', () => resolve({ status: r.statusCode, body: JSON.parse(d), reused: req.reusedSocket }));
+            },
+          );
           req.on('error', reject);
           req.end(JSON.stringify({ input: { n } }));
         });

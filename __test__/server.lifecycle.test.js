@@ -14,7 +14,11 @@ const newServer = (opts = {}) => {
   return new TunnelServer({ port: 0, host: '127.0.0.1', auth: AUTH, ...quiet(), ...opts });
 };
 const post = (url, id, body, kind = 'task') =>
-  request(`${url}/__runner/${kind}/${encodeURIComponent(id)}`, { method: 'POST', headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' }, body });
+  request(`${url}/__runner/${kind}/${encodeURIComponent(id)}`, {
+    method: 'POST',
+    headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' },
+    body,
+  });
 
 function withTimeout(promise, ms, what) {
   let t;
@@ -113,10 +117,20 @@ describe('listen and close', () => {
     const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 60000 });
     try {
       const status = await new Promise((resolve, reject) => {
-        const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/__runner/task/life.ping', agent, headers: { 'x-runner-token': TOKEN } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode));
-        });
+        const req = http.request(
+          {
+            port,
+            host: '127.0.0.1',
+            method: 'POST',
+            path: '/__runner/task/life.ping',
+            agent,
+            headers: { 'x-runner-token': TOKEN },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode));
+          },
+        );
         req.on('error', reject);
         req.end();
       });
@@ -165,7 +179,10 @@ describe('listen and close', () => {
         {
           method: 'POST',
           path: '/__runner/task/life.count',
-          headers: [['x-runner-token', TOKEN], ['content-type', 'application/octet-stream']],
+          headers: [
+            ['x-runner-token', TOKEN],
+            ['content-type', 'application/octet-stream'],
+          ],
           body,
         },
       );
@@ -383,7 +400,10 @@ describe('options and argument validation: TypeError naming the field', () => {
       assert.throws(
         () => new TunnelServer({ auth: AUTH, ...opts }),
         (err) => {
-          assert.ok(err instanceof TypeError, `expected TypeError, got ${err && err.constructor && err.constructor.name}: ${err && err.message}`);
+          assert.ok(
+            err instanceof TypeError,
+            `expected TypeError, got ${err && err.constructor && err.constructor.name}: ${err && err.message}`,
+          );
           assert.match(err.message, new RegExp(field, 'i'));
           return true;
         },
@@ -398,18 +418,35 @@ describe('options and argument validation: TypeError naming the field', () => {
       host: '127.0.0.1',
       basePath: 'api/',
       auth: { token: ['a', 'b'], header: 'X-Key', allowAnonymous: false },
-      cors: { origin: /x/, methods: ['POST'], allowedHeaders: ['a'], exposedHeaders: ['b'], credentials: true, maxAge: 5, varyOrigin: false },
+      cors: {
+        origin: /x/,
+        methods: ['POST'],
+        allowedHeaders: ['a'],
+        exposedHeaders: ['b'],
+        credentials: true,
+        maxAge: 5,
+        varyOrigin: false,
+      },
       limits: { json: { maxSize: 10 } },
       disableDiscovery: true,
       serializer: { parse: JSON.parse, stringify: JSON.stringify },
       logger: { error() {}, warn() {} },
     });
     assert.ok(s);
-    for (const origin of ['https://a', ['https://a'], (o) => o]) assert.ok(new TunnelServer({ auth: AUTH, cors: { origin } }));
+    for (const origin of ['https://a', ['https://a'], (o) => o])
+      assert.ok(new TunnelServer({ auth: AUTH, cors: { origin } }));
     assert.ok(new TunnelServer({ auth: AUTH, corsOrigins: ['https://app.example'] }));
   });
 
-  const server = TunnelServer ? (() => { try { return new TunnelServer({ auth: AUTH }); } catch { return null; } })() : null;
+  const server = TunnelServer
+    ? (() => {
+        try {
+          return new TunnelServer({ auth: AUTH });
+        } catch {
+          return null;
+        }
+      })()
+    : null;
   const notFunctions = [undefined, null, 42, 'fn', {}, []];
   for (const method of ['registerTask', 'registerEvent']) {
     for (const value of notFunctions) {

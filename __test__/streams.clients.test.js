@@ -7,7 +7,13 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { Readable } = require('node:stream');
-const { Serializer, nodeExposure, createHttpSmartClient, createHttpMixedClient, createNodeFile } = require('@bluelibs/runner');
+const {
+  Serializer,
+  nodeExposure,
+  createHttpSmartClient,
+  createHttpMixedClient,
+  createNodeFile,
+} = require('@bluelibs/runner');
 const { nativeExposure } = require('../runner');
 const S = require('./helpers/streams');
 
@@ -21,7 +27,9 @@ for (const [label, exposure] of [
     let app;
     const serializer = new Serializer();
     before(async () => {
-      app = await S.startStreamsApp(exposure, { limits: { multipart: { fileSize: 64 * MB, files: 10, fields: 100, fieldSize: MB } } });
+      app = await S.startStreamsApp(exposure, {
+        limits: { multipart: { fileSize: 64 * MB, files: 10, fields: 100, fieldSize: MB } },
+      });
     });
     after(async () => app && app.close());
 
@@ -47,7 +55,11 @@ for (const [label, exposure] of [
         it('createNodeFile with a buffer source', async () => {
           const out = await client().task('st.files', {
             title: 'buffer upload',
-            doc: createNodeFile({ name: 'hello.txt', type: 'text/plain' }, { buffer: Buffer.from('hello from a buffer') }, 'DOC'),
+            doc: createNodeFile(
+              { name: 'hello.txt', type: 'text/plain' },
+              { buffer: Buffer.from('hello from a buffer') },
+              'DOC',
+            ),
           });
           assert.deepEqual(out.shape, { title: 'buffer upload', doc: { $file: 0 } });
           assert.equal(out.files.length, 1);
@@ -59,7 +71,11 @@ for (const [label, exposure] of [
         it('createNodeFile with a 4 MB stream source (generated on the fly)', async () => {
           const size = 4 * MB;
           const out = await client().task('st.files', {
-            f: createNodeFile({ name: 'big.bin', type: 'application/octet-stream', size }, { stream: new S.PatternSource(size) }, 'BIG'),
+            f: createNodeFile(
+              { name: 'big.bin', type: 'application/octet-stream', size },
+              { stream: new S.PatternSource(size) },
+              'BIG',
+            ),
           });
           assert.equal(out.files[0].name, 'big.bin');
           assert.equal(out.files[0].size, size);
@@ -71,7 +87,13 @@ for (const [label, exposure] of [
           const out = await client().task('st.files', {
             list: [
               createNodeFile({ name: 'a.txt', type: 'text/plain' }, { buffer: Buffer.from('AAA') }, 'A'),
-              { inner: createNodeFile({ name: 'b.txt', type: 'text/plain' }, { stream: Readable.from(['B', 'B', 'B']) }, 'B') },
+              {
+                inner: createNodeFile(
+                  { name: 'b.txt', type: 'text/plain' },
+                  { stream: Readable.from(['B', 'B', 'B']) },
+                  'B',
+                ),
+              },
             ],
             n: 7,
           });
@@ -87,23 +109,32 @@ for (const [label, exposure] of [
 
         it('toTempFile() on an uploaded file', async () => {
           const size = 300 * 1024;
-          const out = await client().task('st.fileTemp', { file: createNodeFile({ name: 'tmp.bin' }, { stream: new S.PatternSource(size) }, 'T') });
+          const out = await client().task('st.fileTemp', {
+            file: createNodeFile({ name: 'tmp.bin' }, { stream: new S.PatternSource(size) }, 'T'),
+          });
           assert.deepEqual(out, { bytesWritten: size, ...S.expectedDigest(size), name: 'tmp.bin' });
         });
 
         it('a multipart call answered with a stream returns a Readable', async () => {
-          const out = await client().task('st.filesThenStream', { f: createNodeFile({ name: 's.txt' }, { buffer: Buffer.from('back') }, 'S') });
+          const out = await client().task('st.filesThenStream', {
+            f: createNodeFile({ name: 's.txt' }, { buffer: Buffer.from('back') }, 'S'),
+          });
           assert.equal(typeof out.pipe, 'function', 'expected a Readable');
           const described = JSON.parse((await S.readAll(out)).toString('utf8'));
           assert.equal(described.files[0].text, 'back');
         });
 
         it('a typed error after a multipart upload is rethrown as the typed error', async () => {
-          await assert.rejects(client().task('st.filesThenReject', { f: createNodeFile({ name: 'r.txt' }, { buffer: Buffer.from('r') }, 'R') }), (e) => {
-            assert.ok(app.errors.rejected.is(e), `expected the typed error, got ${e && e.name}: ${e && e.message}`);
-            assert.deepEqual(e.data, { why: 'files were read' });
-            return true;
-          });
+          await assert.rejects(
+            client().task('st.filesThenReject', {
+              f: createNodeFile({ name: 'r.txt' }, { buffer: Buffer.from('r') }, 'R'),
+            }),
+            (e) => {
+              assert.ok(app.errors.rejected.is(e), `expected the typed error, got ${e && e.name}: ${e && e.message}`);
+              assert.deepEqual(e.data, { why: 'files were read' });
+              return true;
+            },
+          );
         });
 
         it('duplex: Readable input, streamed upper-cased answer', async () => {
@@ -123,7 +154,11 @@ for (const [label, exposure] of [
         it('Readable input to a task answering JSON', async () => {
           const size = 2 * MB;
           const out = await client().task('st.rawDigest', new S.PatternSource(size));
-          assert.deepEqual(out, { inputType: 'undefined', contentType: 'application/octet-stream', ...S.expectedDigest(size) });
+          assert.deepEqual(out, {
+            inputType: 'undefined',
+            contentType: 'application/octet-stream',
+            ...S.expectedDigest(size),
+          });
         });
       });
     }

@@ -52,29 +52,87 @@ const SUCCESS_CASES = [
     'two files, metadata from the manifest and from the parts',
     'st.files',
     [
-      manifest({ title: 'two', a: F('A', { name: 'manifest-a.txt', type: 'text/plain', size: 5, extra: { tag: 1 } }), list: [F('B')] }),
+      manifest({
+        title: 'two',
+        a: F('A', { name: 'manifest-a.txt', type: 'text/plain', size: 5, extra: { tag: 1 } }),
+        list: [F('B')],
+      }),
       file('A', 'hello', 'part-a.bin', 'application/x-a'),
       file('B', 'second file', 'part-b.txt', 'text/markdown'),
     ],
   ],
-  ['file read through stream()', 'st.filesViaStream', [manifest({ f: F('F', { name: 'f.txt' }) }), file('F', 'via stream()')]],
-  ['binary file of 300 KB', 'st.files', [manifest({ f: F('F') }), file('F', S.patternBytes(300 * 1024), 'bin.dat', 'application/octet-stream')]],
+  [
+    'file read through stream()',
+    'st.filesViaStream',
+    [manifest({ f: F('F', { name: 'f.txt' }) }), file('F', 'via stream()')],
+  ],
+  [
+    'binary file of 300 KB',
+    'st.files',
+    [manifest({ f: F('F') }), file('F', S.patternBytes(300 * 1024), 'bin.dat', 'application/octet-stream')],
+  ],
   ['no files at all', 'st.files', [manifest({ plain: true, n: 3, when: new Date(0) })]],
-  ['a file part before the manifest', 'st.files', [file('F', 'early bytes', 'early.txt', 'text/plain'), manifest({ f: F('F') })]],
-  ['an undeclared file part and a non-file: part are ignored', 'st.files', [manifest({ f: F('F') }), file('F', 'declared'), file('X', 'undeclared'), { name: 'other', filename: 'o.txt', type: 'text/plain', data: 'not a file: part' }, { name: 'field', value: 'plain field' }]],
-  ['the same file twice in the input', 'st.files', [manifest({ a: F('F'), b: F('F', { name: 'again.txt' }) }), file('F', 'shared')]],
-  ['toTempFile()', 'st.fileTemp', [manifest({ file: F('T', { name: 'temp.bin' }) }), file('T', S.patternBytes(100 * 1024))]],
-  ['a multipart task answering with a stream', 'st.filesThenStream', [manifest({ f: F('F') }), file('F', 'streamed back')]],
-  ['a multipart task throwing a typed error', 'st.filesThenReject', [manifest({ f: F('F') }), file('F', 'then rejected')]],
+  [
+    'a file part before the manifest',
+    'st.files',
+    [file('F', 'early bytes', 'early.txt', 'text/plain'), manifest({ f: F('F') })],
+  ],
+  [
+    'an undeclared file part and a non-file: part are ignored',
+    'st.files',
+    [
+      manifest({ f: F('F') }),
+      file('F', 'declared'),
+      file('X', 'undeclared'),
+      { name: 'other', filename: 'o.txt', type: 'text/plain', data: 'not a file: part' },
+      { name: 'field', value: 'plain field' },
+    ],
+  ],
+  [
+    'the same file twice in the input',
+    'st.files',
+    [manifest({ a: F('F'), b: F('F', { name: 'again.txt' }) }), file('F', 'shared')],
+  ],
+  [
+    'toTempFile()',
+    'st.fileTemp',
+    [manifest({ file: F('T', { name: 'temp.bin' }) }), file('T', S.patternBytes(100 * 1024))],
+  ],
+  [
+    'a multipart task answering with a stream',
+    'st.filesThenStream',
+    [manifest({ f: F('F') }), file('F', 'streamed back')],
+  ],
+  [
+    'a multipart task throwing a typed error',
+    'st.filesThenReject',
+    [manifest({ f: F('F') }), file('F', 'then rejected')],
+  ],
 ];
 
 // With small limits: { fileSize: 1024, files: 2, fields: 3, fieldSize: 512, fieldNameSize: 40, parts: 6, headerPairs: 3 }
-const SMALL_LIMITS = { fileSize: 1024, files: 2, fields: 3, fieldSize: 512, fieldNameSize: 40, parts: 6, headerPairs: 3 };
+const SMALL_LIMITS = {
+  fileSize: 1024,
+  files: 2,
+  fields: 3,
+  fieldSize: 512,
+  fieldNameSize: 40,
+  parts: 6,
+  headerPairs: 3,
+};
 const ERROR_CASES = [
   // INVALID_MULTIPART
   ['INVALID_MULTIPART: no boundary in the content-type', [manifest({ a: 1 })], { contentType: 'multipart/form-data' }],
-  ['INVALID_MULTIPART: boundary in the header differs from the body', [manifest({ a: 1 })], { contentType: 'multipart/form-data; boundary=not-the-one' }],
-  ['INVALID_MULTIPART: body ends inside the manifest', [{ raw: `--${S.BOUNDARY}\r\nContent-Disposition: form-data; name="__manifest"\r\n\r\n{"input":` }], { close: false }],
+  [
+    'INVALID_MULTIPART: boundary in the header differs from the body',
+    [manifest({ a: 1 })],
+    { contentType: 'multipart/form-data; boundary=not-the-one' },
+  ],
+  [
+    'INVALID_MULTIPART: body ends inside the manifest',
+    [{ raw: `--${S.BOUNDARY}\r\nContent-Disposition: form-data; name="__manifest"\r\n\r\n{"input":` }],
+    { close: false },
+  ],
   ['INVALID_MULTIPART: manifest is not JSON', [{ name: '__manifest', value: '{"input": nope' }]],
   ['INVALID_MULTIPART: garbage instead of parts', [{ raw: 'this is not multipart at all' }], { close: false }],
   // MISSING_MANIFEST
@@ -88,14 +146,55 @@ const ERROR_CASES = [
   // PAYLOAD_TOO_LARGE, one per limit
   ['PAYLOAD_TOO_LARGE fileSize', [manifest({ f: F('F') }), file('F', S.patternBytes(4000))]],
   ['PAYLOAD_TOO_LARGE files (file parts)', [manifest({ a: F('A') }), file('A', 'a'), file('B', 'b'), file('C', 'c')]],
-  ['PAYLOAD_TOO_LARGE files (manifest sentinels)', [manifest({ a: F('A'), b: F('B'), c: F('C') }), file('A', 'a'), file('B', 'b'), file('C', 'c')]],
-  ['PAYLOAD_TOO_LARGE fields', [manifest({ a: 1 }), { name: 'x1', value: '1' }, { name: 'x2', value: '2' }, { name: 'x3', value: '3' }, { name: 'x4', value: '4' }]],
+  [
+    'PAYLOAD_TOO_LARGE files (manifest sentinels)',
+    [manifest({ a: F('A'), b: F('B'), c: F('C') }), file('A', 'a'), file('B', 'b'), file('C', 'c')],
+  ],
+  [
+    'PAYLOAD_TOO_LARGE fields',
+    [
+      manifest({ a: 1 }),
+      { name: 'x1', value: '1' },
+      { name: 'x2', value: '2' },
+      { name: 'x3', value: '3' },
+      { name: 'x4', value: '4' },
+    ],
+  ],
   ['PAYLOAD_TOO_LARGE fieldSize (the manifest)', [manifest({ big: 'y'.repeat(700) })]],
   ['PAYLOAD_TOO_LARGE fieldSize (another field)', [manifest({ a: 1 }), { name: 'note', value: 'z'.repeat(700) }]],
-  ['fieldNameSize (busboy applies it to urlencoded forms only)', [manifest({ a: 1 }), { name: 'n'.repeat(80), value: 'v' }]],
+  [
+    'fieldNameSize (busboy applies it to urlencoded forms only)',
+    [manifest({ a: 1 }), { name: 'n'.repeat(80), value: 'v' }],
+  ],
   ['PAYLOAD_TOO_LARGE parts', [manifest({ a: 1 }), ...Array.from({ length: 8 }, (_, i) => file(`P${i}`, 'p'))]],
-  ['headerPairs: a part with more header lines than allowed', [{ ...manifest({ a: 1 }), headersFirst: [['X-A', '1'], ['X-B', '2'], ['X-C', '3'], ['X-D', '4']] }]],
-  ['headerPairs: a file part with more header lines than allowed', [manifest({ f: F('F') }), { ...file('F', 'data'), headers: [['X-A', '1'], ['X-B', '2'], ['X-C', '3']] }]],
+  [
+    'headerPairs: a part with more header lines than allowed',
+    [
+      {
+        ...manifest({ a: 1 }),
+        headersFirst: [
+          ['X-A', '1'],
+          ['X-B', '2'],
+          ['X-C', '3'],
+          ['X-D', '4'],
+        ],
+      },
+    ],
+  ],
+  [
+    'headerPairs: a file part with more header lines than allowed',
+    [
+      manifest({ f: F('F') }),
+      {
+        ...file('F', 'data'),
+        headers: [
+          ['X-A', '1'],
+          ['X-B', '2'],
+          ['X-C', '3'],
+        ],
+      },
+    ],
+  ],
 ];
 
 describe('streams: nativeExposure vs nodeExposure', () => {
@@ -130,7 +229,11 @@ describe('streams: nativeExposure vs nodeExposure', () => {
   describe('application/octet-stream read through useExposureContext().req', () => {
     it('1 MB body', async () => {
       const { ref } = await both(pair, rawSpec('st.rawDigest', S.patternBytes(MB)), '1 MB');
-      assert.deepEqual(ref.json().result, { inputType: 'undefined', contentType: 'application/octet-stream', ...S.expectedDigest(MB) });
+      assert.deepEqual(ref.json().result, {
+        inputType: 'undefined',
+        contentType: 'application/octet-stream',
+        ...S.expectedDigest(MB),
+      });
     });
     it('chunked body, slow', async () => {
       const chunks = Array.from({ length: 10 }, (_, i) => S.patternBytes(10000, i * 10000));
@@ -140,7 +243,11 @@ describe('streams: nativeExposure vs nodeExposure', () => {
       await both(pair, rawSpec('st.rawDigest', Buffer.alloc(0)), 'empty');
     });
     it('content-type with parameters', async () => {
-      await both(pair, rawSpec('st.rawText', 'text in a raw body', { contentType: 'application/octet-stream; charset=binary' }), 'params');
+      await both(
+        pair,
+        rawSpec('st.rawText', 'text in a raw body', { contentType: 'application/octet-stream; charset=binary' }),
+        'params',
+      );
     });
     it('a task that ignores the raw body answers JSON', async () => {
       await both(pair, rawSpec('st.add', Buffer.from('ignored bytes')), 'ignored body');
@@ -187,7 +294,12 @@ describe('streams: nativeExposure vs nodeExposure', () => {
 
   describe('useExposureContext().res', () => {
     it('writeHead + write + end (return value ignored)', async () => {
-      const input = { status: 202, headers: { 'content-type': 'text/plain', 'x-by': 'res' }, parts: ['a', 'b'], last: 'c' };
+      const input = {
+        status: 202,
+        headers: { 'content-type': 'text/plain', 'x-by': 'res' },
+        parts: ['a', 'b'],
+        last: 'c',
+      };
       const { ref, nat } = await both(pair, jsonSpec('st.resWrite', input), 'writeHead');
       assert.equal(ref.text, 'abc');
       assert.equal(nat.headers['x-by'], 'res');
@@ -241,10 +353,17 @@ describe('streams: a client going away, nativeExposure vs nodeExposure', () => {
   after(async () => pair && pair.close());
 
   it('mid-upload: useExposureContext().signal aborts and the body read fails, as in the reference', async () => {
-    const spec = { ...rawSpec('st.hold', S.patternBytes(64 * 1024)), headers: [auth, ['Content-Type', 'application/octet-stream'], ['Content-Length', String(100 * MB)]] };
+    const spec = {
+      ...rawSpec('st.hold', S.patternBytes(64 * 1024)),
+      headers: [auth, ['Content-Type', 'application/octet-stream'], ['Content-Length', String(100 * MB)]],
+    };
     const ref = await disconnectWhen(pair.ref, spec, 'st.hold', (r) => r.received >= 64 * 1024);
     const nat = await disconnectWhen(pair.nat, spec, 'st.hold', (r) => r.received >= 64 * 1024);
-    assert.deepEqual(ref, { task: 'st.hold', signalAborted: true, reqClosed: true, outcome: 'error', received: 64 * 1024 }, 'reference (harness assumption)');
+    assert.deepEqual(
+      ref,
+      { task: 'st.hold', signalAborted: true, reqClosed: true, outcome: 'error', received: 64 * 1024 },
+      'reference (harness assumption)',
+    );
     assert.deepEqual(nat, ref);
   });
 
@@ -270,7 +389,8 @@ describe('streams: multipart errors, nativeExposure vs nodeExposure (small limit
     it(label, async () => {
       const { ref } = await both(pair, mpSpec('st.files', parts, opts), label);
       const code = label.split(':')[0].split(' ')[0];
-      if (/^[A-Z_]+$/.test(code)) assert.equal(ref.json().error.code, code, `the reference answered ${ref.status} ${ref.text}`);
+      if (/^[A-Z_]+$/.test(code))
+        assert.equal(ref.json().error.code, code, `the reference answered ${ref.status} ${ref.text}`);
     });
   }
 });
@@ -278,16 +398,23 @@ describe('streams: multipart errors, nativeExposure vs nodeExposure (small limit
 describe('streams: multipart errors, standalone TunnelServer vs the reference (small limits)', () => {
   let pair;
   before(async () => {
-    pair = await startPair({ tasks: { 'st.files': async (input) => S.describeFiles(input) } }, { auth: { token: TOKEN }, limits: { multipart: SMALL_LIMITS } });
+    pair = await startPair(
+      { tasks: { 'st.files': async (input) => S.describeFiles(input) } },
+      { auth: { token: TOKEN }, limits: { multipart: SMALL_LIMITS } },
+    );
   });
   after(async () => pair && pair.close());
 
-  for (const [label, parts, opts] of [...ERROR_CASES, ['success', [manifest({ f: F('F', { name: 'ok.txt' }) }), file('F', 'fine')]]]) {
+  for (const [label, parts, opts] of [
+    ...ERROR_CASES,
+    ['success', [manifest({ f: F('F', { name: 'ok.txt' }) }), file('F', 'fine')]],
+  ]) {
     it(label, async () => {
       const spec = mpSpec('st.files', parts, opts);
       const { ref } = await sameAnswer(pair, { ...spec, timeoutMs: 20000 }, { label });
       const code = label.split(':')[0].split(' ')[0];
-      if (/^[A-Z_]+$/.test(code)) assert.equal(ref.json().error.code, code, `the reference answered ${ref.status} ${ref.text}`);
+      if (/^[A-Z_]+$/.test(code))
+        assert.equal(ref.json().error.code, code, `the reference answered ${ref.status} ${ref.text}`);
     });
   }
 });

@@ -58,20 +58,33 @@ async function gc(child) {
 const headers = (contentType) => ({ 'x-runner-token': TOKEN, 'content-type': contentType });
 
 async function rawUpload(srv, size) {
-  const res = await S.fullRequest(`${srv.url}/mem.sink`, { headers: headers('application/octet-stream'), body: new S.PatternSource(size) });
+  const res = await S.fullRequest(`${srv.url}/mem.sink`, {
+    headers: headers('application/octet-stream'),
+    body: new S.PatternSource(size),
+  });
   assert.equal(res.status, 200, res.text.slice(0, 300));
   return res.json().result;
 }
 
 async function multipartUpload(srv, size) {
-  const body = S.multipartStream([S.manifestPart({ file: S.fileSentinel('F', { name: 'big.bin' }) }), S.filePart('F', new S.PatternSource(size), 'big.bin')]);
+  const body = S.multipartStream([
+    S.manifestPart({ file: S.fileSentinel('F', { name: 'big.bin' }) }),
+    S.filePart('F', new S.PatternSource(size), 'big.bin'),
+  ]);
   const res = await S.fullRequest(`${srv.url}/mem.upload`, { headers: headers(S.MULTIPART_CT), body });
   assert.equal(res.status, 200, res.text.slice(0, 300));
   return res.json().result;
 }
 
 async function download(srv, size) {
-  const { status, headers: h, res } = await S.streamRequest(`${srv.url}/mem.download`, { headers: headers('application/json'), body: JSON.stringify({ input: { size } }) });
+  const {
+    status,
+    headers: h,
+    res,
+  } = await S.streamRequest(`${srv.url}/mem.download`, {
+    headers: headers('application/json'),
+    body: JSON.stringify({ input: { size } }),
+  });
   assert.equal(status, 200);
   assert.equal(h['content-type'], 'application/octet-stream');
   return S.digestStream(res);
@@ -118,7 +131,10 @@ for (const mode of ['standalone', 'runner']) {
       t.diagnostic(`baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)}, growth ${fmt(m.growth)} (${m.samples} samples)`);
       assert.deepEqual(m.result, S.expectedDigest(SIZE));
       assert.ok(m.samples > 3, 'too few RSS samples');
-      assert.ok(m.growth < LIMIT, `server RSS grew by ${fmt(m.growth)} (baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)})`);
+      assert.ok(
+        m.growth < LIMIT,
+        `server RSS grew by ${fmt(m.growth)} (baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)})`,
+      );
     });
 
     it('200 MB multipart file upload read from the InputFile stream', async (t) => {
@@ -126,7 +142,10 @@ for (const mode of ['standalone', 'runner']) {
       t.diagnostic(`baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)}, growth ${fmt(m.growth)} (${m.samples} samples)`);
       assert.deepEqual(m.result, { ...S.expectedDigest(SIZE), name: 'big.bin' });
       assert.ok(m.samples > 3, 'too few RSS samples');
-      assert.ok(m.growth < LIMIT, `server RSS grew by ${fmt(m.growth)} (baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)})`);
+      assert.ok(
+        m.growth < LIMIT,
+        `server RSS grew by ${fmt(m.growth)} (baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)})`,
+      );
     });
 
     it('200 MB streamed download', async (t) => {
@@ -134,7 +153,10 @@ for (const mode of ['standalone', 'runner']) {
       t.diagnostic(`baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)}, growth ${fmt(m.growth)} (${m.samples} samples)`);
       assert.deepEqual(m.result, S.expectedDigest(SIZE));
       assert.ok(m.samples > 3, 'too few RSS samples');
-      assert.ok(m.growth < LIMIT, `server RSS grew by ${fmt(m.growth)} (baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)})`);
+      assert.ok(
+        m.growth < LIMIT,
+        `server RSS grew by ${fmt(m.growth)} (baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)})`,
+      );
     });
   });
 }

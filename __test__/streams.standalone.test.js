@@ -52,7 +52,12 @@ const handlers = {
   // ---- raw bodies
   'raw.digest': async (input, ctx) => {
     const { req } = ctx;
-    const info = { inputType: inputType(input), isReadable: req instanceof Readable, method: req.method, contentType: req.headers['content-type'] };
+    const info = {
+      inputType: inputType(input),
+      isReadable: req instanceof Readable,
+      method: req.method,
+      contentType: req.headers['content-type'],
+    };
     return { ...info, ...(await S.digestStream(req)) };
   },
   'raw.firstChunk': async (input, ctx) => {
@@ -258,7 +263,12 @@ function firstBytes(socket, count) {
 }
 
 async function assertStillServing(server) {
-  const res = await rawRequest(server, { method: 'POST', path: taskPath('add'), headers: JSONH, body: JSON.stringify({ input: { a: 20, b: 22 } }) });
+  const res = await rawRequest(server, {
+    method: 'POST',
+    path: taskPath('add'),
+    headers: JSONH,
+    body: JSON.stringify({ input: { a: 20, b: 22 } }),
+  });
   assert.equal(res.status, 200, `server should still answer: ${res.text}`);
   assert.deepEqual(res.json(), { ok: true, result: 42 });
 }
@@ -266,20 +276,30 @@ async function assertStillServing(server) {
 /** Opens a socket, sends `head` (a Buffer), resolves with the socket once connected and written. */
 function connectAndWrite(server, bytes) {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port: server.port }, () => socket.write(bytes, () => resolve(socket)));
+    const socket = net.connect({ host: '127.0.0.1', port: server.port }, () =>
+      socket.write(bytes, () => resolve(socket)),
+    );
     socket.on('error', reject);
   });
 }
 
 function head(id, headers, extra = []) {
-  const lines = [`POST ${taskPath(id)} HTTP/1.1`, 'Host: 127.0.0.1', ...headers.map(([k, v]) => `${k}: ${v}`), ...extra];
+  const lines = [
+    `POST ${taskPath(id)} HTTP/1.1`,
+    'Host: 127.0.0.1',
+    ...headers.map(([k, v]) => `${k}: ${v}`),
+    ...extra,
+  ];
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
 }
 
 describe('standalone TunnelServer streams', () => {
   let server;
   before(async () => {
-    server = await startNative({ tasks: handlers }, { auth: { token: TOKEN }, limits: { multipart: { fileSize: 64 * MB, files: 4, fields: 10, fieldSize: MB } } });
+    server = await startNative(
+      { tasks: handlers },
+      { auth: { token: TOKEN }, limits: { multipart: { fileSize: 64 * MB, files: 4, fields: 10, fieldSize: MB } } },
+    );
   });
   after(async () => server && server.close());
   beforeEach(() => {
@@ -293,7 +313,13 @@ describe('standalone TunnelServer streams', () => {
       assert.equal(res.status, 200, res.text);
       assert.deepEqual(res.json(), {
         ok: true,
-        result: { inputType: 'undefined', isReadable: true, method: 'POST', contentType: 'application/octet-stream', ...S.expectedDigest(MB) },
+        result: {
+          inputType: 'undefined',
+          isReadable: true,
+          method: 'POST',
+          contentType: 'application/octet-stream',
+          ...S.expectedDigest(MB),
+        },
       });
     });
 
@@ -357,7 +383,12 @@ describe('standalone TunnelServer streams', () => {
 
   describe('streamed answers', () => {
     it('a returned Readable streams as application/octet-stream (chunked)', async () => {
-      const res = await rawRequest(server, { method: 'POST', path: taskPath('out.readable'), headers: JSONH, body: '{}' });
+      const res = await rawRequest(server, {
+        method: 'POST',
+        path: taskPath('out.readable'),
+        headers: JSONH,
+        body: '{}',
+      });
       assert.equal(res.status, 200);
       assert.equal(res.text, 'hello streamed world');
       assert.equal(res.headers['content-type'], 'application/octet-stream');
@@ -383,7 +414,12 @@ describe('standalone TunnelServer streams', () => {
           'x-frame-options': 'ALLOWALL',
         },
       };
-      const res = await rawRequest(server, { method: 'POST', path: taskPath('out.obj'), headers: JSONH, body: JSON.stringify({ input }) });
+      const res = await rawRequest(server, {
+        method: 'POST',
+        path: taskPath('out.obj'),
+        headers: JSONH,
+        body: JSON.stringify({ input }),
+      });
       assert.equal(res.status, 201);
       assert.equal(res.text, 'id,name\n1,ada\n');
       assert.equal(res.headers['content-type'], 'text/csv; charset=utf-8');
@@ -400,7 +436,12 @@ describe('standalone TunnelServer streams', () => {
     });
 
     it('{ stream } alone: status 200, application/octet-stream', async () => {
-      const res = await rawRequest(server, { method: 'POST', path: taskPath('out.obj'), headers: JSONH, body: JSON.stringify({ input: { parts: ['x', 'y'] } }) });
+      const res = await rawRequest(server, {
+        method: 'POST',
+        path: taskPath('out.obj'),
+        headers: JSONH,
+        body: JSON.stringify({ input: { parts: ['x', 'y'] } }),
+      });
       assert.equal(res.status, 200);
       assert.equal(res.text, 'xy');
       assert.equal(res.headers['content-type'], 'application/octet-stream');
@@ -408,14 +449,22 @@ describe('standalone TunnelServer streams', () => {
 
     it('8 MB streamed answer arrives intact', async () => {
       const size = 8 * MB;
-      const { status, headers, res } = await S.streamRequest(url(server, 'out.big'), { headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ input: { size } }) });
+      const { status, headers, res } = await S.streamRequest(url(server, 'out.big'), {
+        headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { size } }),
+      });
       assert.equal(status, 200);
       assert.equal(headers['content-type'], 'application/octet-stream');
       assert.deepEqual(await S.within(S.digestStream(res), 30000, 'download'), S.expectedDigest(size));
     });
 
     it('ctx.res: writeHead + write + end; the return value is ignored', async () => {
-      const res = await rawRequest(server, { method: 'POST', path: taskPath('res.writeHead'), headers: JSONH, body: '{}' });
+      const res = await rawRequest(server, {
+        method: 'POST',
+        path: taskPath('res.writeHead'),
+        headers: JSONH,
+        body: '{}',
+      });
       assert.equal(res.status, 207);
       assert.equal(res.text, 'first,second,third');
       assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
@@ -425,7 +474,12 @@ describe('standalone TunnelServer streams', () => {
     });
 
     it('ctx.res: statusCode + setHeader + end', async () => {
-      const res = await rawRequest(server, { method: 'POST', path: taskPath('res.setHeader'), headers: JSONH, body: '{}' });
+      const res = await rawRequest(server, {
+        method: 'POST',
+        path: taskPath('res.setHeader'),
+        headers: JSONH,
+        body: '{}',
+      });
       assert.equal(res.status, 201);
       assert.equal(res.text, 'a,b\n1,2\n');
       assert.equal(res.headers['content-type'], 'text/csv');
@@ -434,7 +488,10 @@ describe('standalone TunnelServer streams', () => {
 
     it("ctx.res: write() returning false is followed by 'drain'; 16 MB intact", async () => {
       const size = 16 * MB;
-      const { status, res } = await S.streamRequest(url(server, 'res.drain'), { headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ input: { size } }) });
+      const { status, res } = await S.streamRequest(url(server, 'res.drain'), {
+        headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { size } }),
+      });
       assert.equal(status, 200);
       assert.deepEqual(await S.within(S.digestStream(res), 30000, 'download'), S.expectedDigest(size));
       assert.ok(probe.falseWrites > 0, 'writing 16 MB in a tight loop should hit the high-water mark at least once');
@@ -446,7 +503,11 @@ describe('standalone TunnelServer streams', () => {
       const req = http.request(url(server, 'echo.upper'), {
         method: 'POST',
         agent: false,
-        headers: { 'x-runner-token': TOKEN, 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
+        headers: {
+          'x-runner-token': TOKEN,
+          'content-type': 'application/octet-stream',
+          'transfer-encoding': 'chunked',
+        },
       });
       const response = new Promise((resolve, reject) => {
         req.on('response', resolve);
@@ -457,7 +518,12 @@ describe('standalone TunnelServer streams', () => {
       assert.equal(res.statusCode, 200);
       assert.equal(res.headers['content-type'], 'application/octet-stream');
       const received = [];
-      const nextData = () => S.within(once(res, 'data').then(([c]) => c.toString()), 10000, 'echoed chunk');
+      const nextData = () =>
+        S.within(
+          once(res, 'data').then(([c]) => c.toString()),
+          10000,
+          'echoed chunk',
+        );
       let got = await nextData();
       received.push(got);
       assert.equal(got, 'HELLO ');
@@ -475,7 +541,10 @@ describe('standalone TunnelServer streams', () => {
     it('upper-casing echo of 4 MB', async () => {
       const size = 4 * MB;
       const src = new S.PatternSource(size);
-      const { status, res } = await S.streamRequest(url(server, 'echo.upper'), { headers: { 'x-runner-token': TOKEN, 'content-type': 'application/octet-stream' }, body: src });
+      const { status, res } = await S.streamRequest(url(server, 'echo.upper'), {
+        headers: { 'x-runner-token': TOKEN, 'content-type': 'application/octet-stream' },
+        body: src,
+      });
       assert.equal(status, 200);
       const expected = S.upperBytes(S.patternBytes(size));
       const got = await S.within(S.readAll(res), 30000, 'echo');
@@ -486,18 +555,35 @@ describe('standalone TunnelServer streams', () => {
 
   describe('client going away', () => {
     it('mid-upload: ctx.signal aborts, ctx.req fails and closes, the server keeps serving', async () => {
-      const socket = await connectAndWrite(server, Buffer.concat([head('raw.hold', RAW, [`Content-Length: ${100 * MB}`]), S.patternBytes(64 * 1024)]));
+      const socket = await connectAndWrite(
+        server,
+        Buffer.concat([head('raw.hold', RAW, [`Content-Length: ${100 * MB}`]), S.patternBytes(64 * 1024)]),
+      );
       await S.within(probe.firstChunk.promise, 10000, 'first chunk reaching the handler');
       socket.destroy();
-      const seen = await S.whichSettle({ signalAborted: probe.aborted.promise, reqClosed: probe.reqClosed.promise, handlerLoopDone: probe.done.promise }, 5000);
-      assert.deepEqual(seen, { signalAborted: true, reqClosed: true, handlerLoopDone: true }, 'after the client went away mid-upload');
+      const seen = await S.whichSettle(
+        {
+          signalAborted: probe.aborted.promise,
+          reqClosed: probe.reqClosed.promise,
+          handlerLoopDone: probe.done.promise,
+        },
+        5000,
+      );
+      assert.deepEqual(
+        seen,
+        { signalAborted: true, reqClosed: true, handlerLoopDone: true },
+        'after the client went away mid-upload',
+      );
       assert.match(probe.outcome, /^error:/, 'reading a body whose client went away must fail, not end normally');
       assert.ok(probe.received < 100 * MB);
       await assertStillServing(server);
     });
 
     it('mid-download (returned Readable): ctx.signal aborts and the source is destroyed', async () => {
-      const socket = await connectAndWrite(server, Buffer.concat([head('out.infinite', JSONH, ['Content-Length: 2']), Buffer.from('{}')]));
+      const socket = await connectAndWrite(
+        server,
+        Buffer.concat([head('out.infinite', JSONH, ['Content-Length: 2']), Buffer.from('{}')]),
+      );
       await firstBytes(socket, 512 * 1024);
       socket.destroy();
       await S.within(probe.sourceClosed.promise, 10000, 'source destroyed');
@@ -510,7 +596,10 @@ describe('standalone TunnelServer streams', () => {
     });
 
     it("mid-download (ctx.res): ctx.signal aborts, res emits 'close', the writer loop stops", async () => {
-      const socket = await connectAndWrite(server, Buffer.concat([head('res.loop', JSONH, ['Content-Length: 2']), Buffer.from('{}')]));
+      const socket = await connectAndWrite(
+        server,
+        Buffer.concat([head('res.loop', JSONH, ['Content-Length: 2']), Buffer.from('{}')]),
+      );
       await firstBytes(socket, 512 * 1024);
       socket.destroy();
       await S.within(probe.aborted.promise, 10000, 'ctx.signal abort');
@@ -520,12 +609,26 @@ describe('standalone TunnelServer streams', () => {
     });
 
     it('mid-duplex: ctx.signal aborts, the request body and the answer source both end', async () => {
-      const socket = await connectAndWrite(server, Buffer.concat([head('echo.upperProbe', RAW, ['Transfer-Encoding: chunked']), Buffer.from('5\r\nhello\r\n')]));
+      const socket = await connectAndWrite(
+        server,
+        Buffer.concat([head('echo.upperProbe', RAW, ['Transfer-Encoding: chunked']), Buffer.from('5\r\nhello\r\n')]),
+      );
       const first = await S.within(once(socket, 'data'), 10000, 'echo head');
       assert.match(first[0].toString('latin1'), /^HTTP\/1\.1 200/);
       socket.destroy();
-      const seen = await S.whichSettle({ signalAborted: probe.aborted.promise, reqClosed: probe.reqClosed.promise, answerSourceClosed: probe.sourceClosed.promise }, 5000);
-      assert.deepEqual(seen, { signalAborted: true, reqClosed: true, answerSourceClosed: true }, 'after the client went away mid-duplex');
+      const seen = await S.whichSettle(
+        {
+          signalAborted: probe.aborted.promise,
+          reqClosed: probe.reqClosed.promise,
+          answerSourceClosed: probe.sourceClosed.promise,
+        },
+        5000,
+      );
+      assert.deepEqual(
+        seen,
+        { signalAborted: true, reqClosed: true, answerSourceClosed: true },
+        'after the client went away mid-duplex',
+      );
       await assertStillServing(server);
     });
 
@@ -534,7 +637,10 @@ describe('standalone TunnelServer streams', () => {
       const onUncaught = (e) => uncaught.push(e);
       process.on('uncaughtException', onUncaught);
       try {
-        const socket = await connectAndWrite(server, Buffer.concat([head('echo.upper', RAW, ['Transfer-Encoding: chunked']), Buffer.from('5\r\nhello\r\n')]));
+        const socket = await connectAndWrite(
+          server,
+          Buffer.concat([head('echo.upper', RAW, ['Transfer-Encoding: chunked']), Buffer.from('5\r\nhello\r\n')]),
+        );
         await S.within(once(socket, 'data'), 10000, 'echo head');
         socket.destroy();
         await S.sleep(300);
@@ -552,16 +658,31 @@ describe('standalone TunnelServer streams', () => {
 
   describe('handler failing mid-stream', () => {
     it('throwing after ctx.res.write: the client gets the bytes so far and a terminated chunked body', async () => {
-      const res = await rawRequest(server, { method: 'POST', path: taskPath('fail.resThrow'), headers: JSONH, body: '{}', timeoutMs: 10000 });
+      const res = await rawRequest(server, {
+        method: 'POST',
+        path: taskPath('fail.resThrow'),
+        headers: JSONH,
+        body: '{}',
+        timeoutMs: 10000,
+      });
       assert.equal(res.status, 200);
       assert.equal(res.text, 'partial ');
       assert.match(res.headers['transfer-encoding'] ?? '', /chunked/);
-      assert.ok(server.logger.entries.some(([level, msg]) => level === 'error' && /fail\.resThrow/.test(String(msg))), 'the failure is logged');
+      assert.ok(
+        server.logger.entries.some(([level, msg]) => level === 'error' && /fail\.resThrow/.test(String(msg))),
+        'the failure is logged',
+      );
       await assertStillServing(server);
     });
 
     it('a source erroring mid-stream: bytes so far, then a terminated chunked body', async () => {
-      const res = await rawRequest(server, { method: 'POST', path: taskPath('fail.sourceError'), headers: JSONH, body: '{}', timeoutMs: 10000 });
+      const res = await rawRequest(server, {
+        method: 'POST',
+        path: taskPath('fail.sourceError'),
+        headers: JSONH,
+        body: '{}',
+        timeoutMs: 10000,
+      });
       assert.equal(res.status, 200);
       assert.equal(res.text, 'first second ');
       await assertStillServing(server);
@@ -571,7 +692,10 @@ describe('standalone TunnelServer streams', () => {
   describe('backpressure', () => {
     it('slow-reading client on an infinite source: the source is paused, memory stays bounded', async (t) => {
       const rss0 = process.memoryUsage().rss;
-      const socket = await connectAndWrite(server, Buffer.concat([head('out.infinite', JSONH, ['Content-Length: 2']), Buffer.from('{}')]));
+      const socket = await connectAndWrite(
+        server,
+        Buffer.concat([head('out.infinite', JSONH, ['Content-Length: 2']), Buffer.from('{}')]),
+      );
       const parser = new ResponseParser('POST');
       let got = 0;
       const onData = (d) => {
@@ -584,12 +708,20 @@ describe('standalone TunnelServer streams', () => {
       await S.sleep(1500);
       const produced = probe.source.produced;
       const rss1 = process.memoryUsage().rss;
-      t.diagnostic(`while paused: source produced ${(produced / MB).toFixed(2)} MB, client received ${(got / MB).toFixed(2)} MB, rss +${((rss1 - rss0) / MB).toFixed(1)} MB`);
-      assert.ok(produced < 48 * MB, `source produced ${(produced / MB).toFixed(1)} MB while the client read ${(got / MB).toFixed(2)} MB`);
+      t.diagnostic(
+        `while paused: source produced ${(produced / MB).toFixed(2)} MB, client received ${(got / MB).toFixed(2)} MB, rss +${((rss1 - rss0) / MB).toFixed(1)} MB`,
+      );
+      assert.ok(
+        produced < 48 * MB,
+        `source produced ${(produced / MB).toFixed(1)} MB while the client read ${(got / MB).toFixed(2)} MB`,
+      );
       assert.ok(rss1 - rss0 < 96 * MB, `rss grew by ${((rss1 - rss0) / MB).toFixed(1)} MB`);
       // resume: the bytes keep coming, intact
       socket.resume();
-      await S.waitFor(() => parser.bodyChunks.reduce((n, c) => n + c.length, 0) > 8 * MB, { timeoutMs: 20000, what: '8 MB of body' });
+      await S.waitFor(() => parser.bodyChunks.reduce((n, c) => n + c.length, 0) > 8 * MB, {
+        timeoutMs: 20000,
+        what: '8 MB of body',
+      });
       socket.destroy();
       const body = Buffer.concat(parser.bodyChunks).subarray(0, 8 * MB);
       assert.ok(body.equals(S.patternBytes(8 * MB)), 'streamed bytes differ from the source');
@@ -611,9 +743,14 @@ describe('standalone TunnelServer streams', () => {
       await S.within(probe.firstChunk.promise, 10000, 'first chunk');
       await S.sleep(1500);
       const accepted = written - socket.writableLength;
-      t.diagnostic(`the socket accepted ${(accepted / MB).toFixed(2)} MB while the handler had read ${probe.received} bytes`);
+      t.diagnostic(
+        `the socket accepted ${(accepted / MB).toFixed(2)} MB while the handler had read ${probe.received} bytes`,
+      );
       stop = true;
-      assert.ok(accepted < 48 * MB, `the server let ${(accepted / MB).toFixed(1)} MB in while its handler read ${probe.received} bytes`);
+      assert.ok(
+        accepted < 48 * MB,
+        `the server let ${(accepted / MB).toFixed(1)} MB in while its handler read ${probe.received} bytes`,
+      );
       probe.done.resolve();
       socket.destroy();
       await pump;
@@ -623,8 +760,14 @@ describe('standalone TunnelServer streams', () => {
 
   describe('multipart (standalone API)', () => {
     it('manifest + files: InputFile objects with metadata, single-use resolve(), data intact', async () => {
-      const input = { file: S.fileSentinel('F1', { name: 'notes.txt', type: 'text/plain', size: 11, extra: { k: 1 } }), other: { n: 1, list: ['x'] } };
-      const body = S.multipartBuffer([S.manifestPart(input), S.filePart('F1', 'hello files', 'ignored.txt', 'application/x-ignored')]);
+      const input = {
+        file: S.fileSentinel('F1', { name: 'notes.txt', type: 'text/plain', size: 11, extra: { k: 1 } }),
+        other: { n: 1, list: ['x'] },
+      };
+      const body = S.multipartBuffer([
+        S.manifestPart(input),
+        S.filePart('F1', 'hello files', 'ignored.txt', 'application/x-ignored'),
+      ]);
       const res = await rawRequest(server, { method: 'POST', path: taskPath('mp.inspect'), headers: MPH, body });
       assert.equal(res.status, 200, res.text);
       const out = res.json().result;
@@ -641,7 +784,11 @@ describe('standalone TunnelServer streams', () => {
 
     it('metadata from the part when the manifest has none; several files in nested input', async () => {
       const input = { a: [S.fileSentinel('A'), { deep: S.fileSentinel('B', { name: 'b.bin' }) }], plain: 'x' };
-      const body = S.multipartBuffer([S.manifestPart(input), S.filePart('A', 'aaa', 'a.txt', 'text/plain'), S.filePart('B', S.patternBytes(3000), 'part-name.bin', 'image/png')]);
+      const body = S.multipartBuffer([
+        S.manifestPart(input),
+        S.filePart('A', 'aaa', 'a.txt', 'text/plain'),
+        S.filePart('B', S.patternBytes(3000), 'part-name.bin', 'image/png'),
+      ]);
       const res = await rawRequest(server, { method: 'POST', path: taskPath('mp.describe'), headers: MPH, body });
       assert.equal(res.status, 200, res.text);
       const out = res.json().result;
@@ -656,8 +803,14 @@ describe('standalone TunnelServer streams', () => {
 
     it('toTempFile() writes the whole file', async () => {
       const size = 3 * MB + 17;
-      const body = S.multipartStream([S.manifestPart({ file: S.fileSentinel('F') }), S.filePart('F', new S.PatternSource(size))]);
-      const res = await S.fullRequest(url(server, 'mp.temp'), { headers: { 'x-runner-token': TOKEN, 'content-type': S.MULTIPART_CT }, body });
+      const body = S.multipartStream([
+        S.manifestPart({ file: S.fileSentinel('F') }),
+        S.filePart('F', new S.PatternSource(size)),
+      ]);
+      const res = await S.fullRequest(url(server, 'mp.temp'), {
+        headers: { 'x-runner-token': TOKEN, 'content-type': S.MULTIPART_CT },
+        body,
+      });
       assert.equal(res.status, 200, res.text);
       assert.deepEqual(res.json().result, { bytesWritten: size, exists: true, ...S.expectedDigest(size) });
     });
@@ -666,11 +819,16 @@ describe('standalone TunnelServer streams', () => {
       const size = 2 * MB;
       const pre = Buffer.concat([
         S.multipartBuffer([S.manifestPart({ file: S.fileSentinel('F') })], { close: false }),
-        Buffer.from(`--${S.BOUNDARY}\r\nContent-Disposition: form-data; name="file:F"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+        Buffer.from(
+          `--${S.BOUNDARY}\r\nContent-Disposition: form-data; name="file:F"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+        ),
       ]);
       const post = Buffer.from(`\r\n--${S.BOUNDARY}--\r\n`);
       const total = pre.length + size + post.length;
-      const socket = await connectAndWrite(server, Buffer.concat([head('mp.firstChunk', MPH, [`Content-Length: ${total}`]), pre, S.patternBytes(256 * 1024)]));
+      const socket = await connectAndWrite(
+        server,
+        Buffer.concat([head('mp.firstChunk', MPH, [`Content-Length: ${total}`]), pre, S.patternBytes(256 * 1024)]),
+      );
       const parser = new ResponseParser('POST');
       const answered = new Promise((resolve, reject) => {
         socket.on('data', (d) => {
@@ -680,7 +838,8 @@ describe('standalone TunnelServer streams', () => {
         socket.on('error', reject);
       });
       await S.within(probe.firstChunk.promise, 10000, 'file bytes reaching the handler before the upload is complete');
-      for (let off = 256 * 1024; off < size; off += 256 * 1024) socket.write(S.patternBytes(Math.min(256 * 1024, size - off), off));
+      for (let off = 256 * 1024; off < size; off += 256 * 1024)
+        socket.write(S.patternBytes(Math.min(256 * 1024, size - off), off));
       socket.write(post);
       const res = await S.within(answered, 20000, 'answer');
       socket.destroy();
@@ -689,12 +848,21 @@ describe('standalone TunnelServer streams', () => {
     });
 
     it('limits.multipart applies (fileSize) and the error is PAYLOAD_TOO_LARGE', async () => {
-      const small = await startNative({ tasks: handlers }, { auth: { token: TOKEN }, limits: { multipart: { fileSize: 1000 } } });
+      const small = await startNative(
+        { tasks: handlers },
+        { auth: { token: TOKEN }, limits: { multipart: { fileSize: 1000 } } },
+      );
       try {
-        const body = S.multipartBuffer([S.manifestPart({ file: S.fileSentinel('F') }), S.filePart('F', S.patternBytes(5000))]);
+        const body = S.multipartBuffer([
+          S.manifestPart({ file: S.fileSentinel('F') }),
+          S.filePart('F', S.patternBytes(5000)),
+        ]);
         const res = await rawRequest(small, { method: 'POST', path: taskPath('mp.describe'), headers: MPH, body });
         assert.equal(res.status, 413, res.text);
-        assert.deepEqual(res.json(), { ok: false, error: { message: 'File size limit exceeded', code: 'PAYLOAD_TOO_LARGE' } });
+        assert.deepEqual(res.json(), {
+          ok: false,
+          error: { message: 'File size limit exceeded', code: 'PAYLOAD_TOO_LARGE' },
+        });
       } finally {
         await small.close();
       }

@@ -32,7 +32,11 @@ describe('wire: hand-written cases against Node and hyper', { concurrency: 6 }, 
       assert.notEqual(result.ours.end, 'hung', `left the client hanging:${report}`);
       if (c.differs) {
         // A documented difference from Node: it must still be one (or the note is stale).
-        assert.notEqual(refusalOf(result.ours), refusalOf(result.node), `no longer differs from Node (${c.differs}):${report}`);
+        assert.notEqual(
+          refusalOf(result.ours),
+          refusalOf(result.node),
+          `no longer differs from Node (${c.differs}):${report}`,
+        );
       } else {
         assert.equal(refusalOf(result.ours), refusalOf(result.node), `refused otherwise than Node:${report}`);
       }

@@ -29,8 +29,10 @@ function generator(seed) {
 }
 
 const HOST = 'Host: x\r\n';
-const json = (id, body) => `POST /__runner/task/${id} HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
-const raw = (id, body) => `POST /__runner/task/${id} HTTP/1.1\r\n${HOST}Content-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+const json = (id, body) =>
+  `POST /__runner/task/${id} HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+const raw = (id, body) =>
+  `POST /__runner/task/${id} HTTP/1.1\r\n${HOST}Content-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
 const chunked = (id, chunks, { ext = '', trailers = '' } = {}) =>
   `POST /__runner/task/${id} HTTP/1.1\r\n${HOST}Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n` +
   chunks.map((c) => `${c.length.toString(16)}${ext}\r\n${c}\r\n`).join('') +
@@ -49,9 +51,36 @@ const BASES = [
 ];
 
 const INSERTS = [
-  ' ', '\t', '\r', '\n', '\r\n', '\r\n\r\n', ',', ';', ':', '=', '"', '\\', '\0', '\x0b', '\x0c', '\x7f', '\xff',
-  '\xc2\xa0', '\xe3\x80\x80', '\xc2\x85', '0', '1', 'f', 'chunked', ', chunked', 'Content-Length: 3\r\n',
-  'Transfer-Encoding: chunked\r\n', 'Connection: close\r\n', ' HTTP/1.1', 'POST /__runner/task/d HTTP/1.1\r\n',
+  ' ',
+  '\t',
+  '\r',
+  '\n',
+  '\r\n',
+  '\r\n\r\n',
+  ',',
+  ';',
+  ':',
+  '=',
+  '"',
+  '\\',
+  '\0',
+  '\x0b',
+  '\x0c',
+  '\x7f',
+  '\xff',
+  '\xc2\xa0',
+  '\xe3\x80\x80',
+  '\xc2\x85',
+  '0',
+  '1',
+  'f',
+  'chunked',
+  ', chunked',
+  'Content-Length: 3\r\n',
+  'Transfer-Encoding: chunked\r\n',
+  'Connection: close\r\n',
+  ' HTTP/1.1',
+  'POST /__runner/task/d HTTP/1.1\r\n',
 ];
 
 function mutate(rng, base) {
@@ -96,7 +125,9 @@ function mutate(rng, base) {
 /** Cuts the bytes into up to four writes, so the server reads them apart. */
 function split(rng, bytes) {
   if (rng.below(3) !== 0) return [bytes];
-  const cuts = [...new Set(Array.from({ length: 1 + rng.below(3) }, () => 1 + rng.below(Math.max(1, bytes.length - 1))))].sort((x, y) => x - y);
+  const cuts = [
+    ...new Set(Array.from({ length: 1 + rng.below(3) }, () => 1 + rng.below(Math.max(1, bytes.length - 1)))),
+  ].sort((x, y) => x - y);
   const parts = [];
   let from = 0;
   for (const cut of cuts) {
@@ -132,11 +163,22 @@ describe('wire: generated corpus against Node and hyper', () => {
         const index = next++;
         const input = inputs[index];
         const result = await peers.run(input.parts, { halfClose: input.halfClose, quietMs: 40 });
-        const why = !checkRan(result) ? 'ran what neither peer ran, or split differently from both' : result.ours.end === 'hung' ? 'left the client hanging' : null;
-        if (why) failures.push(`#${index} ${why}: ${JSON.stringify(input.bytes.toString('latin1'))} in ${input.parts.length} part(s)${input.halfClose ? ', half-closed at once' : ''}\n${summary(result)}`);
+        const why = !checkRan(result)
+          ? 'ran what neither peer ran, or split differently from both'
+          : result.ours.end === 'hung'
+            ? 'left the client hanging'
+            : null;
+        if (why)
+          failures.push(
+            `#${index} ${why}: ${JSON.stringify(input.bytes.toString('latin1'))} in ${input.parts.length} part(s)${input.halfClose ? ', half-closed at once' : ''}\n${summary(result)}`,
+          );
       }
     };
     await Promise.all(Array.from({ length: LANES }, worker));
-    assert.equal(failures.length, 0, `WIRE_CORPUS_SEED=${SEED}: ${failures.length} of ${COUNT} failed; first:\n${failures.slice(0, 5).join('\n\n')}`);
+    assert.equal(
+      failures.length,
+      0,
+      `WIRE_CORPUS_SEED=${SEED}: ${failures.length} of ${COUNT} failed; first:\n${failures.slice(0, 5).join('\n\n')}`,
+    );
   });
 });

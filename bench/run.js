@@ -41,7 +41,13 @@ const KINDS = ['add', 'echo16k', 'event'];
 
 const env = process.env;
 const SMOKE = env.BENCH_SMOKE === '1' || env.BENCH_SMOKE === 'true';
-const list = (v) => (v ? String(v).split(',').map((s) => s.trim()).filter(Boolean) : null);
+const list = (v) =>
+  v
+    ? String(v)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : null;
 const num = (v, d) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v));
 
 const cfg = {
@@ -57,9 +63,7 @@ const cfg = {
   idleConns: Math.round(num(env.BENCH_IDLE_CONNS, SMOKE ? 200 : 2000)),
   upload: env.BENCH_UPLOAD === '0' ? false : !SMOKE,
   wrkThreads: Math.max(1, Math.round(num(env.BENCH_WRK_THREADS, 1))),
-  out: env.BENCH_OUT
-    ? path.resolve(env.BENCH_OUT)
-    : path.join(__dirname, 'results', SMOKE ? 'smoke' : 'latest'),
+  out: env.BENCH_OUT ? path.resolve(env.BENCH_OUT) : path.join(__dirname, 'results', SMOKE ? 'smoke' : 'latest'),
 };
 // In smoke mode the default pair is native + node-http; while the addon isn't built,
 // nodeExposure stands in for native (see startServers).
@@ -135,11 +139,14 @@ class ServerProc {
           buf = buf.slice(i + 1);
           let msg = null;
           if (line.startsWith('{')) {
-            try { msg = JSON.parse(line); } catch {}
+            try {
+              msg = JSON.parse(line);
+            } catch {}
           }
           if (msg && 'gc' in msg && this.onGc) this.onGc(msg);
           else if (msg && msg.skip) settle('skipped', { reason: msg.skip });
-          else if (msg && msg.ready && msg.port) settle('ready', { port: msg.port, pid: msg.pid || child.pid, workers: msg.workers });
+          else if (msg && msg.ready && msg.port)
+            settle('ready', { port: msg.port, pid: msg.pid || child.pid, workers: msg.workers });
           else keep(line + '\n');
         }
       });
@@ -152,7 +159,9 @@ class ServerProc {
           this.reason = `exited during the run (code ${code}, signal ${signal}): ${this.tail.trim().slice(-600)}`;
           log(`!! ${this.name} ${this.reason}`);
         }
-        settle('failed', { reason: `exited before ready (code ${code}, signal ${signal}): ${this.tail.trim().slice(-600)}` });
+        settle('failed', {
+          reason: `exited before ready (code ${code}, signal ${signal}): ${this.tail.trim().slice(-600)}`,
+        });
       });
       const timer = setTimeout(() => {
         settle('failed', { reason: `not ready after ${timeoutMs} ms: ${this.tail.trim().slice(-600)}` });
@@ -175,9 +184,21 @@ class ServerProc {
   /** Ask the server to run a full GC (needs exposeGc); resolves after its reply or 2 s. */
   gc() {
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.onGc = null; resolve(false); }, 2000);
-      this.onGc = (msg) => { clearTimeout(t); this.onGc = null; resolve(!!msg.gc); };
-      try { this.child.stdin.write('gc\n'); } catch { clearTimeout(t); resolve(false); }
+      const t = setTimeout(() => {
+        this.onGc = null;
+        resolve(false);
+      }, 2000);
+      this.onGc = (msg) => {
+        clearTimeout(t);
+        this.onGc = null;
+        resolve(!!msg.gc);
+      };
+      try {
+        this.child.stdin.write('gc\n');
+      } catch {
+        clearTimeout(t);
+        resolve(false);
+      }
     });
   }
 
@@ -189,16 +210,23 @@ class ServerProc {
     if (!this.child || this.exited) return;
     this.stopping = true;
     const pid = this.pid;
-    try { this.child.stdin.end(); } catch {}
+    try {
+      this.child.stdin.end();
+    } catch {}
     const deadline = Date.now() + 3000;
     while (!this.exited && Date.now() < deadline) await sleep(50);
     if (!this.exited) {
-      try { this.child.kill('SIGKILL'); } catch {}
+      try {
+        this.child.kill('SIGKILL');
+      } catch {}
       while (!this.exited) await sleep(20);
     }
     // a wrapper (rust.js) reports its grandchild's pid: make sure it is gone too
     if (pid && pid !== this.child.pid) {
-      try { process.kill(pid, 0); process.kill(pid, 'SIGKILL'); } catch {}
+      try {
+        process.kill(pid, 0);
+        process.kill(pid, 'SIGKILL');
+      } catch {}
     }
   }
 }
@@ -207,7 +235,10 @@ async function startServers(names) {
   const procs = [];
   for (const name of names) {
     const p = await new ServerProc(name).start();
-    if (p.state === 'ready') log(`   ${name.padEnd(15)} ready on :${p.port} (pid ${p.pid}${p.workers ? `, ${p.workers} HTTP worker(s)` : ''})${env.BENCH_VERBOSE ? '  stderr: ' + p.errLog : ''}`);
+    if (p.state === 'ready')
+      log(
+        `   ${name.padEnd(15)} ready on :${p.port} (pid ${p.pid}${p.workers ? `, ${p.workers} HTTP worker(s)` : ''})${env.BENCH_VERBOSE ? '  stderr: ' + p.errLog : ''}`,
+      );
     else log(`   ${name.padEnd(15)} ${p.state.toUpperCase()}: ${p.reason}`);
     if (p.state !== 'ready' && SMOKE_STAND_IN[name] && !names.includes(SMOKE_STAND_IN[name])) {
       const alt = SMOKE_STAND_IN[name];
@@ -230,16 +261,21 @@ function post(port, urlPath, body, withToken = true, contentType = 'application/
   return new Promise((resolve) => {
     const headers = { 'content-type': contentType, 'content-length': Buffer.byteLength(body) };
     if (withToken) headers[TOKEN_HEADER] = TOKEN;
-    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method: 'POST', headers, agent: false }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json = null;
-        try { json = JSON.parse(text); } catch {}
-        resolve({ status: res.statusCode, text, json, headers: res.headers });
-      });
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path: urlPath, method: 'POST', headers, agent: false },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json = null;
+          try {
+            json = JSON.parse(text);
+          } catch {}
+          resolve({ status: res.statusCode, text, json, headers: res.headers });
+        });
+      },
+    );
     req.on('error', (e) => resolve({ status: 0, text: String(e.message), json: null }));
     req.setTimeout(10000, () => req.destroy(new Error('timeout')));
     req.end(body);
@@ -315,9 +351,15 @@ function machineInfo() {
     return r.status === 0 ? (r.stdout || '').trim() : null;
   };
   let pkgVersion = null;
-  try { pkgVersion = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version; } catch {}
+  try {
+    pkgVersion = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version;
+  } catch {}
   const runnerVersion = (() => {
-    try { return require('@bluelibs/runner/package.json').version; } catch { return null; }
+    try {
+      return require('@bluelibs/runner/package.json').version;
+    } catch {
+      return null;
+    }
   })();
   return {
     cpuModel: os.cpus()[0] && os.cpus()[0].model,
@@ -369,7 +411,9 @@ async function main() {
   );
   log('starting servers:');
   procs = await startServers(cfg.servers);
-  const skipped = procs.filter((p) => p.state !== 'ready').map((p) => ({ server: p.name, state: p.state, reason: p.reason }));
+  const skipped = procs
+    .filter((p) => p.state !== 'ready')
+    .map((p) => ({ server: p.name, state: p.state, reason: p.reason }));
   let live = procs.filter((p) => p.state === 'ready');
 
   const checks = {};
@@ -408,19 +452,34 @@ async function main() {
         for (let attempt = 1; ; attempt++) {
           try {
             if (cfg.warmupS > 0) {
-              await runWrk({ bin: wrkBin, url, script: scripts[s.kind], connections: s.connections, durationS: cfg.warmupS, threads: cfg.wrkThreads });
+              await runWrk({
+                bin: wrkBin,
+                url,
+                script: scripts[s.kind],
+                connections: s.connections,
+                durationS: cfg.warmupS,
+                threads: cfg.wrkThreads,
+              });
             }
             const cpu0 = readCpuMicros(p.pid);
             const m0 = readMachineCpu();
             const kids0 = readChildrenCpuMicros();
             const self0 = process.cpuUsage();
-            const r = await runWrk({ bin: wrkBin, url, script: scripts[s.kind], connections: s.connections, durationS: cfg.durationS, threads: cfg.wrkThreads });
+            const r = await runWrk({
+              bin: wrkBin,
+              url,
+              script: scripts[s.kind],
+              connections: s.connections,
+              durationS: cfg.durationS,
+              threads: cfg.wrkThreads,
+            });
             const cpu1 = p.alive ? readCpuMicros(p.pid) : NaN;
             const m1 = readMachineCpu();
             const wrkUs = readChildrenCpuMicros() - kids0;
             const selfD = process.cpuUsage(self0);
             // whatever else ran on the machine meanwhile (other builds, tests...), in cores
-            const background = (m1.procUs - m0.procUs - (cpu1 - cpu0) - wrkUs - selfD.user - selfD.system) / 1e6 / r.seconds;
+            const background =
+              (m1.procUs - m0.procUs - (cpu1 - cpu0) - wrkUs - selfD.user - selfD.system) / 1e6 / r.seconds;
             const reasons = [];
             if (r.non2xx > 0) reasons.push(`${r.non2xx} non-2xx`);
             if (r.socketErrors > 0) reasons.push(`socket errors ${JSON.stringify(r.errors)}`);
@@ -454,7 +513,9 @@ async function main() {
               // The hypervisor took CPU from this VM meanwhile: that says more
               // about the host than about the server, so measure again.
               stealRedone += 1;
-              log(`${tag} ${fmt.int(res.rps).padStart(8)} req/s  (hypervisor took ${res.stealCpuCores.toFixed(2)} cores: measuring again)`);
+              log(
+                `${tag} ${fmt.int(res.rps).padStart(8)} req/s  (hypervisor took ${res.stealCpuCores.toFixed(2)} cores: measuring again)`,
+              );
               await sleep(1000);
               continue;
             }
@@ -580,7 +641,12 @@ async function main() {
   const anyInvalid = scenarios.some((s) => names.some((n) => !summary[s.name][n].valid));
   const crashed = procs.filter((p) => p.state === 'crashed' || p.state === 'failed');
   if (SMOKE && (anyInvalid || crashed.length || live.length < 2)) {
-    log('smoke run FAILED: ' + (anyInvalid ? 'invalid results ' : '') + crashed.map((p) => `${p.name} ${p.state}`).join(', ') + (live.length < 2 ? ` only ${live.length} server(s) ran` : ''));
+    log(
+      'smoke run FAILED: ' +
+        (anyInvalid ? 'invalid results ' : '') +
+        crashed.map((p) => `${p.name} ${p.state}`).join(', ') +
+        (live.length < 2 ? ` only ${live.length} server(s) ran` : ''),
+    );
     process.exit(1);
   }
 }
@@ -609,16 +675,42 @@ async function uploadPhase(live) {
     for (const p of order) {
       if (!p.alive) continue;
       const url = `http://127.0.0.1:${p.port}/__runner/task/bench.upload`;
-      const check = await post(p.port, '/__runner/task/bench.upload', Buffer.alloc(1000, 0x61), true, 'application/octet-stream');
-      const checked = check && check.json && check.json.ok === true && check.json.result && check.json.result.bytes === 1000;
+      const check = await post(
+        p.port,
+        '/__runner/task/bench.upload',
+        Buffer.alloc(1000, 0x61),
+        true,
+        'application/octet-stream',
+      );
+      const checked =
+        check && check.json && check.json.ok === true && check.json.result && check.json.result.bytes === 1000;
       try {
         const cpu0 = readCpuMicros(p.pid);
-        const r = await runWrk({ bin: wrkBin, url, script, connections: UPLOAD_CONNECTIONS, durationS: cfg.durationS, threads: cfg.wrkThreads });
+        const r = await runWrk({
+          bin: wrkBin,
+          url,
+          script,
+          connections: UPLOAD_CONNECTIONS,
+          durationS: cfg.durationS,
+          threads: cfg.wrkThreads,
+        });
         const cpu1 = p.alive ? readCpuMicros(p.pid) : NaN;
         const mbps = (r.requests * UPLOAD_BYTES) / r.seconds / 1e6;
         const valid = r.non2xx === 0 && r.socketErrors === 0 && r.requests > 0 && checked;
-        runsByServer[p.name].push({ round, mbps, rps: r.rps, p99Ms: r.p99Ms, serverCpuUsPerMB: r.requests ? (cpu1 - cpu0) / (r.requests * UPLOAD_BYTES / 1e6) : null, valid, non2xx: r.non2xx, checked });
-        log(`[round ${round}/${cfg.rounds}] upload      ${p.name.padEnd(15)} ${mbps.toFixed(0).padStart(6)} MB/s` + (valid ? '' : '  INVALID'));
+        runsByServer[p.name].push({
+          round,
+          mbps,
+          rps: r.rps,
+          p99Ms: r.p99Ms,
+          serverCpuUsPerMB: r.requests ? (cpu1 - cpu0) / ((r.requests * UPLOAD_BYTES) / 1e6) : null,
+          valid,
+          non2xx: r.non2xx,
+          checked,
+        });
+        log(
+          `[round ${round}/${cfg.rounds}] upload      ${p.name.padEnd(15)} ${mbps.toFixed(0).padStart(6)} MB/s` +
+            (valid ? '' : '  INVALID'),
+        );
       } catch (e) {
         runsByServer[p.name].push({ round, valid: false, error: String(e.message || e) });
       }
@@ -629,7 +721,11 @@ async function uploadPhase(live) {
   for (const [name, rs] of Object.entries(runsByServer)) {
     const m = rs.filter((r) => Number.isFinite(r.mbps));
     summary[name] = m.length
-      ? { mbps: median(m.map((r) => r.mbps)), serverCpuUsPerMB: median(m.map((r) => r.serverCpuUsPerMB)), valid: rs.every((r) => r.valid) }
+      ? {
+          mbps: median(m.map((r) => r.mbps)),
+          serverCpuUsPerMB: median(m.map((r) => r.serverCpuUsPerMB)),
+          valid: rs.every((r) => r.valid),
+        }
       : { mbps: null, valid: false };
   }
   const base = summary.nodeExposure && summary.nodeExposure.mbps;
@@ -679,12 +775,22 @@ async function fixedRatePhase(live, summary) {
           connections: cfg.fixedConnections,
           headers: { 'content-type': 'application/json', [TOKEN_HEADER]: TOKEN },
         },
-        { onStdoutLine: (l) => { try { result = JSON.parse(l); } catch {} } },
+        {
+          onStdoutLine: (l) => {
+            try {
+              result = JSON.parse(l);
+            } catch {}
+          },
+        },
       );
       const { code, err } = await exited;
       const cpu1 = p.alive ? readCpuMicros(p.pid) : NaN;
       if (!result) {
-        runsByServer[p.name].push({ round, valid: false, error: `generator exited ${code}: ${err.trim().slice(-300)}` });
+        runsByServer[p.name].push({
+          round,
+          valid: false,
+          error: `generator exited ${code}: ${err.trim().slice(-300)}`,
+        });
         log(`${tag} ERROR generator exited ${code}`);
         continue;
       }
@@ -811,7 +917,18 @@ async function idleMemoryPhase(names) {
 
 function renderText(result, names) {
   const { summary } = result;
-  const headers = ['scenario', 'server', 'req/s', 'vs node-http', 'vs nodeExposure', 'vs rust', 'server µs/req', 'p50 ms', 'p99 ms', 'valid'];
+  const headers = [
+    'scenario',
+    'server',
+    'req/s',
+    'vs node-http',
+    'vs nodeExposure',
+    'vs rust',
+    'server µs/req',
+    'p50 ms',
+    'p99 ms',
+    'valid',
+  ];
   const align = ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
   const rows = [];
   for (const s of scenarios) {
@@ -845,7 +962,16 @@ function renderText(result, names) {
     const a = ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'l'];
     const rs = names.map((n) => {
       const r = fr.summary[n] || {};
-      return [n, fmt.int(r.achievedRps), fmt.ms(r.p50Ms), fmt.ms(r.p99Ms), fmt.ms(r.p999Ms), fmt.us(r.serverCpuUsPerReq), r.keptUp ? 'yes' : 'NO', r.valid ? 'yes' : 'NO'];
+      return [
+        n,
+        fmt.int(r.achievedRps),
+        fmt.ms(r.p50Ms),
+        fmt.ms(r.p99Ms),
+        fmt.ms(r.p999Ms),
+        fmt.us(r.serverCpuUsPerReq),
+        r.keptUp ? 'yes' : 'NO',
+        r.valid ? 'yes' : 'NO',
+      ];
     });
     const title = `Latency at a fixed ${fr.rate} req/s (${fr.source}; tiny task, ${fr.connections} connections, open-loop)`;
     plain.push('', title, table(h, rs, a));
@@ -875,7 +1001,13 @@ function renderText(result, names) {
     const rs = names.map((n) => {
       const r = result.idleMemory[n] || {};
       if (r.error) return [n, 'error', '-', '-', r.error.slice(0, 40)];
-      return [n, fmt.int(r.connections), String(r.rssBeforeMiB), String(r.rssAfterMiB), r.bytesPerConnection == null ? '-' : (r.bytesPerConnection / 1024).toFixed(1)];
+      return [
+        n,
+        fmt.int(r.connections),
+        String(r.rssBeforeMiB),
+        String(r.rssAfterMiB),
+        r.bytesPerConnection == null ? '-' : (r.bytesPerConnection / 1024).toFixed(1),
+      ];
     });
     const title = `Memory per idle keep-alive connection (${result.parameters.idleConnections} connections, VmRSS growth / open connections)`;
     plain.push('', title, table(h, rs, a));

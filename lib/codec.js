@@ -1,65 +1,65 @@
-'use strict'
+'use strict';
 
 // The server's serializer as request bodies are read and answers written:
 // plain JSON without one, and the server's own envelopes as constants unless
 // the serializer writes them differently.
 
-const { ABORTED_BODY, INTERNAL_BODY, INVALID_JSON_BODY, OK_EMPTY } = require('./outcome.js')
+const { ABORTED_BODY, INTERNAL_BODY, INVALID_JSON_BODY, OK_EMPTY } = require('./outcome.js');
 
 class BodyCodec {
   /** @param {{ parse(text: string): unknown, stringify(value: unknown): string } | null} serializer */
   constructor(serializer) {
-    this._serializer = serializer
+    this._serializer = serializer;
     /** No serializer: bodies are plain JSON, and results may be written joined (lib/wire.js). */
-    this.plainJson = serializer === null
+    this.plainJson = serializer === null;
     /** Bodies of the answers every call may get. */
-    this.okEmpty = this.envelope({ ok: true }, OK_EMPTY)
-    this.aborted = this.envelope(JSON.parse(ABORTED_BODY), ABORTED_BODY)
-    this.internal = this.envelope(JSON.parse(INTERNAL_BODY), INTERNAL_BODY)
-    this.invalidJson = this.envelope(JSON.parse(INVALID_JSON_BODY), INVALID_JSON_BODY)
+    this.okEmpty = this.envelope({ ok: true }, OK_EMPTY);
+    this.aborted = this.envelope(JSON.parse(ABORTED_BODY), ABORTED_BODY);
+    this.internal = this.envelope(JSON.parse(INTERNAL_BODY), INTERNAL_BODY);
+    this.invalidJson = this.envelope(JSON.parse(INVALID_JSON_BODY), INVALID_JSON_BODY);
   }
 
   parse(text) {
-    return this._serializer ? this._serializer.parse(text) : JSON.parse(text)
+    return this._serializer ? this._serializer.parse(text) : JSON.parse(text);
   }
 
   stringify(value) {
-    return this._serializer ? this._serializer.stringify(value) : JSON.stringify(value)
+    return this._serializer ? this._serializer.stringify(value) : JSON.stringify(value);
   }
 
   /** `{"ok":true,"result":...}`; throws when the result cannot be written. */
   ok(result) {
-    if (this._serializer) return this._serializer.stringify({ ok: true, result })
-    if (result === undefined) return OK_EMPTY
-    const text = JSON.stringify(result)
-    return text === undefined ? OK_EMPTY : '{"ok":true,"result":' + text + '}'
+    if (this._serializer) return this._serializer.stringify({ ok: true, result });
+    if (result === undefined) return OK_EMPTY;
+    const text = JSON.stringify(result);
+    return text === undefined ? OK_EMPTY : '{"ok":true,"result":' + text + '}';
   }
 
   /** An envelope of the server's own, through the serializer; `fallback` when it fails. */
   envelope(value, fallback) {
-    if (!this._serializer) return fallback
+    if (!this._serializer) return fallback;
     try {
-      const text = this._serializer.stringify(value)
-      return typeof text === 'string' ? text : fallback
+      const text = this._serializer.stringify(value);
+      return typeof text === 'string' ? text : fallback;
     } catch {
-      return fallback
+      return fallback;
     }
   }
 
   /** `{"ok":false,"error":...}` of an error member the server made (as JSON when the serializer fails). */
   failure(error) {
-    return this.envelope({ ok: false, error }, JSON.stringify({ ok: false, error }))
+    return this.envelope({ ok: false, error }, JSON.stringify({ ok: false, error }));
   }
 
   /** An envelope the native side wrote as JSON, rewritten by the serializer (as JSON when it fails). */
   reserialize(json) {
     try {
-      const text = this._serializer.stringify(JSON.parse(json))
-      return typeof text === 'string' ? text : json
+      const text = this._serializer.stringify(JSON.parse(json));
+      return typeof text === 'string' ? text : json;
     } catch {
-      return json
+      return json;
     }
   }
 }
 
-module.exports = { BodyCodec }
+module.exports = { BodyCodec };

@@ -1,4 +1,4 @@
-'use strict'
+'use strict';
 
 // The batch loop: the native side queues jobs and wakes JS once; JS reads
 // what queued up as one batch (lib/wire.js) and hands each record to what it
@@ -20,13 +20,13 @@ const {
   KIND_GONE,
   KIND_AUTH_FAILED,
   BatchReader,
-} = require('./wire.js')
-const { RequestContext } = require('./context.js')
-const { logError, logAuthFailure } = require('./logging.js')
+} = require('./wire.js');
+const { RequestContext } = require('./context.js');
+const { logError, logAuthFailure } = require('./logging.js');
 
 // A call whose body is at least this many bytes is followed by a microtask
 // turn before the next call of its batch (see _dispatch).
-const LARGE_CALL = 4096
+const LARGE_CALL = 4096;
 
 class Dispatcher {
   /**
@@ -40,134 +40,134 @@ class Dispatcher {
    * @param extras what normalizeOptions keeps on the JS side
    */
   constructor(native, tasks, events, calls, streams, answers, codec, extras) {
-    this._native = native
-    this._tasks = tasks
-    this._events = events
-    this._calls = calls
-    this._streams = streams
-    this._answers = answers
-    this._codec = codec
-    this._logger = extras.logger
-    this._originSpec = extras.originSpec
-    this._validate = extras.validate
-    this._reader = new BatchReader()
+    this._native = native;
+    this._tasks = tasks;
+    this._events = events;
+    this._calls = calls;
+    this._streams = streams;
+    this._answers = answers;
+    this._codec = codec;
+    this._logger = extras.logger;
+    this._originSpec = extras.originSpec;
+    this._validate = extras.validate;
+    this._reader = new BatchReader();
     // After each batch, one poll in the check phase fetches what queued up
     // meanwhile; only when that finds nothing does the next job wake us.
-    this._pollScheduled = false
+    this._pollScheduled = false;
     this._poll = () => {
-      this._pollScheduled = false
-      this.fetch()
-    }
-    this._resume = () => this._dispatch()
+      this._pollScheduled = false;
+      this.fetch();
+    };
+    this._resume = () => this._dispatch();
   }
 
   /** Fetches what the native side queued and dispatches it (the native side's `onJobs`). */
   fetch() {
     // A batch still being dispatched may live in the reused buffer; the
     // poll already scheduled for after it fetches what came meanwhile.
-    if (this._answers.holding) return
-    if (!this._reader.poll(this._native)) return
+    if (this._answers.holding) return;
+    if (!this._reader.poll(this._native)) return;
     if (!this._pollScheduled) {
-      this._pollScheduled = true
-      setImmediate(this._poll)
+      this._pollScheduled = true;
+      setImmediate(this._poll);
     }
-    this._dispatch()
+    this._dispatch();
   }
 
   /** Dispatches the batch's records from the reader's position on. */
   _dispatch() {
-    const resumed = this._answers.release()
-    const batch = this._reader
+    const resumed = this._answers.release();
+    const batch = this._reader;
     while (batch.next()) {
-      const kind = batch.kind
-      const ticket = batch.ticket
+      const kind = batch.kind;
+      const ticket = batch.ticket;
       try {
         if (kind === KIND_TASK || kind === KIND_EVENT) {
-          const entry = kind === KIND_TASK ? this._tasks.at(batch.slot) : this._events.at(batch.slot)
+          const entry = kind === KIND_TASK ? this._tasks.at(batch.slot) : this._events.at(batch.slot);
           if (batch.joined) {
-            this._calls.runParsed(kind, ticket, entry, batch.bodyKind, batch.joinedValue())
-            continue
+            this._calls.runParsed(kind, ticket, entry, batch.bodyKind, batch.joinedValue());
+            continue;
           }
-          const length = batch.length
-          if (length === 0) this._calls.runParsed(kind, ticket, entry, batch.bodyKind, undefined)
-          else this._calls.run(kind, ticket, entry, batch.bodyKind, batch.text())
+          const length = batch.length;
+          if (length === 0) this._calls.runParsed(kind, ticket, entry, batch.bodyKind, undefined);
+          else this._calls.run(kind, ticket, entry, batch.bodyKind, batch.text());
           if (length >= LARGE_CALL && batch.hasNext()) {
             // Let this call's promise jobs (and so its answer) run before
             // the next call is parsed: a batch of large inputs then does not
             // keep every parsed input alive at once.
-            this._answers.hold()
-            queueMicrotask(this._resume)
-            return
+            this._answers.hold();
+            queueMicrotask(this._resume);
+            return;
           }
         } else if (kind === KIND_BODY_CHUNK) {
-          this._streams.bodyChunk(ticket, batch.bytes())
+          this._streams.bodyChunk(ticket, batch.bytes());
         } else if (kind === KIND_BODY_END) {
-          this._streams.bodyEnd(ticket)
+          this._streams.bodyEnd(ticket);
         } else if (kind === KIND_BODY_ERROR) {
           // The body broke off: the client went away mid-upload.
-          this._calls.clientGone(ticket)
+          this._calls.clientGone(ticket);
         } else if (kind === KIND_RESUME) {
-          this._streams.resume(ticket)
+          this._streams.resume(ticket);
         } else if (kind === KIND_GONE) {
           // The native side has dropped the streamed answer: its source is
           // stopped once the handler's signal and body have been told.
-          const out = this._streams.detachAnswer(ticket)
-          this._calls.clientGone(ticket)
-          if (out) out.gone()
+          const out = this._streams.detachAnswer(ticket);
+          this._calls.clientGone(ticket);
+          if (out) out.gone();
         } else if (kind === KIND_ABORT) {
-          this._calls.clientGone(ticket)
+          this._calls.clientGone(ticket);
         } else if (kind === KIND_AUTH_FAILED) {
-          logAuthFailure(this._logger, JSON.parse(batch.text()))
+          logAuthFailure(this._logger, JSON.parse(batch.text()));
         } else if (kind === KIND_ORIGIN) {
           // Flag 1: the request has an Origin header.
-          const origin = batch.flags === 1 ? batch.latin1() : undefined
-          this._native.completeText(ticket, this._resolveOrigin(origin))
+          const origin = batch.flags === 1 ? batch.latin1() : undefined;
+          this._native.completeText(ticket, this._resolveOrigin(origin));
         } else if (kind === KIND_SERIALIZE) {
-          this._native.completeText(ticket, this._codec.reserialize(batch.text()))
+          this._native.completeText(ticket, this._codec.reserialize(batch.text()));
         } else if (kind === KIND_AUTH) {
-          this._runValidator(ticket)
+          this._runValidator(ticket);
         }
       } catch (err) {
-        logError(this._logger, 'dispatch', undefined, err)
-        if (kind === KIND_TASK || kind === KIND_EVENT) this._answers.answer(ticket, 500, this._codec.internal)
+        logError(this._logger, 'dispatch', undefined, err);
+        if (kind === KIND_TASK || kind === KIND_EVENT) this._answers.answer(ticket, 500, this._codec.internal);
       }
     }
-    if (resumed) this._answers.flushPending()
+    if (resumed) this._answers.flushPending();
   }
 
   /** The `Access-Control-Allow-Origin` a RegExp or function `cors.origin` gives, or null. */
   _resolveOrigin(origin) {
-    const spec = this._originSpec
+    const spec = this._originSpec;
     try {
       if (spec instanceof RegExp) {
-        return origin && spec.test(origin) ? origin : null
+        return origin && spec.test(origin) ? origin : null;
       }
       if (typeof spec === 'function') {
-        const out = spec(origin)
-        return out ? String(out) : null
+        const out = spec(origin);
+        return out ? String(out) : null;
       }
     } catch (err) {
-      logError(this._logger, 'cors origin', undefined, err)
+      logError(this._logger, 'cors origin', undefined, err);
     }
-    return null
+    return null;
   }
 
   /** Asks `auth.validate` whether to let a request in that no token matched. */
   _runValidator(ticket) {
-    const ctx = new RequestContext(this._calls, ticket, false)
-    const info = { headers: ctx.headers, method: ctx.method, url: ctx.url, path: ctx.path }
-    let out
+    const ctx = new RequestContext(this._calls, ticket, false);
+    const info = { headers: ctx.headers, method: ctx.method, url: ctx.url, path: ctx.path };
+    let out;
     try {
-      out = this._validate(info)
+      out = this._validate(info);
     } catch {
-      this._native.completeAuth(ticket, false)
-      return
+      this._native.completeAuth(ticket, false);
+      return;
     }
     Promise.resolve(out).then(
       (ok) => this._native.completeAuth(ticket, ok === true || Boolean(ok && ok.ok)),
       () => this._native.completeAuth(ticket, false),
-    )
+    );
   }
 }
 
-module.exports = { Dispatcher }
+module.exports = { Dispatcher };

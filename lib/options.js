@@ -1,35 +1,35 @@
-'use strict'
+'use strict';
 
 // Option checking: what a user passes to `new TunnelServer(...)` becomes the
 // JSON config the native side reads (`config`) and what stays on the JS side
 // (`extras`: serializer, logger, callbacks).
 
-const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function fail(field, expected) {
-  throw new TypeError(`TunnelServer: option "${field}" must be ${expected}`)
+  throw new TypeError(`TunnelServer: option "${field}" must be ${expected}`);
 }
 
 function checkStringList(value, field) {
   if (!Array.isArray(value) || !value.every((s) => typeof s === 'string')) {
-    fail(field, 'an array of strings')
+    fail(field, 'an array of strings');
   }
-  return value.slice()
+  return value.slice();
 }
 
 function checkOrigin(origin, field) {
-  if (origin === undefined || origin === null) return { kind: 'unset' }
-  if (typeof origin === 'string') return { kind: 'exact', value: origin }
-  if (Array.isArray(origin)) return { kind: 'list', value: checkStringList(origin, field) }
-  if (origin instanceof RegExp || typeof origin === 'function') return { kind: 'dynamic' }
-  return fail(field, 'a string, an array of strings, a RegExp or a function')
+  if (origin === undefined || origin === null) return { kind: 'unset' };
+  if (typeof origin === 'string') return { kind: 'exact', value: origin };
+  if (Array.isArray(origin)) return { kind: 'list', value: checkStringList(origin, field) };
+  if (origin instanceof RegExp || typeof origin === 'function') return { kind: 'dynamic' };
+  return fail(field, 'a string, an array of strings, a RegExp or a function');
 }
 
 /** Validates user options into the JSON the native side reads. */
 function normalizeOptions(options) {
-  if (options === undefined) options = {}
-  if (!isPlainObject(options)) fail('options', 'an object')
-  const config = { port: 0, disableDiscovery: false, workerThreads: 0 }
+  if (options === undefined) options = {};
+  if (!isPlainObject(options)) fail('options', 'an object');
+  const config = { port: 0, disableDiscovery: false, workerThreads: 0 };
   const extras = {
     serializer: null,
     logger: console,
@@ -39,143 +39,144 @@ function normalizeOptions(options) {
     resolveError: null,
     multipartLimits: undefined,
     abortReason: null,
-  }
+  };
 
   if (options.port !== undefined) {
-    const p = options.port
-    if (!Number.isInteger(p) || p < 0 || p > 65535) fail('port', 'an integer from 0 to 65535')
-    config.port = p
+    const p = options.port;
+    if (!Number.isInteger(p) || p < 0 || p > 65535) fail('port', 'an integer from 0 to 65535');
+    config.port = p;
   }
   if (options.host !== undefined) {
-    if (typeof options.host !== 'string' || options.host === '') fail('host', 'a non-empty string')
-    config.host = options.host
+    if (typeof options.host !== 'string' || options.host === '') fail('host', 'a non-empty string');
+    config.host = options.host;
   }
   if (options.basePath !== undefined) {
-    if (typeof options.basePath !== 'string') fail('basePath', 'a string')
-    config.basePath = options.basePath
+    if (typeof options.basePath !== 'string') fail('basePath', 'a string');
+    config.basePath = options.basePath;
   }
   if (options.auth !== undefined) {
-    const a = options.auth
-    if (!isPlainObject(a)) fail('auth', 'an object')
-    const auth = { allowAnonymous: false, hasValidators: false }
+    const a = options.auth;
+    if (!isPlainObject(a)) fail('auth', 'an object');
+    const auth = { allowAnonymous: false, hasValidators: false };
     if (a.token !== undefined && a.token !== null) {
       if (typeof a.token === 'string') {
         // An empty string counts as "no token", as in nodeExposure.
-        if (a.token !== '') auth.tokens = [a.token]
+        if (a.token !== '') auth.tokens = [a.token];
       } else if (Array.isArray(a.token)) {
-        auth.tokens = checkStringList(a.token, 'auth.token')
+        auth.tokens = checkStringList(a.token, 'auth.token');
       } else {
-        fail('auth.token', 'a string or an array of strings')
+        fail('auth.token', 'a string or an array of strings');
       }
     }
     if (a.header !== undefined) {
-      if (typeof a.header !== 'string' || a.header === '') fail('auth.header', 'a non-empty string')
-      auth.header = a.header
+      if (typeof a.header !== 'string' || a.header === '') fail('auth.header', 'a non-empty string');
+      auth.header = a.header;
     }
     if (a.allowAnonymous !== undefined) {
-      if (typeof a.allowAnonymous !== 'boolean') fail('auth.allowAnonymous', 'a boolean')
-      auth.allowAnonymous = a.allowAnonymous
+      if (typeof a.allowAnonymous !== 'boolean') fail('auth.allowAnonymous', 'a boolean');
+      auth.allowAnonymous = a.allowAnonymous;
     }
     if (a.validate !== undefined) {
-      if (typeof a.validate !== 'function') fail('auth.validate', 'a function')
-      extras.validate = a.validate
-      auth.hasValidators = true
+      if (typeof a.validate !== 'function') fail('auth.validate', 'a function');
+      extras.validate = a.validate;
+      auth.hasValidators = true;
     }
-    config.auth = auth
+    config.auth = auth;
   }
-  let cors = options.cors
+  let cors = options.cors;
   if (cors !== undefined) {
-    if (!isPlainObject(cors)) fail('cors', 'an object')
+    if (!isPlainObject(cors)) fail('cors', 'an object');
   }
   if (options.corsOrigins !== undefined) {
-    checkStringList(options.corsOrigins, 'corsOrigins')
-    if (cors && cors.origin !== undefined) fail('corsOrigins', 'left out when cors.origin is set')
-    cors = { ...(cors || {}), origin: options.corsOrigins }
+    checkStringList(options.corsOrigins, 'corsOrigins');
+    if (cors && cors.origin !== undefined) fail('corsOrigins', 'left out when cors.origin is set');
+    cors = { ...(cors || {}), origin: options.corsOrigins };
   }
   if (cors !== undefined) {
-    const out = { origin: checkOrigin(cors.origin, 'cors.origin'), credentials: false }
-    if (out.origin.kind === 'dynamic') extras.originSpec = cors.origin
+    const out = { origin: checkOrigin(cors.origin, 'cors.origin'), credentials: false };
+    if (out.origin.kind === 'dynamic') extras.originSpec = cors.origin;
     for (const key of ['methods', 'allowedHeaders', 'exposedHeaders']) {
-      if (cors[key] !== undefined) out[key] = checkStringList(cors[key], `cors.${key}`)
+      if (cors[key] !== undefined) out[key] = checkStringList(cors[key], `cors.${key}`);
     }
     if (cors.credentials !== undefined) {
-      if (typeof cors.credentials !== 'boolean') fail('cors.credentials', 'a boolean')
-      out.credentials = cors.credentials
+      if (typeof cors.credentials !== 'boolean') fail('cors.credentials', 'a boolean');
+      out.credentials = cors.credentials;
     }
     if (cors.maxAge !== undefined) {
-      if (typeof cors.maxAge !== 'number' || !Number.isFinite(cors.maxAge)) fail('cors.maxAge', 'a finite number')
-      out.maxAge = cors.maxAge
+      if (typeof cors.maxAge !== 'number' || !Number.isFinite(cors.maxAge)) fail('cors.maxAge', 'a finite number');
+      out.maxAge = cors.maxAge;
     }
     if (cors.varyOrigin !== undefined) {
-      if (typeof cors.varyOrigin !== 'boolean') fail('cors.varyOrigin', 'a boolean')
-      out.varyOrigin = cors.varyOrigin
+      if (typeof cors.varyOrigin !== 'boolean') fail('cors.varyOrigin', 'a boolean');
+      out.varyOrigin = cors.varyOrigin;
     }
-    config.cors = out
+    config.cors = out;
   }
   if (options.limits !== undefined) {
-    if (!isPlainObject(options.limits)) fail('limits', 'an object')
-    const mp = options.limits.multipart
+    if (!isPlainObject(options.limits)) fail('limits', 'an object');
+    const mp = options.limits.multipart;
     if (mp !== undefined) {
-      if (!isPlainObject(mp)) fail('limits.multipart', 'an object')
+      if (!isPlainObject(mp)) fail('limits.multipart', 'an object');
       for (const [key, value] of Object.entries(mp)) {
-        if (!Number.isSafeInteger(value) || value < 0) fail(`limits.multipart.${key}`, 'a non-negative integer')
+        if (!Number.isSafeInteger(value) || value < 0) fail(`limits.multipart.${key}`, 'a non-negative integer');
       }
-      extras.multipartLimits = { ...mp }
+      extras.multipartLimits = { ...mp };
     }
-    const json = options.limits.json
+    const json = options.limits.json;
     if (json !== undefined) {
-      if (!isPlainObject(json)) fail('limits.json', 'an object')
+      if (!isPlainObject(json)) fail('limits.json', 'an object');
       if (json.maxSize !== undefined) {
-        if (!Number.isSafeInteger(json.maxSize) || json.maxSize < 0) fail('limits.json.maxSize', 'a non-negative integer')
-        config.maxJsonBytes = json.maxSize
+        if (!Number.isSafeInteger(json.maxSize) || json.maxSize < 0)
+          fail('limits.json.maxSize', 'a non-negative integer');
+        config.maxJsonBytes = json.maxSize;
       }
     }
   }
   if (options.disableDiscovery !== undefined) {
-    if (typeof options.disableDiscovery !== 'boolean') fail('disableDiscovery', 'a boolean')
-    config.disableDiscovery = options.disableDiscovery
+    if (typeof options.disableDiscovery !== 'boolean') fail('disableDiscovery', 'a boolean');
+    config.disableDiscovery = options.disableDiscovery;
   }
   if (options.serializer !== undefined && options.serializer !== null) {
-    const s = options.serializer
+    const s = options.serializer;
     if (typeof s !== 'object' || typeof s.parse !== 'function' || typeof s.stringify !== 'function') {
-      fail('serializer', 'an object with parse(text) and stringify(value) functions')
+      fail('serializer', 'an object with parse(text) and stringify(value) functions');
     }
-    extras.serializer = s
-    config.customSerializer = !writesPlainJson(s)
+    extras.serializer = s;
+    config.customSerializer = !writesPlainJson(s);
   }
   if (options.logger !== undefined && options.logger !== null) {
     if (typeof options.logger !== 'object' || typeof options.logger.error !== 'function') {
-      fail('logger', 'an object with an error(...) function')
+      fail('logger', 'an object with an error(...) function');
     }
-    extras.logger = options.logger
+    extras.logger = options.logger;
   }
   if (options.abortReason !== undefined && options.abortReason !== null) {
-    if (typeof options.abortReason !== 'function') fail('abortReason', 'a function')
-    extras.abortReason = options.abortReason
+    if (typeof options.abortReason !== 'function') fail('abortReason', 'a function');
+    extras.abortReason = options.abortReason;
   }
   if (options.resolveError !== undefined && options.resolveError !== null) {
-    if (typeof options.resolveError !== 'function') fail('resolveError', 'a function')
-    extras.resolveError = options.resolveError
+    if (typeof options.resolveError !== 'function') fail('resolveError', 'a function');
+    extras.resolveError = options.resolveError;
   }
   if (options.workerThreads !== undefined) {
-    const n = options.workerThreads
-    if (!Number.isInteger(n) || n < 1 || n > 64) fail('workerThreads', 'an integer from 1 to 64')
-    config.workerThreads = n
+    const n = options.workerThreads;
+    if (!Number.isInteger(n) || n < 1 || n > 64) fail('workerThreads', 'an integer from 1 to 64');
+    config.workerThreads = n;
   }
   for (const option of ['requestTimeout', 'keepAliveTimeout']) {
-    const n = options[option]
-    if (n === undefined) continue
-    if (!Number.isInteger(n) || n < 0) fail(option, 'a non-negative integer (ms; 0 = no limit)')
-    config[`${option}Ms`] = n
+    const n = options[option];
+    if (n === undefined) continue;
+    if (!Number.isInteger(n) || n < 0) fail(option, 'a non-negative integer (ms; 0 = no limit)');
+    config[`${option}Ms`] = n;
   }
   if (options.closeGraceMs !== undefined) {
-    const n = options.closeGraceMs
-    if (!Number.isInteger(n) || n < 0) fail('closeGraceMs', 'a non-negative integer')
-    extras.closeGraceMs = n
+    const n = options.closeGraceMs;
+    if (!Number.isInteger(n) || n < 0) fail('closeGraceMs', 'a non-negative integer');
+    extras.closeGraceMs = n;
   }
   // Without a serializer, small JSON bodies may arrive joined per batch.
-  config.plainJsonCalls = extras.serializer === null
-  return { config, extras }
+  config.plainJsonCalls = extras.serializer === null;
+  return { config, extras };
 }
 
 /**
@@ -188,27 +189,28 @@ function writesPlainJson(serializer) {
     { ok: false, error: { message: 'Task a.b "c" not found', code: 'NOT_FOUND' } },
     { ok: true, result: { allowList: { enabled: true, tasks: ['a', 'b/c'], events: [] } } },
     { ok: true },
-  ]
+  ];
   try {
-    return samples.every((v) => serializer.stringify(v) === JSON.stringify(v))
+    return samples.every((v) => serializer.stringify(v) === JSON.stringify(v));
   } catch {
-    return false
+    return false;
   }
 }
 
 /** `setAllowList`'s argument as the JSON the native side reads; `null` serves every registered id. */
 function allowListJson(list) {
-  if (list === null || list === undefined) return null
-  if (!isPlainObject(list)) throw new TypeError('TunnelServer.setAllowList: "list" must be an object or null')
-  const tasks = list.tasks === undefined ? [] : checkStringList(list.tasks, 'allowList.tasks')
-  const events = list.events === undefined ? [] : checkStringList(list.events, 'allowList.events')
-  return JSON.stringify({ enabled: Boolean(list.enabled), allowOpen: Boolean(list.allowOpen), tasks, events })
+  if (list === null || list === undefined) return null;
+  if (!isPlainObject(list)) throw new TypeError('TunnelServer.setAllowList: "list" must be an object or null');
+  const tasks = list.tasks === undefined ? [] : checkStringList(list.tasks, 'allowList.tasks');
+  const events = list.events === undefined ? [] : checkStringList(list.events, 'allowList.events');
+  return JSON.stringify({ enabled: Boolean(list.enabled), allowOpen: Boolean(list.allowOpen), tasks, events });
 }
 
 /** The arguments of `registerTask` / `registerEvent` (`method`). */
 function checkHandler(method, id, handler) {
-  if (typeof id !== 'string' || id === '') throw new TypeError(`TunnelServer.${method}: "id" must be a non-empty string`)
-  if (typeof handler !== 'function') throw new TypeError(`TunnelServer.${method}: "handler" must be a function`)
+  if (typeof id !== 'string' || id === '')
+    throw new TypeError(`TunnelServer.${method}: "id" must be a non-empty string`);
+  if (typeof handler !== 'function') throw new TypeError(`TunnelServer.${method}: "handler" must be a function`);
 }
 
-module.exports = { normalizeOptions, allowListJson, checkHandler }
+module.exports = { normalizeOptions, allowListJson, checkHandler };

@@ -1,19 +1,19 @@
-'use strict'
+'use strict';
 
 // What a call is answered with once its handler has returned or thrown: the
 // status and the error member, as nodeExposure answers. Pure functions,
 // shared by the TunnelServer (lib/calls.js) and nativeExposure (runner.js).
 
-const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k)
+const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
 // Envelopes the JS side writes (key order as nodeExposure's).
-const ABORTED_BODY = '{"ok":false,"error":{"message":"Client Closed Request","code":"REQUEST_ABORTED"}}'
-const INTERNAL_BODY = '{"ok":false,"error":{"message":"Internal Error","code":"INTERNAL_ERROR"}}'
-const INVALID_JSON_BODY = '{"ok":false,"error":{"message":"Invalid JSON body","code":"INVALID_JSON"}}'
-const OK_EMPTY = '{"ok":true}'
+const ABORTED_BODY = '{"ok":false,"error":{"message":"Client Closed Request","code":"REQUEST_ABORTED"}}';
+const INTERNAL_BODY = '{"ok":false,"error":{"message":"Internal Error","code":"INTERNAL_ERROR"}}';
+const INVALID_JSON_BODY = '{"ok":false,"error":{"message":"Invalid JSON body","code":"INVALID_JSON"}}';
+const OK_EMPTY = '{"ok":true}';
 
 /** Error members that never leave the server (the reference's sanitizeErrorResponse). */
-const UNSAFE_ERROR_FIELDS = new Set(['stack', 'cause', 'sql'])
+const UNSAFE_ERROR_FIELDS = new Set(['stack', 'cause', 'sql']);
 
 /**
  * Whether a result is written inside an array exactly as on its own: not
@@ -21,24 +21,24 @@ const UNSAFE_ERROR_FIELDS = new Set(['stack', 'cause', 'sql'])
  * with `toJSON` (which is told its key).
  */
 function joinable(value) {
-  const type = typeof value
-  if (type === 'object') return value === null || typeof value.toJSON !== 'function'
-  return type === 'number' || type === 'string' || type === 'boolean'
+  const type = typeof value;
+  if (type === 'object') return value === null || typeof value.toJSON !== 'function';
+  return type === 'number' || type === 'string' || type === 'boolean';
 }
 
 /** The default reason given to `ctx.signal` and `ctx.req` when the client goes away. */
 function defaultAbortReason() {
-  const err = new Error('Client Closed Request')
-  err.name = 'AbortError'
-  return err
+  const err = new Error('Client Closed Request');
+  err.name = 'AbortError';
+  return err;
 }
 
 function isCancellation(err) {
-  return err instanceof Error && (err.name === 'AbortError' || err.name === 'runner.errors.cancellation')
+  return err instanceof Error && (err.name === 'AbortError' || err.name === 'runner.errors.cancellation');
 }
 
 function isValidHttpCode(v) {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599
+  return typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 599;
 }
 
 /** A typed application error: what Runner's `r.error()` helpers throw. */
@@ -50,7 +50,7 @@ function isTypedError(err) {
     hasOwn(err, 'id') &&
     err.id === err.name &&
     hasOwn(err, 'data')
-  )
+  );
 }
 
 /**
@@ -59,42 +59,42 @@ function isTypedError(err) {
  */
 class ProtocolError extends Error {
   constructor(status, code, message, extra) {
-    super(message)
-    this.name = 'ProtocolError'
-    this.status = status
-    this.code = code
-    this.extra = extra
+    super(message);
+    this.name = 'ProtocolError';
+    this.status = status;
+    this.code = code;
+    this.extra = extra;
   }
 }
 
 /** The error member a ProtocolError is answered with. */
 function protocolErrorMember(err) {
-  return { message: err.message, code: err.code, ...(err.extra || {}) }
+  return { message: err.message, code: err.code, ...(err.extra || {}) };
 }
 
 /** The status a ProtocolError is answered with: its own when valid, else 500. */
 function protocolErrorStatus(err) {
-  return isValidHttpCode(err.status) ? err.status : 500
+  return isValidHttpCode(err.status) ? err.status : 500;
 }
 
 /** The default typed-error rule: what Runner's `r.error()` helpers throw. */
 function defaultResolveError(err) {
-  if (!isTypedError(err)) return undefined
-  return { id: err.name, data: err.data, httpCode: err.httpCode }
+  if (!isTypedError(err)) return undefined;
+  return { id: err.name, data: err.data, httpCode: err.httpCode };
 }
 
 /** What `resolveError` (or, without one, the default rule) says of `err`; a rule that throws says "not typed". */
 function resolveTypedError(err, resolveError) {
   try {
-    return resolveError ? resolveError(err) : defaultResolveError(err)
+    return resolveError ? resolveError(err) : defaultResolveError(err);
   } catch {
-    return undefined
+    return undefined;
   }
 }
 
 /** The message an answer may show for `err`: its own only when it is a typed error (`typed`). */
 function displayMessage(err, typed) {
-  return typed && err instanceof Error && err.message ? err.message : 'Internal Error'
+  return typed && err instanceof Error && err.message ? err.message : 'Internal Error';
 }
 
 /**
@@ -102,12 +102,12 @@ function displayMessage(err, typed) {
  * typed-error rule resolved); its `httpCode`, when set, is the status.
  */
 function typedErrorMember(err, typed) {
-  const httpCode = isValidHttpCode(typed.httpCode) ? typed.httpCode : undefined
-  const error = { message: displayMessage(err, typed), code: 'INTERNAL_ERROR' }
-  if (typeof typed.id === 'string') error.id = typed.id
-  if (typed.data !== undefined) error.data = typed.data
-  if (httpCode !== undefined) error.httpCode = httpCode
-  return error
+  const httpCode = isValidHttpCode(typed.httpCode) ? typed.httpCode : undefined;
+  const error = { message: displayMessage(err, typed), code: 'INTERNAL_ERROR' };
+  if (typeof typed.id === 'string') error.id = typed.id;
+  if (typed.data !== undefined) error.data = typed.data;
+  if (httpCode !== undefined) error.httpCode = httpCode;
+  return error;
 }
 
 /**
@@ -117,34 +117,37 @@ function typedErrorMember(err, typed) {
  */
 function sanitizeError(status, error) {
   if (status === 500) {
-    const typed = typeof error.id === 'string'
+    const typed = typeof error.id === 'string';
     const clean = {
       message: typed && typeof error.message === 'string' ? error.message : 'Internal Error',
       code: typeof error.code === 'string' ? error.code : 'INTERNAL_ERROR',
-    }
-    if (typeof error.id === 'string') clean.id = error.id
-    if (error.data !== undefined) clean.data = error.data
-    if (isValidHttpCode(error.httpCode)) clean.httpCode = error.httpCode
-    return clean
+    };
+    if (typeof error.id === 'string') clean.id = error.id;
+    if (error.data !== undefined) clean.data = error.data;
+    if (isValidHttpCode(error.httpCode)) clean.httpCode = error.httpCode;
+    return clean;
   }
-  const clean = {}
-  for (const [k, v] of Object.entries(error)) if (!UNSAFE_ERROR_FIELDS.has(k)) clean[k] = v
-  return clean
+  const clean = {};
+  for (const [k, v] of Object.entries(error)) if (!UNSAFE_ERROR_FIELDS.has(k)) clean[k] = v;
+  return clean;
 }
 
 /** The status of a `{ status, body }` error response (multipart's). */
 function responseStatus(response) {
-  return typeof response.status === 'number' ? response.status : 500
+  return typeof response.status === 'number' ? response.status : 500;
 }
 
 /** The error member, sanitized, of a `{ status, body }` error response answered with `status`. */
 function responseErrorMember(response, status) {
-  return sanitizeError(status, (response.body && response.body.error) || { message: 'Internal Error', code: 'INTERNAL_ERROR' })
+  return sanitizeError(
+    status,
+    (response.body && response.body.error) || { message: 'Internal Error', code: 'INTERNAL_ERROR' },
+  );
 }
 
 /** The error member of a call whose handler was unregistered after the native side looked it up. */
 function notFoundMember(what, id) {
-  return { message: `${what} ${id} not found`, code: 'NOT_FOUND' }
+  return { message: `${what} ${id} not found`, code: 'NOT_FOUND' };
 }
 
 module.exports = {
@@ -166,4 +169,4 @@ module.exports = {
   responseStatus,
   responseErrorMember,
   notFoundMember,
-}
+};

@@ -1,30 +1,30 @@
-'use strict'
+'use strict';
 
 // The two buffers JS and the native side exchange: batches of records the
 // native side queues for JS (read by BatchReader) and the answers JS hands
 // back (written by AnswerWriter). The formats are src/bridge/batch.rs's.
 
 // Record kinds and body kinds of the batch buffer (src/bridge/batch.rs).
-const KIND_TASK = 0
-const KIND_EVENT = 1
-const KIND_ABORT = 2
-const KIND_ORIGIN = 3
-const KIND_AUTH = 4
-const KIND_SERIALIZE = 5
-const KIND_BODY_CHUNK = 6
-const KIND_BODY_END = 7
-const KIND_BODY_ERROR = 8
-const KIND_RESUME = 9
-const KIND_GONE = 10
-const KIND_AUTH_FAILED = 11
-const KIND_VALUES = 12
+const KIND_TASK = 0;
+const KIND_EVENT = 1;
+const KIND_ABORT = 2;
+const KIND_ORIGIN = 3;
+const KIND_AUTH = 4;
+const KIND_SERIALIZE = 5;
+const KIND_BODY_CHUNK = 6;
+const KIND_BODY_END = 7;
+const KIND_BODY_ERROR = 8;
+const KIND_RESUME = 9;
+const KIND_GONE = 10;
+const KIND_AUTH_FAILED = 11;
+const KIND_VALUES = 12;
 // A call whose body is the next element of its batch's values record.
-const FLAG_JOINED = 0x80
-const BODY_JSON = 0
-const BODY_MULTIPART = 2
+const FLAG_JOINED = 0x80;
+const BODY_JSON = 0;
+const BODY_MULTIPART = 2;
 // kind u8, flags u8, reserved u16, ticket u32, handler slot u32, length u32.
-const RECORD_HEADER = 16
-const EMPTY = Buffer.alloc(0)
+const RECORD_HEADER = 16;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Reads a batch record by record: `next()` moves to a record and sets
@@ -36,82 +36,82 @@ class BatchReader {
   constructor() {
     // Batches arrive in this reused buffer or, when they hold body chunks
     // (JS keeps views of them) or do not fit, in one of their own.
-    this._buffer = Buffer.allocUnsafe(64 * 1024)
-    this._batch = EMPTY
-    this._next = 0 // offset of the record after the current one
-    this._start = 0 // offset of the current record's bytes
+    this._buffer = Buffer.allocUnsafe(64 * 1024);
+    this._batch = EMPTY;
+    this._next = 0; // offset of the record after the current one
+    this._start = 0; // offset of the current record's bytes
     // The parsed values record of the batch (see joinedValue) and the index
     // of the next joined call's value in it.
-    this._values = null
-    this._nextValue = 0
+    this._values = null;
+    this._nextValue = 0;
     /** Record kind (KIND_*). */
-    this.kind = 0
+    this.kind = 0;
     /** Body kind of a call (with FLAG_JOINED), or a kind's own flag. */
-    this.flags = 0
+    this.flags = 0;
     /** The call or stream the record is about. */
-    this.ticket = 0
+    this.ticket = 0;
     /** A call's handler slot (lib/handlers.js), or a values record's count. */
-    this.slot = 0
+    this.slot = 0;
     /** Bytes of the record's contents. */
-    this.length = 0
+    this.length = 0;
   }
 
   /** Fetches what the native side queued into a fresh batch; false when nothing was. */
   poll(native) {
-    const n = native.pollInto(this._buffer)
-    if (n === -1) return false
-    this._batch = n === -2 ? native.takeSpill() : this._buffer.subarray(0, n)
-    this._next = 0
-    this._values = null
-    this._nextValue = 0
-    return true
+    const n = native.pollInto(this._buffer);
+    if (n === -1) return false;
+    this._batch = n === -2 ? native.takeSpill() : this._buffer.subarray(0, n);
+    this._next = 0;
+    this._values = null;
+    this._nextValue = 0;
+    return true;
   }
 
   /** Moves to the next record; false (letting go of the batch) when there is none. */
   next() {
-    const batch = this._batch
-    const off = this._next
+    const batch = this._batch;
+    const off = this._next;
     if (off + RECORD_HEADER > batch.length) {
-      this._batch = EMPTY
-      this._values = null
-      return false
+      this._batch = EMPTY;
+      this._values = null;
+      return false;
     }
-    this.kind = batch[off]
-    this.flags = batch[off + 1]
-    this.ticket = batch.readUInt32LE(off + 4)
-    this.slot = batch.readUInt32LE(off + 8)
-    this.length = batch.readUInt32LE(off + 12)
-    this._start = off + RECORD_HEADER
-    this._next = this._start + this.length
-    return true
+    this.kind = batch[off];
+    this.flags = batch[off + 1];
+    this.ticket = batch.readUInt32LE(off + 4);
+    this.slot = batch.readUInt32LE(off + 8);
+    this.length = batch.readUInt32LE(off + 12);
+    this._start = off + RECORD_HEADER;
+    this._next = this._start + this.length;
+    return true;
   }
 
   /** Whether a record follows the current one. */
   hasNext() {
-    return this._next + RECORD_HEADER <= this._batch.length
+    return this._next + RECORD_HEADER <= this._batch.length;
   }
 
   /** A call's body kind (BODY_*). */
   get bodyKind() {
-    return this.flags & ~FLAG_JOINED
+    return this.flags & ~FLAG_JOINED;
   }
 
   /** Whether a call's body is in the batch's values record (see joinedValue). */
   get joined() {
-    return (this.flags & FLAG_JOINED) !== 0
+    return (this.flags & FLAG_JOINED) !== 0;
   }
 
   text() {
-    return this._batch.toString('utf8', this._start, this._start + this.length)
+    return this._batch.toString('utf8', this._start, this._start + this.length);
   }
 
   latin1() {
-    return this._batch.toString('latin1', this._start, this._start + this.length)
+    return this._batch.toString('latin1', this._start, this._start + this.length);
   }
 
   /** A view of the record's bytes (a body chunk, kept by its stream). */
   bytes() {
-    return this._batch.subarray(this._start, this._start + this.length)
+    return this._batch.subarray(this._start, this._start + this.length);
   }
 
   /**
@@ -120,37 +120,38 @@ class BatchReader {
    * with one `JSON.parse` when the first of them is read.
    */
   joinedValue() {
-    if (this._values === null) this._values = this._readValues(this._next)
-    return this._values[this._nextValue++]
+    if (this._values === null) this._values = this._readValues(this._next);
+    return this._values[this._nextValue++];
   }
 
   _readValues(from) {
-    const batch = this._batch
-    const end = batch.length
-    let off = from
+    const batch = this._batch;
+    const end = batch.length;
+    let off = from;
     while (off + RECORD_HEADER <= end) {
-      const len = batch.readUInt32LE(off + 12)
+      const len = batch.readUInt32LE(off + 12);
       if (batch[off] === KIND_VALUES) {
-        const start = off + RECORD_HEADER
-        const text = batch.toString(batch[off + 1] === 1 ? 'latin1' : 'utf8', start, start + len)
-        const values = JSON.parse(text)
-        if (!Array.isArray(values) || values.length !== batch.readUInt32LE(off + 8)) throw new Error('malformed values record')
-        return values
+        const start = off + RECORD_HEADER;
+        const text = batch.toString(batch[off + 1] === 1 ? 'latin1' : 'utf8', start, start + len);
+        const values = JSON.parse(text);
+        if (!Array.isArray(values) || values.length !== batch.readUInt32LE(off + 8))
+          throw new Error('malformed values record');
+        return values;
       }
-      off += RECORD_HEADER + len
+      off += RECORD_HEADER + len;
     }
-    throw new Error('missing values record')
+    throw new Error('missing values record');
   }
 }
 
 // An answer record: ticket u32, status u32, length u32, then the body.
-const ANSWER_HEAD = 12
+const ANSWER_HEAD = 12;
 // A joined call's entries in AnswerWriter#_joinedCalls, JOINED_SLOTS per call.
-const JOINED_TICKET = 0
-const JOINED_KIND = 1
-const JOINED_ID = 2
-const JOINED_CTX = 3
-const JOINED_SLOTS = 4
+const JOINED_TICKET = 0;
+const JOINED_KIND = 1;
+const JOINED_ID = 2;
+const JOINED_CTX = 3;
+const JOINED_SLOTS = 4;
 
 /**
  * Queues answers: each is encoded at once into one reused buffer, handed to
@@ -167,27 +168,27 @@ class AnswerWriter {
    *   result on its own, when the round's results cannot be written together
    */
   constructor(native, answerAlone) {
-    this._native = native
-    this._answerAlone = answerAlone
-    this._buffer = Buffer.allocUnsafe(256 * 1024)
-    this._off = 0 // end of the records queued in _buffer
+    this._native = native;
+    this._answerAlone = answerAlone;
+    this._buffer = Buffer.allocUnsafe(256 * 1024);
+    this._off = 0; // end of the records queued in _buffer
     // Results of this round to write with one JSON.stringify, and their calls.
-    this._joinedValues = []
-    this._joinedCalls = []
-    this._flushScheduled = false
-    this._holding = false
-    this._flush = () => this._flushAnswers()
+    this._joinedValues = [];
+    this._joinedCalls = [];
+    this._flushScheduled = false;
+    this._holding = false;
+    this._flush = () => this._flushAnswers();
   }
 
   /** Queues an answer. */
   answer(ticket, status, body) {
-    const buf = this._bufferFor(ANSWER_HEAD, body)
-    const off = buf === this._buffer ? this._off : 0
-    buf.writeUInt32LE(ticket, off)
-    buf.writeUInt32LE(status, off + 4)
-    const len = buf.write(body, off + ANSWER_HEAD, 'utf8')
-    buf.writeUInt32LE(len, off + 8)
-    this._recordWritten(buf, off + ANSWER_HEAD + len)
+    const buf = this._bufferFor(ANSWER_HEAD, body);
+    const off = buf === this._buffer ? this._off : 0;
+    buf.writeUInt32LE(ticket, off);
+    buf.writeUInt32LE(status, off + 4);
+    const len = buf.write(body, off + ANSWER_HEAD, 'utf8');
+    buf.writeUInt32LE(len, off + 8);
+    this._recordWritten(buf, off + ANSWER_HEAD + len);
   }
 
   /**
@@ -195,31 +196,31 @@ class AnswerWriter {
    * the others of this microtask round.
    */
   join(ticket, kind, id, ctx, value) {
-    this._joinedValues.push(value)
-    this._joinedCalls.push(ticket, kind, id, ctx)
-    this._scheduleFlush()
+    this._joinedValues.push(value);
+    this._joinedCalls.push(ticket, kind, id, ctx);
+    this._scheduleFlush();
   }
 
   /** Whether answers wait for a batch being dispatched call by call (lib/dispatch.js). */
   get holding() {
-    return this._holding
+    return this._holding;
   }
 
   /** Answers wait until `release()`: a batch goes on call by call in a later microtask. */
   hold() {
-    this._holding = true
+    this._holding = true;
   }
 
   /** Stops holding; returns whether answers were held. */
   release() {
-    const held = this._holding
-    this._holding = false
-    return held
+    const held = this._holding;
+    this._holding = false;
+    return held;
   }
 
   /** Hands over, at the end of this round, what was queued while holding. */
   flushPending() {
-    if (this._off > 0 || this._joinedValues.length > 0) this._scheduleFlush()
+    if (this._off > 0 || this._joinedValues.length > 0) this._scheduleFlush();
   }
 
   /**
@@ -229,80 +230,86 @@ class AnswerWriter {
    * the record is larger than it.
    */
   _bufferFor(head, text) {
-    const buf = this._buffer
-    const off = this._off
-    if (off + head + text.length * 3 <= buf.length) return buf
-    const bytes = Buffer.byteLength(text)
-    if (off + head + bytes <= buf.length) return buf
+    const buf = this._buffer;
+    const off = this._off;
+    if (off + head + text.length * 3 <= buf.length) return buf;
+    const bytes = Buffer.byteLength(text);
+    if (off + head + bytes <= buf.length) return buf;
     if (off > 0) {
-      this._native.completeMany(buf.subarray(0, off))
-      this._off = 0
+      this._native.completeMany(buf.subarray(0, off));
+      this._off = 0;
     }
-    if (head + bytes <= buf.length) return buf
-    return Buffer.allocUnsafe(head + bytes)
+    if (head + bytes <= buf.length) return buf;
+    return Buffer.allocUnsafe(head + bytes);
   }
 
   /** A record is written into `buf` (from `_bufferFor`) up to `end`: keep it queued, or hand over a buffer of its own. */
   _recordWritten(buf, end) {
     if (buf === this._buffer) {
-      this._off = end
-      this._scheduleFlush()
+      this._off = end;
+      this._scheduleFlush();
     } else {
-      this._native.completeMany(buf)
+      this._native.completeMany(buf);
     }
   }
 
   _scheduleFlush() {
     if (!this._flushScheduled) {
-      this._flushScheduled = true
-      queueMicrotask(this._flush)
+      this._flushScheduled = true;
+      queueMicrotask(this._flush);
     }
   }
 
   /** Writes the joined results as one record (ticket 0; see join). */
   _writeJoined() {
-    const values = this._joinedValues
-    const calls = this._joinedCalls
-    const n = values.length
-    this._joinedValues = []
-    this._joinedCalls = []
-    let text
+    const values = this._joinedValues;
+    const calls = this._joinedCalls;
+    const n = values.length;
+    this._joinedValues = [];
+    this._joinedCalls = [];
+    let text;
     try {
-      text = JSON.stringify(values)
+      text = JSON.stringify(values);
     } catch {
       // One of them cannot be written: each goes on its own, as it would
       // have alone, so only that call fails.
       for (let i = 0; i < n; i++) {
-        const at = JOINED_SLOTS * i
-        this._answerAlone(calls[at + JOINED_TICKET], calls[at + JOINED_KIND], calls[at + JOINED_ID], calls[at + JOINED_CTX], values[i])
+        const at = JOINED_SLOTS * i;
+        this._answerAlone(
+          calls[at + JOINED_TICKET],
+          calls[at + JOINED_KIND],
+          calls[at + JOINED_ID],
+          calls[at + JOINED_CTX],
+          values[i],
+        );
       }
-      return
+      return;
     }
-    const head = ANSWER_HEAD + 4 * n
-    const buf = this._bufferFor(head, text)
-    const off = buf === this._buffer ? this._off : 0
-    buf.writeUInt32LE(0, off)
-    buf.writeUInt32LE(n, off + 4)
-    for (let i = 0; i < n; i++) buf.writeUInt32LE(calls[JOINED_SLOTS * i + JOINED_TICKET], off + ANSWER_HEAD + 4 * i)
-    const len = buf.write(text, off + head, 'utf8')
-    buf.writeUInt32LE(4 * n + len, off + 8)
-    this._recordWritten(buf, off + head + len)
+    const head = ANSWER_HEAD + 4 * n;
+    const buf = this._bufferFor(head, text);
+    const off = buf === this._buffer ? this._off : 0;
+    buf.writeUInt32LE(0, off);
+    buf.writeUInt32LE(n, off + 4);
+    for (let i = 0; i < n; i++) buf.writeUInt32LE(calls[JOINED_SLOTS * i + JOINED_TICKET], off + ANSWER_HEAD + 4 * i);
+    const len = buf.write(text, off + head, 'utf8');
+    buf.writeUInt32LE(4 * n + len, off + 8);
+    this._recordWritten(buf, off + head + len);
   }
 
   _flushAnswers() {
     // A batch still being dispatched call by call flushes when it is done.
     if (this._holding) {
-      this._flushScheduled = false
-      return
+      this._flushScheduled = false;
+      return;
     }
     // (Still marked scheduled while the joined results are written, so
     // writing them does not schedule another flush.)
-    if (this._joinedValues.length > 0) this._writeJoined()
-    this._flushScheduled = false
-    const off = this._off
-    if (off === 0) return
-    this._off = 0
-    this._native.completeMany(this._buffer.subarray(0, off))
+    if (this._joinedValues.length > 0) this._writeJoined();
+    this._flushScheduled = false;
+    const off = this._off;
+    if (off === 0) return;
+    this._off = 0;
+    this._native.completeMany(this._buffer.subarray(0, off));
   }
 }
 
@@ -323,4 +330,4 @@ module.exports = {
   BODY_MULTIPART,
   BatchReader,
   AnswerWriter,
-}
+};

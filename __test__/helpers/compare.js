@@ -81,10 +81,15 @@ function compare(ref, nat, opts = {}) {
     if (ref.headers['content-length'] !== undefined) {
       assert.notEqual(cl, undefined, `${ctx}${name}: missing content-length${info}`);
     }
-    if (cl !== undefined) assert.equal(Number(cl), res.body.length, `${ctx}${name}: content-length does not match the body`);
+    if (cl !== undefined)
+      assert.equal(Number(cl), res.body.length, `${ctx}${name}: content-length does not match the body`);
   }
   if (method === 'HEAD') {
-    assert.equal(nat.headers['content-length'], ref.headers['content-length'], `${ctx}HEAD content-length differs${info}`);
+    assert.equal(
+      nat.headers['content-length'],
+      ref.headers['content-length'],
+      `${ctx}HEAD content-length differs${info}`,
+    );
   }
 }
 

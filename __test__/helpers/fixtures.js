@@ -8,11 +8,27 @@ const BASE = '/__runner';
 // Typed application errors (Runner `r.error(...)`): the reference only treats them as typed
 // when registered in its store, so they are passed as `errors` to startReference.
 const typedErrors = {
-  teapot: r.error('test.errors.teapot').httpCode(418).format((d) => `Teapot: ${d.reason}`).build(),
+  teapot: r
+    .error('test.errors.teapot')
+    .httpCode(418)
+    .format((d) => `Teapot: ${d.reason}`)
+    .build(),
   badRequest: r.error('test.errors.badRequest').httpCode(400).build(), // default message: JSON of data
-  noHttpCode: r.error('test.errors.noHttpCode').format(() => 'typed without http code').build(),
-  explicit500: r.error('test.errors.explicit500').httpCode(500).format(() => 'typed with httpCode 500').build(),
-  remediation: r.error('test.errors.remediation').httpCode(422).format(() => 'Unprocessable thing').remediation('Send a better thing').build(),
+  noHttpCode: r
+    .error('test.errors.noHttpCode')
+    .format(() => 'typed without http code')
+    .build(),
+  explicit500: r
+    .error('test.errors.explicit500')
+    .httpCode(500)
+    .format(() => 'typed with httpCode 500')
+    .build(),
+  remediation: r
+    .error('test.errors.remediation')
+    .httpCode(422)
+    .format(() => 'Unprocessable thing')
+    .remediation('Send a better thing')
+    .build(),
 };
 const errorList = Object.values(typedErrors);
 
@@ -43,12 +59,16 @@ const taskHandlers = {
   'app.describe': async (input) => describeInput(input),
   'app.protoInspect': async (input) => ({
     ownKeys: input && typeof input === 'object' ? Object.keys(input) : null,
-    protoIsObjectPrototype: input && typeof input === 'object' ? Object.getPrototypeOf(input) === Object.prototype : null,
-    inheritedPolluted: input && typeof input === 'object' ? input.polluted ?? null : null,
+    protoIsObjectPrototype:
+      input && typeof input === 'object' ? Object.getPrototypeOf(input) === Object.prototype : null,
+    inheritedPolluted: input && typeof input === 'object' ? (input.polluted ?? null) : null,
     globalPolluted: {}.polluted ?? null,
   }),
   'app.depth': async (input) => ({ arrays: arrayDepth(input), objects: objectDepth(input) }),
-  'app.length': async (input) => (typeof input === 'string' ? { length: input.length, codes: Array.from(input).map((c) => c.codePointAt(0)) } : describeInput(input)),
+  'app.length': async (input) =>
+    typeof input === 'string'
+      ? { length: input.length, codes: Array.from(input).map((c) => c.codePointAt(0)) }
+      : describeInput(input),
   'app.returnUndefined': async () => undefined,
   'app.returnNull': async () => null,
   'app.returnBigInt': async () => 10n,
@@ -74,7 +94,8 @@ const taskHandlers = {
     throw undefined;
   },
   'app.throwTeapot': async () => typedErrors.teapot.throw({ reason: 'short and stout' }),
-  'app.throwBadRequest': async (input) => typedErrors.badRequest.throw({ field: 'name', got: input ?? null, nested: { list: [1, 2] } }),
+  'app.throwBadRequest': async (input) =>
+    typedErrors.badRequest.throw({ field: 'name', got: input ?? null, nested: { list: [1, 2] } }),
   'app.throwNoHttpCode': async () => typedErrors.noHttpCode.throw({ k: 'v' }),
   'app.throwExplicit500': async () => typedErrors.explicit500.throw({ k: 1 }),
   'app.throwRemediation': async () => typedErrors.remediation.throw({}),
@@ -82,7 +103,13 @@ const taskHandlers = {
   'app.throwTypedLikeObject': async () => {
     // a plain object shaped like a typed error is not an Error
     // eslint-disable-next-line no-throw-literal
-    throw { name: 'test.errors.teapot', id: 'test.errors.teapot', message: 'not an Error', data: { a: 1 }, httpCode: 418 };
+    throw {
+      name: 'test.errors.teapot',
+      id: 'test.errors.teapot',
+      message: 'not an Error',
+      data: { a: 1 },
+      httpCode: 418,
+    };
   },
   'app.throwErrorWithData': async () => {
     // a library error carrying `data` (name "Error") is not a typed application error
@@ -99,7 +126,7 @@ const taskHandlers = {
   // ids exercising the router
   'a/b': async () => 'slash id',
   'a.b.c': async () => 'dotted id',
-  'été': async () => 'unicode id',
+  été: async () => 'unicode id',
   'with space': async () => 'space id',
   '%41': async () => 'literal percent id',
   'a+b': async () => 'plus id',

@@ -21,7 +21,12 @@ function buildRequest(spec) {
   const version = spec.httpVersion ?? '1.1';
   const headers = (spec.headers ?? []).map(([k, v]) => [k, v]);
   const has = (name) => headers.some(([k]) => k.toLowerCase() === name);
-  const body = spec.body === undefined ? undefined : Buffer.isBuffer(spec.body) ? spec.body : Buffer.from(String(spec.body), 'utf8');
+  const body =
+    spec.body === undefined
+      ? undefined
+      : Buffer.isBuffer(spec.body)
+        ? spec.body
+        : Buffer.from(String(spec.body), 'utf8');
   if (!spec.noHost && !has('host')) headers.unshift(['Host', '127.0.0.1']);
   if (spec.chunked) {
     if (!has('transfer-encoding')) headers.push(['Transfer-Encoding', 'chunked']);
@@ -37,7 +42,9 @@ function buildRequest(spec) {
   headParts.push(Buffer.from(CRLF, 'latin1'));
   const head = Buffer.concat(headParts);
   if (spec.chunked) {
-    const chunks = (spec.chunks ?? (body ? [body] : [])).map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(String(c), 'utf8')));
+    const chunks = (spec.chunks ?? (body ? [body] : [])).map((c) =>
+      Buffer.isBuffer(c) ? c : Buffer.from(String(c), 'utf8'),
+    );
     return { head, chunks };
   }
   return body === undefined ? head : Buffer.concat([head, body]);
@@ -267,7 +274,9 @@ function sendUntilClose(port, parts, { end = false, gapMs = 20, timeoutMs = 1000
     const got = [];
     const guard = setTimeout(() => {
       sock.destroy();
-      reject(new Error(`no close within ${timeoutMs} ms; got ${JSON.stringify(Buffer.concat(got).toString('latin1'))}`));
+      reject(
+        new Error(`no close within ${timeoutMs} ms; got ${JSON.stringify(Buffer.concat(got).toString('latin1'))}`),
+      );
     }, timeoutMs);
     sock.on('data', (d) => got.push(d));
     sock.on('error', () => {});
@@ -300,7 +309,12 @@ function resolveTarget(target) {
  */
 function request(url, { method = 'POST', headers = {}, body, timeoutMs = 15000 } = {}) {
   return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const payload =
+      body === undefined
+        ? undefined
+        : Buffer.isBuffer(body)
+          ? body
+          : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const req = http.request(url, { method, headers, agent: false }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));

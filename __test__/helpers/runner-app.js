@@ -6,7 +6,15 @@
 // waits for a slow resource), so the native allow-list has to follow tunnels that initialise
 // after the exposure, as the reference (which recomputes per request) does.
 
-const { r, run, globals, nodeExposure, useExposureContext, cancellationError, createContext } = require('@bluelibs/runner');
+const {
+  r,
+  run,
+  globals,
+  nodeExposure,
+  useExposureContext,
+  cancellationError,
+  createContext,
+} = require('@bluelibs/runner');
 const { nativeExposure } = require('../../runner');
 
 const TOKEN = 'runner-secret';
@@ -15,12 +23,27 @@ const API_KEY = 'let-me-in';
 // Error helpers and contexts are shared by both apps (only ids matter to Runner), so tests and
 // clients can use them too.
 const errors = {
-  outOfStock: r.error('rn.errors.outOfStock').httpCode(409).format((d) => `Out of stock: ${d.sku}`).build(),
-  noHttpCode: r.error('rn.errors.noHttpCode').format(() => 'typed without http code').build(),
-  explicit500: r.error('rn.errors.explicit500').httpCode(500).format(() => 'typed with 500').build(),
+  outOfStock: r
+    .error('rn.errors.outOfStock')
+    .httpCode(409)
+    .format((d) => `Out of stock: ${d.sku}`)
+    .build(),
+  noHttpCode: r
+    .error('rn.errors.noHttpCode')
+    .format(() => 'typed without http code')
+    .build(),
+  explicit500: r
+    .error('rn.errors.explicit500')
+    .httpCode(500)
+    .format(() => 'typed with 500')
+    .build(),
   gone: r.error('rn.errors.gone').httpCode(410).build(),
   // NOT registered in the app: the reference does not treat it as typed.
-  unregistered: r.error('rn.errors.unregistered').httpCode(422).format(() => 'not registered').build(),
+  unregistered: r
+    .error('rn.errors.unregistered')
+    .httpCode(422)
+    .format(() => 'not registered')
+    .build(),
 };
 const userContext = createContext('rn.ctx.user');
 const tenantContext = createContext('rn.ctx.tenant');
@@ -53,7 +76,12 @@ function buildApp(exposureWith, options = {}) {
   const tasks = {
     add: t('rn.add', async ({ a, b }) => a + b),
     echo: t('rn.echo', async (input) => input),
-    dates: t('rn.dates', async ({ when, n }) => ({ isDate: when instanceof Date, next: new Date(when.getTime() + 86400000), doubled: n * 2n, none: undefined })),
+    dates: t('rn.dates', async ({ when, n }) => ({
+      isDate: when instanceof Date,
+      next: new Date(when.getTime() + 86400000),
+      doubled: n * 2n,
+      none: undefined,
+    })),
     buy: t('rn.buy', async ({ sku }) => errors.outOfStock.throw({ sku })),
     noHttpCode: t('rn.noHttpCode', async () => errors.noHttpCode.throw({ x: 1 })),
     explicit500: t('rn.explicit500', async () => errors.explicit500.throw({ y: 2 })),
@@ -75,15 +103,22 @@ function buildApp(exposureWith, options = {}) {
       throw e;
     }),
     cancel: t('rn.cancel', async () => cancellationError.throw({ reason: 'stop' })),
-    validated: t('rn.validated', async (input) => ({ n: input.n }), (b) =>
-      b.inputSchema({
-        parse(v) {
-          if (!v || typeof v.n !== 'number') throw new Error('n must be a number');
-          return { n: v.n * 10 };
-        },
-      }),
+    validated: t(
+      'rn.validated',
+      async (input) => ({ n: input.n }),
+      (b) =>
+        b.inputSchema({
+          parse(v) {
+            if (!v || typeof v.n !== 'number') throw new Error('n must be a number');
+            return { n: v.n * 10 };
+          },
+        }),
     ),
-    middlewared: t('rn.middlewared', async () => ({ ran: true }), (b) => b.middleware([stamp])),
+    middlewared: t(
+      'rn.middlewared',
+      async () => ({ ran: true }),
+      (b) => b.middleware([stamp]),
+    ),
     whoami: t('rn.whoami', async () => ({ user: readCtx(userContext), tenant: readCtx(tenantContext) })),
     whoamiNoCtx: t('rn.whoamiNoCtx', async () => ({ user: readCtx(userContext) })),
     exposure: t('rn.exposure', async () => {
@@ -111,7 +146,9 @@ function buildApp(exposureWith, options = {}) {
       r
         .task('rn.auth.validator')
         .tags([globals.tags.authValidator])
-        .run(async ({ headers, method, url, path }) => ({ ok: headers['x-api-key'] === API_KEY && method === 'POST' && typeof url === 'string' && path.startsWith('/') }))
+        .run(async ({ headers, method, url, path }) => ({
+          ok: headers['x-api-key'] === API_KEY && method === 'POST' && typeof url === 'string' && path.startsWith('/'),
+        }))
         .build(),
     );
   }
@@ -135,35 +172,58 @@ function buildApp(exposureWith, options = {}) {
   items.push(
     clear,
     validatedEvent,
-    r.hook('rn.clear.hook').on(clear).run(async (e) => {
-      e.data = undefined;
-    }).build(),
+    r
+      .hook('rn.clear.hook')
+      .on(clear)
+      .run(async (e) => {
+        e.data = undefined;
+      })
+      .build(),
     ordered,
     noop,
     parallel,
     failing,
     ctxEvent,
     hiddenEvent,
-    r.hook('rn.ordered.hook').on(ordered).run(async (e) => {
-      e.data = { ...e.data, seen: true };
-    }).build(),
-    r.hook('rn.parallel.hook').on(parallel).run(async () => {}).build(),
-    r.hook('rn.failing.hook').on(failing).run(async (e) => {
-      if (e.data && e.data.typed) errors.outOfStock.throw({ sku: 'EV' });
-      throw new Error('hook failed');
-    }).build(),
-    r.hook('rn.ctxEvent.hook').on(ctxEvent).run(async (e) => {
-      e.data = { user: readCtx(userContext) };
-    }).build(),
+    r
+      .hook('rn.ordered.hook')
+      .on(ordered)
+      .run(async (e) => {
+        e.data = { ...e.data, seen: true };
+      })
+      .build(),
+    r
+      .hook('rn.parallel.hook')
+      .on(parallel)
+      .run(async () => {})
+      .build(),
+    r
+      .hook('rn.failing.hook')
+      .on(failing)
+      .run(async (e) => {
+        if (e.data && e.data.typed) errors.outOfStock.throw({ sku: 'EV' });
+        throw new Error('hook failed');
+      })
+      .build(),
+    r
+      .hook('rn.ctxEvent.hook')
+      .on(ctxEvent)
+      .run(async (e) => {
+        e.data = { user: readCtx(userContext) };
+      })
+      .build(),
   );
 
   items.push(errors.outOfStock, errors.noHttpCode, errors.explicit500, errors.gone, userContext, tenantContext);
 
   if (tunnels === 'full') {
-    const slow = r.resource('rn.slow').init(async () => {
-      await new Promise((res) => setTimeout(res, 20));
-      return 'slow';
-    }).build();
+    const slow = r
+      .resource('rn.slow')
+      .init(async () => {
+        await new Promise((res) => setTimeout(res, 20));
+        return 'slow';
+      })
+      .build();
     const main = r
       .resource('rn.tunnel.main')
       .tags([globals.tags.tunnel])
@@ -172,9 +232,20 @@ function buildApp(exposureWith, options = {}) {
         mode: 'server',
         transport: 'http',
         tasks: [
-          tasks.add.id, tasks.echo.id, tasks.dates.id, tasks.buy.id, tasks.noHttpCode.id, tasks.explicit500.id,
-          tasks.goneNoData.id, tasks.unregistered.id, tasks.crash.id, tasks.abortError.id, tasks.cancel.id,
-          tasks.validated.id, tasks.whoami.id, tasks.exposure.id,
+          tasks.add.id,
+          tasks.echo.id,
+          tasks.dates.id,
+          tasks.buy.id,
+          tasks.noHttpCode.id,
+          tasks.explicit500.id,
+          tasks.goneNoData.id,
+          tasks.unregistered.id,
+          tasks.crash.id,
+          tasks.abortError.id,
+          tasks.cancel.id,
+          tasks.validated.id,
+          tasks.whoami.id,
+          tasks.exposure.id,
           tasks.middlewared, // a definition object, not an id
         ],
         events: [ordered.id, noop.id, parallel.id, failing.id, ctxEvent, clear.id, validatedEvent.id],
@@ -193,7 +264,12 @@ function buildApp(exposureWith, options = {}) {
     const noCtx = r
       .resource('rn.tunnel.noCtx')
       .tags([globals.tags.tunnel])
-      .init(async () => ({ mode: 'server', transport: 'http', tasks: [tasks.whoamiNoCtx.id], allowAsyncContext: false }))
+      .init(async () => ({
+        mode: 'server',
+        transport: 'http',
+        tasks: [tasks.whoamiNoCtx.id],
+        allowAsyncContext: false,
+      }))
       .build();
     const otherTransport = r
       .resource('rn.tunnel.other')
@@ -203,7 +279,11 @@ function buildApp(exposureWith, options = {}) {
     items.push(slow, main, selector, noCtx, otherTransport);
   } else if (tunnels === 'client') {
     items.push(
-      r.resource('rn.tunnel.client').tags([globals.tags.tunnel]).init(async () => ({ mode: 'client', transport: 'http', tasks: [tasks.add.id], run: async () => 'remote' })).build(),
+      r
+        .resource('rn.tunnel.client')
+        .tags([globals.tags.tunnel])
+        .init(async () => ({ mode: 'client', transport: 'http', tasks: [tasks.add.id], run: async () => 'remote' }))
+        .build(),
     );
   }
   return r.resource('rn.app').register(items).build();

@@ -206,9 +206,15 @@ function multipartBuffer(parts, opts = {}) {
 
 const multipartStream = (parts, opts) => Readable.from(multipartChunks(parts, opts), { objectMode: false });
 
-const fileSentinel = (id, meta) => (meta === undefined ? { $runnerFile: 'File', id } : { $runnerFile: 'File', id, meta });
+const fileSentinel = (id, meta) =>
+  meta === undefined ? { $runnerFile: 'File', id } : { $runnerFile: 'File', id, meta };
 const manifestPart = (input, serialize = JSON.stringify) => ({ name: '__manifest', value: serialize({ input }) });
-const filePart = (id, data, filename = `${id}.bin`, type = 'application/octet-stream') => ({ name: `file:${id}`, filename, type, data });
+const filePart = (id, data, filename = `${id}.bin`, type = 'application/octet-stream') => ({
+  name: `file:${id}`,
+  filename,
+  type,
+  data,
+});
 const MULTIPART_CT = `multipart/form-data; boundary=${BOUNDARY}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -222,7 +228,9 @@ const MULTIPART_CT = `multipart/form-data; boundary=${BOUNDARY}`;
 function streamRequest(url, { method = 'POST', headers = {}, body, timeoutMs = 60000 } = {}) {
   let req;
   const promise = new Promise((resolve, reject) => {
-    req = http.request(url, { method, headers, agent: false }, (res) => resolve({ status: res.statusCode, headers: res.headers, res, req }));
+    req = http.request(url, { method, headers, agent: false }, (res) =>
+      resolve({ status: res.statusCode, headers: res.headers, res, req }),
+    );
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`request timed out after ${timeoutMs}ms`)));
     req.on('error', reject);
     if (body === undefined) req.end();
@@ -275,7 +283,18 @@ async function whichSettle(named, ms) {
   const out = {};
   for (const k of Object.keys(named)) out[k] = false;
   await Promise.race([
-    Promise.all(Object.entries(named).map(([k, p]) => Promise.resolve(p).then(() => { out[k] = true; }, () => { out[k] = true; }))),
+    Promise.all(
+      Object.entries(named).map(([k, p]) =>
+        Promise.resolve(p).then(
+          () => {
+            out[k] = true;
+          },
+          () => {
+            out[k] = true;
+          },
+        ),
+      ),
+    ),
     sleep(ms),
   ]);
   return { ...out };
@@ -318,7 +337,8 @@ const MB = 1024 * 1024;
 // ---------------------------------------------------------------------------------------------
 // the Runner app (same definition for nodeExposure and nativeExposure)
 
-const isInputFile = (v) => !!v && typeof v === 'object' && typeof v.resolve === 'function' && typeof v.stream === 'function';
+const isInputFile = (v) =>
+  !!v && typeof v === 'object' && typeof v.resolve === 'function' && typeof v.stream === 'function';
 
 /** Replaces every InputFile in `input` by a description of it (its content read to the end). */
 async function describeFiles(input, { readVia = 'resolve' } = {}) {
@@ -361,7 +381,11 @@ const probes = new EventEmitter();
 function buildStreamsApp(exposureWith) {
   // eslint-disable-next-line global-require
   const { r, useExposureContext } = require('@bluelibs/runner');
-  const rejected = r.error('st.errors.rejected').httpCode(422).format((d) => `Rejected: ${d.why}`).build();
+  const rejected = r
+    .error('st.errors.rejected')
+    .httpCode(422)
+    .format((d) => `Rejected: ${d.why}`)
+    .build();
   const t = (id, fn) => r.task(id).run(fn).build();
   const ex = () => useExposureContext();
   const tasks = [
@@ -369,7 +393,11 @@ function buildStreamsApp(exposureWith) {
     t('st.rawDigest', async (input) => {
       const { req } = ex();
       const d = await digestStream(req);
-      return { inputType: input === undefined ? 'undefined' : typeof input, contentType: req.headers['content-type'] ?? null, ...d };
+      return {
+        inputType: input === undefined ? 'undefined' : typeof input,
+        contentType: req.headers['content-type'] ?? null,
+        ...d,
+      };
     }),
     t('st.rawText', async () => (await readAll(ex().req)).toString('utf8')),
     // raw body in, stream out
@@ -469,7 +497,10 @@ function buildStreamsApp(exposureWith) {
     t('st.add', async ({ a, b }) => a + b),
   ];
   return {
-    app: r.resource('st.app').register([exposureWith, rejected, ...tasks]).build(),
+    app: r
+      .resource('st.app')
+      .register([exposureWith, rejected, ...tasks])
+      .build(),
     errors: { rejected },
   };
 }
@@ -525,10 +556,19 @@ async function memoryServer(mode) {
   if (mode === 'standalone') {
     // eslint-disable-next-line global-require
     const { TunnelServer } = require('../..');
-    const server = new TunnelServer({ port: 0, host: '127.0.0.1', auth: { token: TOKEN }, limits, logger: { error() {}, warn() {} } });
+    const server = new TunnelServer({
+      port: 0,
+      host: '127.0.0.1',
+      auth: { token: TOKEN },
+      limits,
+      logger: { error() {}, warn() {} },
+    });
     server.registerTask('mem.sink', async (_input, ctx) => sink(ctx.req));
     server.registerTask('mem.upload', async (input) => uploadDigest(input));
-    server.registerTask('mem.download', async (input) => ({ stream: new PatternSource(input.size), contentType: 'application/octet-stream' }));
+    server.registerTask('mem.download', async (input) => ({
+      stream: new PatternSource(input.size),
+      contentType: 'application/octet-stream',
+    }));
     port = (await server.listen()).port;
   } else {
     // eslint-disable-next-line global-require
@@ -538,10 +578,26 @@ async function memoryServer(mode) {
     const app = r
       .resource('mem.app')
       .register([
-        nativeExposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN }, dangerouslyAllowOpenExposure: true, limits } }),
-        r.task('mem.sink').run(async () => sink(useExposureContext().req)).build(),
-        r.task('mem.upload').run(async (input) => uploadDigest(input)).build(),
-        r.task('mem.download').run(async (input) => new PatternSource(input.size)).build(),
+        nativeExposure.with({
+          http: {
+            listen: { port: 0, host: '127.0.0.1' },
+            auth: { token: TOKEN },
+            dangerouslyAllowOpenExposure: true,
+            limits,
+          },
+        }),
+        r
+          .task('mem.sink')
+          .run(async () => sink(useExposureContext().req))
+          .build(),
+        r
+          .task('mem.upload')
+          .run(async (input) => uploadDigest(input))
+          .build(),
+        r
+          .task('mem.download')
+          .run(async (input) => new PatternSource(input.size))
+          .build(),
       ])
       .build();
     const runtime = await run(app, { logs: { printThreshold: null }, shutdownHooks: false, errorBoundary: false });

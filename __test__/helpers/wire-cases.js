@@ -21,7 +21,8 @@ const NEXT = post('b', ['Content-Length: 7', 'Content-Type: application/json'], 
 const chunked = (body) => post('a', ['Transfer-Encoding: chunked'], body);
 
 const cases = [];
-const add = (family, name, parts, extra = {}) => cases.push({ name: `${family}: ${name}`, parts: [].concat(parts), ...extra });
+const add = (family, name, parts, extra = {}) =>
+  cases.push({ name: `${family}: ${name}`, parts: [].concat(parts), ...extra });
 
 // ---- Content-Length forms -----------------------------------------------------------------
 for (const [label, value] of [
@@ -63,16 +64,28 @@ for (const [label, ch] of [
   ['U+FEFF byte order mark', '\ufeff'],
   ['U+2003 em space', '\u2003'],
 ]) {
-  add('content-length', `non-ASCII whitespace before: ${label}`, [u8(post('a', [`Content-Length: ${ch}2`], '{}')), NEXT]);
-  add('content-length', `non-ASCII whitespace after: ${label}`, [u8(post('a', [`Content-Length: 2${ch}`], '{}')), NEXT]);
+  add('content-length', `non-ASCII whitespace before: ${label}`, [
+    u8(post('a', [`Content-Length: ${ch}2`], '{}')),
+    NEXT,
+  ]);
+  add('content-length', `non-ASCII whitespace after: ${label}`, [
+    u8(post('a', [`Content-Length: 2${ch}`], '{}')),
+    NEXT,
+  ]);
 }
 add('content-length', 'two equal headers', post('a', ['Content-Length: 2', 'Content-Length: 2'], '{}') + NEXT);
-add('content-length', 'two different headers (CL.CL)', post('a', ['Content-Length: 2', 'Content-Length: 40'], '{}') + NEXT);
+add(
+  'content-length',
+  'two different headers (CL.CL)',
+  post('a', ['Content-Length: 2', 'Content-Length: 40'], '{}') + NEXT,
+);
 add('content-length', 'no space after colon', post('a', ['Content-Length:2'], '{}') + NEXT);
 add('content-length', 'upper-case name', post('a', ['CONTENT-LENGTH: 2'], '{}') + NEXT);
 add('content-length', 'underscore name is just another header', post('a', ['Content_Length: 7'], '{"n":1}') + NEXT);
 add('content-length', 'space before the colon', post('a', ['Content-Length : 2'], '{}') + NEXT);
-add('content-length', 'body shorter than declared, then half-close', post('a', ['Content-Length: 50'], '{}'), { halfClose: true });
+add('content-length', 'body shorter than declared, then half-close', post('a', ['Content-Length: 50'], '{}'), {
+  halfClose: true,
+});
 add('content-length', 'GET with a body', `GET ${task('a')} HTTP/1.1\r\n${HOST}Content-Length: 2\r\n\r\n{}${NEXT}`);
 
 // ---- Transfer-Encoding forms (TE.TE obfuscations among them) --------------------------------
@@ -110,11 +123,30 @@ for (const [label, value] of [
 ]) {
   add('transfer-encoding', `invalid ${label}`, post('a', [`Transfer-Encoding: ${value}`], BODY) + NEXT);
 }
-add('transfer-encoding', 'non-ASCII space before chunked', [u8(post('a', ['Transfer-Encoding: \u00a0chunked'], BODY)), NEXT]);
-add('transfer-encoding', 'two headers: chunked then gzip', post('a', ['Transfer-Encoding: chunked', 'Transfer-Encoding: gzip'], BODY) + NEXT);
-add('transfer-encoding', 'two headers: gzip then chunked', post('a', ['Transfer-Encoding: gzip', 'Transfer-Encoding: chunked'], BODY) + NEXT);
-add('transfer-encoding', 'two headers: chunked twice', post('a', ['Transfer-Encoding: chunked', 'Transfer-Encoding: chunked'], BODY) + NEXT);
-add('transfer-encoding', 'two headers: chunked then x', post('a', ['Transfer-Encoding: chunked', 'Transfer-Encoding: x'], BODY) + NEXT);
+add('transfer-encoding', 'non-ASCII space before chunked', [
+  u8(post('a', ['Transfer-Encoding: \u00a0chunked'], BODY)),
+  NEXT,
+]);
+add(
+  'transfer-encoding',
+  'two headers: chunked then gzip',
+  post('a', ['Transfer-Encoding: chunked', 'Transfer-Encoding: gzip'], BODY) + NEXT,
+);
+add(
+  'transfer-encoding',
+  'two headers: gzip then chunked',
+  post('a', ['Transfer-Encoding: gzip', 'Transfer-Encoding: chunked'], BODY) + NEXT,
+);
+add(
+  'transfer-encoding',
+  'two headers: chunked twice',
+  post('a', ['Transfer-Encoding: chunked', 'Transfer-Encoding: chunked'], BODY) + NEXT,
+);
+add(
+  'transfer-encoding',
+  'two headers: chunked then x',
+  post('a', ['Transfer-Encoding: chunked', 'Transfer-Encoding: x'], BODY) + NEXT,
+);
 add('transfer-encoding', 'space before the colon', post('a', ['Transfer-Encoding : chunked'], BODY) + NEXT);
 add('transfer-encoding', 'underscore name', post('a', ['Transfer_Encoding: chunked'], BODY) + NEXT);
 add('transfer-encoding', 'value folded onto the next line', post('a', ['Transfer-Encoding:', ' chunked'], BODY) + NEXT);
@@ -125,12 +157,32 @@ add('transfer-encoding', 'HTTP/1.0 request', `POST ${task('a')} HTTP/1.0\r\nTran
 
 // ---- CL.TE and TE.CL ----------------------------------------------------------------------
 add('cl.te', 'CL then TE', post('a', ['Content-Length: 6', 'Transfer-Encoding: chunked'], `0\r\n\r\nG${NEXT}`));
-add('cl.te', 'TE then CL', post('a', ['Transfer-Encoding: chunked', 'Content-Length: 4'], `5c\r\nGPOST / HTTP/1.1\r\n\r\n0\r\n\r\n${NEXT}`));
-add('cl.te', 'CL with obfuscated TE', post('a', ['Content-Length: 13', 'Transfer-Encoding: xchunked'], `0\r\n\r\nSMUGGLED${NEXT}`));
+add(
+  'cl.te',
+  'TE then CL',
+  post('a', ['Transfer-Encoding: chunked', 'Content-Length: 4'], `5c\r\nGPOST / HTTP/1.1\r\n\r\n0\r\n\r\n${NEXT}`),
+);
+add(
+  'cl.te',
+  'CL with obfuscated TE',
+  post('a', ['Content-Length: 13', 'Transfer-Encoding: xchunked'], `0\r\n\r\nSMUGGLED${NEXT}`),
+);
 add('cl.te', 'TE with CL 0', post('a', ['Transfer-Encoding: chunked', 'Content-Length: 0'], BODY + NEXT));
-add('cl.te', 'TE in HTTP/1.0 with CL', `POST ${task('a')} HTTP/1.0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${NEXT}`);
-add('te.cl', 'TE obfuscated by a trailing tab, with CL', post('a', ['Content-Length: 3', 'Transfer-Encoding: chunked\t'], `8\r\nSMUGGLED\r\n0\r\n\r\n${NEXT}`));
-add('te.cl', 'TE obfuscated by case and space, with CL', post('a', ['Content-Length: 4', 'transfer-encoding:  CHUNKED '], `5c\r\nGPOST\r\n0\r\n\r\n`));
+add(
+  'cl.te',
+  'TE in HTTP/1.0 with CL',
+  `POST ${task('a')} HTTP/1.0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${NEXT}`,
+);
+add(
+  'te.cl',
+  'TE obfuscated by a trailing tab, with CL',
+  post('a', ['Content-Length: 3', 'Transfer-Encoding: chunked\t'], `8\r\nSMUGGLED\r\n0\r\n\r\n${NEXT}`),
+);
+add(
+  'te.cl',
+  'TE obfuscated by case and space, with CL',
+  post('a', ['Content-Length: 4', 'transfer-encoding:  CHUNKED '], `5c\r\nGPOST\r\n0\r\n\r\n`),
+);
 add('cl.0', 'CL 0 then a second request in the body position', post('a', ['Content-Length: 0'], NEXT));
 
 // ---- chunk sizes --------------------------------------------------------------------------
@@ -172,10 +224,12 @@ for (const [label, body] of [
 }
 add('chunk-size', 'huge size, then half-close mid-data', chunked('ffffffff\r\n{}'), { halfClose: true });
 add('chunk-size', 'whitespace after the size before CRLF', chunked('2 \r\n{}\r\n0\r\n\r\n') + NEXT, {
-  differs: 'whitespace after a chunk size is accepted as hyper and Go accept it (some senders pad sizes); llhttp refuses it',
+  differs:
+    'whitespace after a chunk size is accepted as hyper and Go accept it (some senders pad sizes); llhttp refuses it',
 });
 add('chunk-size', 'tab after the size', chunked('2\t\r\n{}\r\n0\r\n\r\n') + NEXT, {
-  differs: 'whitespace after a chunk size is accepted as hyper and Go accept it (some senders pad sizes); llhttp refuses it',
+  differs:
+    'whitespace after a chunk size is accepted as hyper and Go accept it (some senders pad sizes); llhttp refuses it',
 });
 
 // ---- chunk extensions ---------------------------------------------------------------------
@@ -212,8 +266,16 @@ add('chunk-ext', 'space before the semicolon', chunked('2 ;a=b\r\n{}\r\n0\r\n\r\
 add('chunk-ext', 'whitespace around the equals sign', chunked('2;a = b\r\n{}\r\n0\r\n\r\n') + NEXT, {
   differs: 'RFC 9112 allows whitespace around "=" (BWS) and hyper accepts it; llhttp refuses it',
 });
-add('chunk-ext', 'more than 16 KiB of extensions in one line', chunked(`2;a=${'b'.repeat(20 * 1024)}\r\n{}\r\n0\r\n\r\n`) + NEXT);
-add('chunk-ext', 'more than 16 KiB of extensions across chunks', chunked(`${`1;a=${'b'.repeat(2000)}\r\nx\r\n`.repeat(9)}0\r\n\r\n`) + NEXT);
+add(
+  'chunk-ext',
+  'more than 16 KiB of extensions in one line',
+  chunked(`2;a=${'b'.repeat(20 * 1024)}\r\n{}\r\n0\r\n\r\n`) + NEXT,
+);
+add(
+  'chunk-ext',
+  'more than 16 KiB of extensions across chunks',
+  chunked(`${`1;a=${'b'.repeat(2000)}\r\nx\r\n`.repeat(9)}0\r\n\r\n`) + NEXT,
+);
 add('chunk-ext', 'extension on the last chunk', chunked('2\r\n{}\r\n0;last=1\r\n\r\n') + NEXT);
 
 // ---- trailers -----------------------------------------------------------------------------
@@ -239,15 +301,31 @@ for (const [label, trailers] of [
 ]) {
   add('trailers', `invalid ${label}`, chunked(`2\r\n{}\r\n0\r\n${trailers}\r\n`) + NEXT);
 }
-add('trailers', 'more than 16 KiB of trailers', chunked(`2\r\n{}\r\n0\r\n${'X-T: 1234567890\r\n'.repeat(1100)}\r\n`) + NEXT);
+add(
+  'trailers',
+  'more than 16 KiB of trailers',
+  chunked(`2\r\n{}\r\n0\r\n${'X-T: 1234567890\r\n'.repeat(1100)}\r\n`) + NEXT,
+);
 add('trailers', 'body ends with a bare LF instead of the final CRLF', chunked('2\r\n{}\r\n0\r\n\n') + NEXT);
 
 // ---- line endings -------------------------------------------------------------------------
-add('line-endings', 'bare LF after the request line', `POST ${task('a')} HTTP/1.1\n${HOST}Content-Length: 2\r\n\r\n{}${NEXT}`);
-add('line-endings', 'bare LF after a header', `POST ${task('a')} HTTP/1.1\r\nHost: x\nContent-Length: 2\r\n\r\n{}${NEXT}`);
+add(
+  'line-endings',
+  'bare LF after the request line',
+  `POST ${task('a')} HTTP/1.1\n${HOST}Content-Length: 2\r\n\r\n{}${NEXT}`,
+);
+add(
+  'line-endings',
+  'bare LF after a header',
+  `POST ${task('a')} HTTP/1.1\r\nHost: x\nContent-Length: 2\r\n\r\n{}${NEXT}`,
+);
 add('line-endings', 'bare LF ends the head', `POST ${task('a')} HTTP/1.1\r\n${HOST}Content-Length: 2\r\n\n{}${NEXT}`);
 add('line-endings', 'only bare LFs', `POST ${task('a')} HTTP/1.1\nHost: x\nContent-Length: 2\n\n{}${NEXT}`);
-add('line-endings', 'bare CR inside a header', `POST ${task('a')} HTTP/1.1\r\nHost: x\rContent-Length: 2\r\n\r\n{}${NEXT}`);
+add(
+  'line-endings',
+  'bare CR inside a header',
+  `POST ${task('a')} HTTP/1.1\r\nHost: x\rContent-Length: 2\r\n\r\n{}${NEXT}`,
+);
 add('line-endings', 'CR CR LF', `POST ${task('a')} HTTP/1.1\r\r\n${HOST}Content-Length: 2\r\n\r\n{}${NEXT}`);
 add('line-endings', 'leading CRLF before the request', `\r\n${post('a', ['Content-Length: 2'], '{}')}${NEXT}`);
 add('line-endings', 'leading LF before the request', `\n${post('a', ['Content-Length: 2'], '{}')}${NEXT}`);
@@ -273,14 +351,30 @@ for (const [label, line] of [
 add('header-syntax', 'obs-text in a value', post('a', ['X-A: caf\xe9', 'Content-Length: 2'], '{}') + NEXT);
 add('header-syntax', 'tab inside a value', post('a', ['X-A: a\tb', 'Content-Length: 2'], '{}') + NEXT);
 add('header-syntax', 'obs-fold continuation', post('a', ['X-A: 1', '\t2', 'Content-Length: 2'], '{}') + NEXT);
-add('header-syntax', '300 header lines', post('a', [...Array.from({ length: 300 }, (_, i) => `X-${i}: v`), 'Content-Length: 2'], '{}') + NEXT);
-add('header-syntax', 'head over 16 KiB', post('a', [`X-A: ${'v'.repeat(17 * 1024)}`, 'Content-Length: 2'], '{}') + NEXT);
-add('header-syntax', 'head just under 16 KiB', post('a', [`X-A: ${'v'.repeat(15 * 1024)}`, 'Content-Length: 2'], '{}') + NEXT);
+add(
+  'header-syntax',
+  '300 header lines',
+  post('a', [...Array.from({ length: 300 }, (_, i) => `X-${i}: v`), 'Content-Length: 2'], '{}') + NEXT,
+);
+add(
+  'header-syntax',
+  'head over 16 KiB',
+  post('a', [`X-A: ${'v'.repeat(17 * 1024)}`, 'Content-Length: 2'], '{}') + NEXT,
+);
+add(
+  'header-syntax',
+  'head just under 16 KiB',
+  post('a', [`X-A: ${'v'.repeat(15 * 1024)}`, 'Content-Length: 2'], '{}') + NEXT,
+);
 add('header-syntax', 'no Host in HTTP/1.1', `POST ${task('a')} HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}${NEXT}`);
 add('header-syntax', 'two Host headers', post('a', ['Host: y', 'Content-Length: 2'], '{}') + NEXT);
 add('header-syntax', 'empty Host', `POST ${task('a')} HTTP/1.1\r\nHost:\r\nContent-Length: 2\r\n\r\n{}${NEXT}`);
 add('header-syntax', 'no Host in HTTP/1.0', `POST ${task('a')} HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}`);
-add('header-syntax', 'upper-case Connection: CLOSE', post('a', ['Connection: CLOSE', 'Content-Length: 2'], '{}') + NEXT);
+add(
+  'header-syntax',
+  'upper-case Connection: CLOSE',
+  post('a', ['Connection: CLOSE', 'Content-Length: 2'], '{}') + NEXT,
+);
 
 // ---- request line and versions ------------------------------------------------------------
 const line = (text) => `${text}\r\n${HOST}Content-Length: 2\r\n\r\n{}${NEXT}`;
@@ -308,26 +402,65 @@ for (const [label, text] of [
   add('request-line', label, line(text));
 }
 add('request-line', 'absolute-form target', line(`POST http://x${task('a')} HTTP/1.1`));
-for (const ch of ['<', '>', '`']) add('request-line', `raw ${ch} in the target`, line(`POST ${task('a')}${ch}b HTTP/1.1`));
-for (const ch of ['"', '{', '|', '^', '%zz']) add('request-line', `raw ${ch} in the target (a protocol 404)`, line(`POST ${task('a')}${ch}b HTTP/1.1`));
+for (const ch of ['<', '>', '`'])
+  add('request-line', `raw ${ch} in the target`, line(`POST ${task('a')}${ch}b HTTP/1.1`));
+for (const ch of ['"', '{', '|', '^', '%zz'])
+  add('request-line', `raw ${ch} in the target (a protocol 404)`, line(`POST ${task('a')}${ch}b HTTP/1.1`));
 add('request-line', 'target with a query', line(`POST ${task('a')}?q=1 HTTP/1.1`));
 add('request-line', 'target with a fragment', line(`POST ${task('a')}#f HTTP/1.1`));
 add('request-line', 'CONNECT', `CONNECT x:443 HTTP/1.1\r\n${HOST}\r\n`);
 add('request-line', 'OPTIONS *', `OPTIONS * HTTP/1.1\r\n${HOST}\r\n\r\n`);
-add('request-line', 'HTTP/1.0 keep-alive then a second request', `POST ${task('a')} HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}${NEXT}`);
-add('request-line', 'HTTP/1.0 without keep-alive then a second request', `POST ${task('a')} HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}${NEXT}`);
+add(
+  'request-line',
+  'HTTP/1.0 keep-alive then a second request',
+  `POST ${task('a')} HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}${NEXT}`,
+);
+add(
+  'request-line',
+  'HTTP/1.0 without keep-alive then a second request',
+  `POST ${task('a')} HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}${NEXT}`,
+);
 
 // ---- pipelining ---------------------------------------------------------------------------
 add('pipelining', 'two requests in one write', post('a', ['Content-Length: 2'], '{}') + NEXT);
-add('pipelining', 'three requests, chunked in the middle', post('a', ['Content-Length: 2'], '{}') + chunked('2\r\n{}\r\n0\r\n\r\n') + NEXT);
+add(
+  'pipelining',
+  'three requests, chunked in the middle',
+  post('a', ['Content-Length: 2'], '{}') + chunked('2\r\n{}\r\n0\r\n\r\n') + NEXT,
+);
 add('pipelining', 'a good request then garbage', post('a', ['Content-Length: 2'], '{}') + 'GARBAGE\r\n\r\n');
-add('pipelining', 'a good request then a broken chunked one then a good one', post('a', ['Content-Length: 2'], '{}') + chunked('2 x\r\n{}\r\n0\r\n\r\n') + NEXT);
-add('pipelining', 'requests split across writes mid-head', [post('a', ['Content-Length: 2'], '{}') + 'POST /__run', `ner/task/b HTTP/1.1\r\n${HOST}Content-Length: 2\r\n\r\n{}`]);
+add(
+  'pipelining',
+  'a good request then a broken chunked one then a good one',
+  post('a', ['Content-Length: 2'], '{}') + chunked('2 x\r\n{}\r\n0\r\n\r\n') + NEXT,
+);
+add('pipelining', 'requests split across writes mid-head', [
+  post('a', ['Content-Length: 2'], '{}') + 'POST /__run',
+  `ner/task/b HTTP/1.1\r\n${HOST}Content-Length: 2\r\n\r\n{}`,
+]);
 add('pipelining', 'requests split across writes mid-chunk', [chunked('7\r\n{"n"'), ':1}\r\n0\r\n', `\r\n${NEXT}`]);
-add('pipelining', 'split between CR and LF', [`POST ${task('a')} HTTP/1.1\r`, `\n${HOST}Content-Length: 2\r\n\r`, `\n{}${NEXT}`]);
-add('pipelining', 'every byte written apart', [...Buffer.from(post('a', ['Transfer-Encoding: chunked'], '2;a=b\r\n{}\r\n0\r\nX: 1\r\n\r\n'), 'latin1')].map((b) => Buffer.from([b])));
-add('pipelining', 'Connection: close, then a request it hides', post('a', ['Connection: close', 'Content-Length: 2'], '{}') + NEXT);
-add('pipelining', 'ten small requests', Array.from({ length: 10 }, (_, i) => post('abcd'[i % 4], ['Content-Length: 2'], '{}')).join(''));
+add('pipelining', 'split between CR and LF', [
+  `POST ${task('a')} HTTP/1.1\r`,
+  `\n${HOST}Content-Length: 2\r\n\r`,
+  `\n{}${NEXT}`,
+]);
+add(
+  'pipelining',
+  'every byte written apart',
+  [...Buffer.from(post('a', ['Transfer-Encoding: chunked'], '2;a=b\r\n{}\r\n0\r\nX: 1\r\n\r\n'), 'latin1')].map((b) =>
+    Buffer.from([b]),
+  ),
+);
+add(
+  'pipelining',
+  'Connection: close, then a request it hides',
+  post('a', ['Connection: close', 'Content-Length: 2'], '{}') + NEXT,
+);
+add(
+  'pipelining',
+  'ten small requests',
+  Array.from({ length: 10 }, (_, i) => post('abcd'[i % 4], ['Content-Length: 2'], '{}')).join(''),
+);
 
 // ---- half-close ---------------------------------------------------------------------------
 add('half-close', 'in the request line', `POST ${task('a')} HT`, { halfClose: true });
@@ -342,29 +475,49 @@ add('half-close', 'after empty lines only', '\r\n\r\n', { halfClose: true });
 // ---- Expect -------------------------------------------------------------------------------
 add('expect', '100-continue', post('a', ['Expect: 100-continue', 'Content-Length: 2'], '{}') + NEXT);
 add('expect', '100-Continue in mixed case', post('a', ['Expect: 100-Continue', 'Content-Length: 2'], '{}') + NEXT);
-add('expect', '100-continue, body sent after the interim answer', [post('a', ['Expect: 100-continue', 'Content-Length: 2']), '{}']);
-add('expect', '100-continue on a chunked body', post('a', ['Expect: 100-continue', 'Transfer-Encoding: chunked'], '2\r\n{}\r\n0\r\n\r\n') + NEXT);
-add('expect', '100-continue in HTTP/1.0', `POST ${task('a')} HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}`);
+add('expect', '100-continue, body sent after the interim answer', [
+  post('a', ['Expect: 100-continue', 'Content-Length: 2']),
+  '{}',
+]);
+add(
+  'expect',
+  '100-continue on a chunked body',
+  post('a', ['Expect: 100-continue', 'Transfer-Encoding: chunked'], '2\r\n{}\r\n0\r\n\r\n') + NEXT,
+);
+add(
+  'expect',
+  '100-continue in HTTP/1.0',
+  `POST ${task('a')} HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}`,
+);
 
 // Where this server refuses otherwise than Node, and why (the README's "Differences" lists
 // these). The suite checks each is still a difference, so the list cannot go stale.
-const AFTER_CLOSE = "Node's parser answers 400 to bytes after a request that closes the connection; this server answers that request and closes, running neither";
-const URI_CHARS = "raw <, > and ` in a request target are outside the URI grammar and refused with 400, as hyper refuses them; llhttp accepts them (clients percent-encode them)";
+const AFTER_CLOSE =
+  "Node's parser answers 400 to bytes after a request that closes the connection; this server answers that request and closes, running neither";
+const URI_CHARS =
+  'raw <, > and ` in a request target are outside the URI grammar and refused with 400, as hyper refuses them; llhttp accepts them (clients percent-encode them)';
 const DIFFERENCES = {
   'pipelining: Connection: close, then a request it hides': AFTER_CLOSE,
-  'content-length: valid tabs around': 'HTAB around a Content-Length value is optional whitespace (RFC 9110) and hyper accepts it; llhttp refuses a tab after the digits',
-  'transfer-encoding: HTTP/1.0 request': 'Transfer-Encoding in HTTP/1.0 is faulty framing (RFC 9112 6.1), refused as hyper refuses it; Node accepts it',
-  'chunk-ext: invalid no name': 'a chunk extension without a name is outside the RFC 9112 grammar; llhttp and hyper accept it',
-  'chunk-ext: invalid no value': 'a chunk extension with "=" but no value is outside the RFC 9112 grammar; llhttp and hyper accept it',
+  'content-length: valid tabs around':
+    'HTAB around a Content-Length value is optional whitespace (RFC 9110) and hyper accepts it; llhttp refuses a tab after the digits',
+  'transfer-encoding: HTTP/1.0 request':
+    'Transfer-Encoding in HTTP/1.0 is faulty framing (RFC 9112 6.1), refused as hyper refuses it; Node accepts it',
+  'chunk-ext: invalid no name':
+    'a chunk extension without a name is outside the RFC 9112 grammar; llhttp and hyper accept it',
+  'chunk-ext: invalid no value':
+    'a chunk extension with "=" but no value is outside the RFC 9112 grammar; llhttp and hyper accept it',
   'header-syntax: two Host headers': 'RFC 9112 3.2 requires a 400 for more than one Host; llhttp and hyper accept it',
   'header-syntax: upper-case Connection: CLOSE': AFTER_CLOSE,
   'request-line: HTTP/1.0 without keep-alive then a second request': AFTER_CLOSE,
-  'request-line: two spaces after the method': 'repeated spaces in the request line are refused, as hyper refuses them; llhttp accepts them',
-  'request-line: two spaces before the version': 'repeated spaces in the request line are refused, as hyper refuses them; llhttp accepts them',
+  'request-line: two spaces after the method':
+    'repeated spaces in the request line are refused, as hyper refuses them; llhttp accepts them',
+  'request-line: two spaces before the version':
+    'repeated spaces in the request line are refused, as hyper refuses them; llhttp accepts them',
   'request-line: raw < in the target': URI_CHARS,
   'request-line: raw > in the target': URI_CHARS,
   'request-line: raw ` in the target': URI_CHARS,
-  'request-line: CONNECT': "Node's server closes a CONNECT without an answer (no 'connect' listener); this server answers 400 (the protocol has no tunnels)",
+  'request-line: CONNECT':
+    "Node's server closes a CONNECT without an answer (no 'connect' listener); this server answers 400 (the protocol has no tunnels)",
 };
 for (const c of cases) {
   if (DIFFERENCES[c.name]) c.differs = DIFFERENCES[c.name];

@@ -54,10 +54,11 @@ async function startNodePeer() {
       log.delete(clientPort);
       return records;
     },
-    close: () => new Promise((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -65,7 +66,9 @@ async function startNodePeer() {
 async function startHyperPeer() {
   const built = spawnSync('cargo', ['build', '--quiet', '--example', 'hyper_peer'], { cwd: ROOT, stdio: 'inherit' });
   if (built.status !== 0) throw new Error('cargo build --example hyper_peer failed');
-  const child = spawn(path.join(ROOT, 'target', 'debug', 'examples', 'hyper_peer'), [], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(path.join(ROOT, 'target', 'debug', 'examples', 'hyper_peer'), [], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let text = '';
   child.stdout.setEncoding('utf8');
   const port = await new Promise((resolve, reject) => {
@@ -80,18 +83,19 @@ async function startHyperPeer() {
   return {
     name: 'hyper',
     port,
-    ran: (clientPort) => new Promise((resolve, reject) => {
-      http
-        .get({ host: '127.0.0.1', port, path: `/__peer/log?port=${clientPort}`, agent }, (res) => {
-          const chunks = [];
-          res.on('data', (c) => chunks.push(c));
-          res.on('end', () => {
-            const records = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-            resolve(records.map((r) => ({ ...r, body: Buffer.from(r.body, 'hex') })));
-          });
-        })
-        .on('error', reject);
-    }),
+    ran: (clientPort) =>
+      new Promise((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path: `/__peer/log?port=${clientPort}`, agent }, (res) => {
+            const chunks = [];
+            res.on('data', (c) => chunks.push(c));
+            res.on('end', () => {
+              const records = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+              resolve(records.map((r) => ({ ...r, body: Buffer.from(r.body, 'hex') })));
+            });
+          })
+          .on('error', reject);
+      }),
     async close() {
       agent.destroy();
       child.removeAllListeners('exit');
@@ -131,7 +135,11 @@ async function startOurs(lanes, options = {}) {
         try {
           const chunks = [];
           for await (const c of ctx.req) chunks.push(c);
-          log.push({ id, input: JSON.stringify(input === undefined ? { undefined: true } : input), raw: Buffer.concat(chunks) });
+          log.push({
+            id,
+            input: JSON.stringify(input === undefined ? { undefined: true } : input),
+            raw: Buffer.concat(chunks),
+          });
           return 'ran';
         } finally {
           active--;
@@ -277,7 +285,10 @@ function jsonInputOf(body) {
   if (body.length === 0) return JSON.stringify({ undefined: true });
   try {
     const value = JSON.parse(body.toString('utf8'));
-    const input = value !== null && typeof value === 'object' && !Array.isArray(value) && Object.hasOwn(value, 'input') ? value.input : value;
+    const input =
+      value !== null && typeof value === 'object' && !Array.isArray(value) && Object.hasOwn(value, 'input')
+        ? value.input
+        : value;
     return JSON.stringify(input === undefined ? { undefined: true } : input);
   } catch {
     return null;
@@ -323,7 +334,8 @@ function isSubsequence(ours, theirs) {
   return true;
 }
 
-const describeRan = (records) => records.map((r) => `${r.method ? `${r.method} ${r.target}` : r.id} [${(r.body ?? r.raw).length}B]`);
+const describeRan = (records) =>
+  records.map((r) => `${r.method ? `${r.method} ${r.target}` : r.id} [${(r.body ?? r.raw).length}B]`);
 
 /**
  * Starts every server; `run(parts, opts)` sends the case to all three and reports, per
@@ -350,10 +362,16 @@ async function startWirePeers({ lanes = 1, ours: oursOptions } = {}) {
 
   return {
     async run(parts, opts = {}) {
-      const list = (Array.isArray(parts) ? parts : [parts]).map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p, 'latin1')));
+      const list = (Array.isArray(parts) ? parts : [parts]).map((p) =>
+        Buffer.isBuffer(p) ? p : Buffer.from(p, 'latin1'),
+      );
       const lane = await takeLane();
       try {
-        const [n, h, o] = await Promise.all([one(node, node.port, list, opts), one(hyper, hyper.port, list, opts), one(lane, lane.port, list, opts)]);
+        const [n, h, o] = await Promise.all([
+          one(node, node.port, list, opts),
+          one(hyper, hyper.port, list, opts),
+          one(lane, lane.port, list, opts),
+        ]);
         return { node: n, hyper: h, ours: o };
       } finally {
         giveLane(lane);
@@ -377,7 +395,8 @@ function checkRan(result) {
 }
 
 function summary(result) {
-  const line = (name, r) => `${name.padEnd(5)} ran ${JSON.stringify(describeRan(r.ran))} answered ${JSON.stringify(r.answers)} (${JSON.stringify(r.shape)}) ${r.end}`;
+  const line = (name, r) =>
+    `${name.padEnd(5)} ran ${JSON.stringify(describeRan(r.ran))} answered ${JSON.stringify(r.answers)} (${JSON.stringify(r.shape)}) ${r.end}`;
   return [line('ours', result.ours), line('node', result.node), line('hyper', result.hyper)].join('\n');
 }
 

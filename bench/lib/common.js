@@ -146,7 +146,10 @@ async function waitForPort(port, timeoutMs = 20000, host = '127.0.0.1') {
   for (;;) {
     const ok = await new Promise((resolve) => {
       const s = net.connect({ port, host });
-      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -175,7 +178,9 @@ function skip(reason) {
  *  with --expose-gc) so RSS is read without the garbage of the warm-up requests. */
 function exitWithParent(onExit) {
   const bye = () => {
-    try { if (onExit) onExit(); } catch {}
+    try {
+      if (onExit) onExit();
+    } catch {}
     process.exit(0);
   };
   let buf = '';
@@ -187,7 +192,10 @@ function exitWithParent(onExit) {
       buf = buf.slice(i + 1);
       if (cmd === 'gc') {
         const collected = typeof global.gc === 'function';
-        if (collected) { global.gc(); global.gc(); }
+        if (collected) {
+          global.gc();
+          global.gc();
+        }
         process.stdout.write(JSON.stringify({ gc: collected }) + '\n');
       }
     }

@@ -9,7 +9,9 @@ const net = require('node:net');
 
 const cfg = JSON.parse(process.argv[2]);
 const body = fs.readFileSync(cfg.bodyFile);
-const headerLines = Object.entries(cfg.headers || {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+const headerLines = Object.entries(cfg.headers || {})
+  .map(([k, v]) => `${k}: ${v}\r\n`)
+  .join('');
 const request = Buffer.concat([
   Buffer.from(
     `POST ${cfg.path} HTTP/1.1\r\nhost: 127.0.0.1:${cfg.port}\r\n${headerLines}content-length: ${body.length}\r\n\r\n`,
@@ -31,7 +33,10 @@ function one() {
       if (done) return;
       done = true;
       if (ok) sockets.add(s);
-      else { failed++; s.destroy(); }
+      else {
+        failed++;
+        s.destroy();
+      }
       resolve();
     };
     s.on('connect', () => s.write(request));
@@ -46,7 +51,10 @@ function one() {
       if (complete) finish(/^HTTP\/1\.1 2\d\d/.test(head));
     });
     s.on('error', () => finish(false));
-    s.on('close', () => { sockets.delete(s); finish(false); });
+    s.on('close', () => {
+      sockets.delete(s);
+      finish(false);
+    });
   });
 }
 

@@ -14,7 +14,9 @@ const { performance } = require('node:perf_hooks');
 
 const cfg = JSON.parse(process.argv[2]);
 const body = fs.readFileSync(cfg.bodyFile);
-const headerLines = Object.entries(cfg.headers || {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+const headerLines = Object.entries(cfg.headers || {})
+  .map(([k, v]) => `${k}: ${v}\r\n`)
+  .join('');
 const request = Buffer.concat([
   Buffer.from(
     `POST ${cfg.path} HTTP/1.1\r\nhost: 127.0.0.1:${cfg.port}\r\n${headerLines}content-length: ${body.length}\r\n\r\n`,

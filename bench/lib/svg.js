@@ -57,7 +57,10 @@ function barChart({ panels, labels = {}, servers, get, title, subtitle, yLabel =
   const bottom = 52;
   const groupW = servers.length * (bw + gap) - gap + groupPad;
   const panelW = (p) => axisW + p.scenarios.length * groupW;
-  const width = Math.max(640, left + right + panels.reduce((a, p) => a + panelW(p), 0) + panelGap * (panels.length - 1));
+  const width = Math.max(
+    640,
+    left + right + panels.reduce((a, p) => a + panelW(p), 0) + panelGap * (panels.length - 1),
+  );
   const height = top + plotH + bottom;
 
   const out = [];
@@ -84,10 +87,11 @@ function barChart({ panels, labels = {}, servers, get, title, subtitle, yLabel =
   let px = left;
   for (const panel of panels) {
     let max = 0;
-    for (const sc of panel.scenarios) for (const sv of servers) {
-      const r = get(sc, sv);
-      if (r && r.value > max) max = r.value;
-    }
+    for (const sc of panel.scenarios)
+      for (const sv of servers) {
+        const r = get(sc, sv);
+        if (r && r.value > max) max = r.value;
+      }
     const yMax = niceMax(max * 1.12);
     const y = (v) => top + plotH - (v / yMax) * plotH;
     const x0 = px + axisW;
@@ -98,8 +102,12 @@ function barChart({ panels, labels = {}, servers, get, title, subtitle, yLabel =
     for (let i = 0; i <= ticks; i++) {
       const v = (yMax / ticks) * i;
       const yy = y(v).toFixed(1);
-      out.push(`<line x1="${x0}" x2="${x1}" y1="${yy}" y2="${yy}" stroke="${i ? '#e8e8e8' : '#999'}" stroke-width="1"/>`);
-      out.push(`<text x="${x0 - 6}" y="${(+yy + 4).toFixed(1)}" text-anchor="end" fill="#555" font-size="11">${fmtTick(v)}</text>`);
+      out.push(
+        `<line x1="${x0}" x2="${x1}" y1="${yy}" y2="${yy}" stroke="${i ? '#e8e8e8' : '#999'}" stroke-width="1"/>`,
+      );
+      out.push(
+        `<text x="${x0 - 6}" y="${(+yy + 4).toFixed(1)}" text-anchor="end" fill="#555" font-size="11">${fmtTick(v)}</text>`,
+      );
     }
 
     panel.scenarios.forEach((sc, gi) => {
@@ -109,7 +117,9 @@ function barChart({ panels, labels = {}, servers, get, title, subtitle, yLabel =
         const x = gx + si * (bw + gap);
         const color = COLORS[sv] || FALLBACK[si % FALLBACK.length];
         if (!r || !(r.value >= 0)) {
-          out.push(`<text x="${x + bw / 2}" y="${top + plotH - 4}" text-anchor="middle" font-size="9" fill="#aaa">–</text>`);
+          out.push(
+            `<text x="${x + bw / 2}" y="${top + plotH - 4}" text-anchor="middle" font-size="9" fill="#aaa">–</text>`,
+          );
           return;
         }
         const yy = y(r.value);
@@ -125,7 +135,10 @@ function barChart({ panels, labels = {}, servers, get, title, subtitle, yLabel =
       const cx = gx + (servers.length * (bw + gap) - gap) / 2;
       const [l1, l2] = String(labels[sc] || sc).split('\n');
       out.push(`<text x="${cx}" y="${top + plotH + 18}" text-anchor="middle" fill="#222">${esc(l1)}</text>`);
-      if (l2) out.push(`<text x="${cx}" y="${top + plotH + 33}" text-anchor="middle" fill="#666" font-size="11">${esc(l2)}</text>`);
+      if (l2)
+        out.push(
+          `<text x="${cx}" y="${top + plotH + 33}" text-anchor="middle" fill="#666" font-size="11">${esc(l2)}</text>`,
+        );
     });
     px = x1 + panelGap;
   }

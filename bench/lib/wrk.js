@@ -76,9 +76,11 @@ function runWrk({ bin, url, script, connections, durationS, threads = 1, timeout
     `-t${threads}`,
     `-c${connections}`,
     `-d${Math.max(1, Math.round(durationS))}s`,
-    `--timeout`, `${timeoutS}s`,
+    `--timeout`,
+    `${timeoutS}s`,
     '--latency',
-    '-s', script,
+    '-s',
+    script,
     url,
   ];
   return new Promise((resolve, reject) => {

@@ -2,8 +2,17 @@
 // brahma-firelight peer (Rust hyper server, Express-like JS routing). Its listen()
 // needs an explicit port and has no "bound" callback, so we pre-pick a free port
 // and poll until it accepts connections. Bodies arrive as raw Buffers.
-const { announce, skip, exitWithParent, freePort, waitForPort, handlers, TOKEN, TOKEN_HEADER, JSON_CONTENT_TYPE } =
-  require('../lib/common');
+const {
+  announce,
+  skip,
+  exitWithParent,
+  freePort,
+  waitForPort,
+  handlers,
+  TOKEN,
+  TOKEN_HEADER,
+  JSON_CONTENT_TYPE,
+} = require('../lib/common');
 
 let createApp;
 try {
@@ -36,7 +45,10 @@ function route(kind) {
     }
     try {
       if (kind === 'task') send(res, 200, { ok: true, result: await fn(body.input) });
-      else { await fn(body.payload); send(res, 200, { ok: true }); }
+      else {
+        await fn(body.payload);
+        send(res, 200, { ok: true });
+      }
     } catch (e) {
       fail(res, 500, String((e && e.message) || e), 'INTERNAL_ERROR');
     }

@@ -11,14 +11,17 @@ try {
 } catch (e) {
   skip(`require('./runner').nativeExposure not available yet: ${String(e.message).split('\n')[0]}`);
 }
-if (!nativeExposure || typeof nativeExposure.with !== 'function') skip('./runner does not export a nativeExposure resource');
+if (!nativeExposure || typeof nativeExposure.with !== 'function')
+  skip('./runner does not export a nativeExposure resource');
 
 /** Find the bound port in whatever the resource's value exposes. */
 function portOf(value) {
   if (!value || typeof value !== 'object') return undefined;
   if (Number.isInteger(value.port) && value.port > 0) return value.port;
   if (typeof value.url === 'string') {
-    try { return Number(new URL(value.url).port) || undefined; } catch {}
+    try {
+      return Number(new URL(value.url).port) || undefined;
+    } catch {}
   }
   try {
     const a = value.server && typeof value.server.address === 'function' ? value.server.address() : value.address;

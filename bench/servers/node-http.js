@@ -2,7 +2,15 @@
 // Plain node:http peer: the same work nodeExposure's hot path has to do (route match,
 // token check, body read, JSON.parse, handler, JSON.stringify, same headers), no framework.
 const http = require('node:http');
-const { handlers, announce, exitWithParent, TOKEN, TOKEN_HEADER, JSON_CONTENT_TYPE, countBytes } = require('../lib/common');
+const {
+  handlers,
+  announce,
+  exitWithParent,
+  TOKEN,
+  TOKEN_HEADER,
+  JSON_CONTENT_TYPE,
+  countBytes,
+} = require('../lib/common');
 
 const TASK_PREFIX = '/__runner/task/';
 const EVENT_PREFIX = '/__runner/event/';
@@ -26,7 +34,10 @@ const server = http.createServer((req, res) => {
   if (pathname === TASK_PREFIX + 'bench.upload') {
     // Raw body: the task streams it, as nodeExposure's octet-stream path does.
     if (req.headers[TOKEN_HEADER] !== TOKEN) return fail(res, 401, 'Unauthorized', 'UNAUTHORIZED');
-    countBytes(req).then((bytes) => send(res, 200, { ok: true, result: { bytes } }), () => res.destroy());
+    countBytes(req).then(
+      (bytes) => send(res, 200, { ok: true, result: { bytes } }),
+      () => res.destroy(),
+    );
     return;
   }
   if (pathname.startsWith(TASK_PREFIX)) {

@@ -29,10 +29,7 @@ function buildApp(exposureWithConfig) {
       events: [ping.id],
     }))
     .build();
-  const app = r
-    .resource('bench.app')
-    .register([add, echo, upload, ping, pingHook, tunnel, exposureWithConfig])
-    .build();
+  const app = r.resource('bench.app').register([add, echo, upload, ping, pingHook, tunnel, exposureWithConfig]).build();
   return app;
 }
 

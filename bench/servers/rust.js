@@ -22,7 +22,9 @@ const workers = Number(process.env.BENCH_RUST_THREADS) || Math.max(1, os.availab
 
 (async () => {
   const port = await freePort();
-  const child = spawn(bin, ['--port', String(port), '--threads', String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(bin, ['--port', String(port), '--threads', String(workers)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   child.stdout.on('data', (d) => process.stderr.write(d));
   child.on('exit', (code, sig) => {
     console.error(`rust_alone exited (code ${code}, signal ${sig})`);
