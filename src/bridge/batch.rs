@@ -19,6 +19,8 @@ use crate::core::json;
 use crate::http::stream::{pull_request_body, PullWindow, Pulled, StreamWriter};
 use crate::http::{Call, Dispatch, Reply, RequestMeta};
 
+use super::lock;
+
 /// Record kinds in a batch buffer; `index.js` reads the same numbers.
 const KIND_TASK: u8 = 0;
 const KIND_EVENT: u8 = 1;
@@ -156,10 +158,7 @@ impl Inbox {
     /// Hands answers to the server's runtime; gives them back when not
     /// listening.
     pub fn deliver(&self, delivery: Vec<Answered>) -> Option<Vec<Answered>> {
-        let Ok(answers) = self.answers.lock() else {
-            return Some(delivery);
-        };
-        match answers.as_ref() {
+        match lock(&self.answers).as_ref() {
             Some(tx) => tx.send(delivery).err().map(|mpsc::error::SendError(d)| d),
             None => Some(delivery),
         }
@@ -177,11 +176,7 @@ impl Inbox {
 
     /// Stops reading a streamed request body; the rest is discarded.
     pub fn close_body(&self, ticket: u32) {
-        let window = self
-            .bodies_in
-            .lock()
-            .ok()
-            .and_then(|mut b| b.remove(&ticket));
+        let window = lock(&self.bodies_in).remove(&ticket);
         if let Some(window) = window {
             window.close();
         }
@@ -213,9 +208,8 @@ impl Inbox {
     fn drain(&self, out: &mut Vec<u8>) -> bool {
         let mut chunks = HeldChunks::default();
         let mut values = Values::default();
-        let (Ok(receiver), Ok(mut pending)) = (self.receiver.lock(), self.pending.lock()) else {
-            return false;
-        };
+        let receiver = lock(&self.receiver);
+        let mut pending = lock(&self.pending);
         while let Ok(job) = receiver.try_recv() {
             // Whatever else concerns a ticket goes out after its chunks.
             if let Some(ticket) = job.ticket() {
@@ -223,8 +217,8 @@ impl Inbox {
             }
             match job {
                 Job::Call(ticket, call, demand) => {
-                    if let (Some(demand), Ok(mut bodies)) = (demand, self.bodies_in.lock()) {
-                        bodies.insert(ticket, demand);
+                    if let Some(demand) = demand {
+                        lock(&self.bodies_in).insert(ticket, demand);
                     }
                     let kind = match call.kind {
                         Kind::Task => KIND_TASK,
@@ -259,9 +253,7 @@ impl Inbox {
                 }
                 Job::Body(ticket, Pulled::Chunk(bytes)) => chunks.hold(ticket, bytes),
                 Job::Body(ticket, pulled) => {
-                    if let Ok(mut bodies) = self.bodies_in.lock() {
-                        bodies.remove(&ticket);
-                    }
+                    lock(&self.bodies_in).remove(&ticket);
                     let kind = if let Pulled::Error = pulled {
                         // The body broke off: the client is gone, whatever
                         // the handler answers now cannot reach it.
@@ -277,9 +269,7 @@ impl Inbox {
                 }
                 Job::Resume(ticket) => write_record(out, KIND_RESUME, 0, ticket, 0, &[]),
                 Job::Gone(ticket) => {
-                    if let Ok(mut answers) = self.answers_out.lock() {
-                        answers.remove(&ticket);
-                    }
+                    lock(&self.answers_out).remove(&ticket);
                     self.close_body(ticket);
                     write_record(out, KIND_GONE, 0, ticket, 0, &[]);
                 }
