@@ -663,6 +663,22 @@ mod tests {
     }
 
     #[test]
+    fn a_poisoned_lock_does_not_stop_the_batches() {
+        let inbox = Inbox::new(false);
+        let poisoner = inbox.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = poisoner.pending.lock();
+            panic!("a panic while the pending map is locked");
+        })
+        .join();
+        assert!(panicked.is_err() && inbox.pending.is_poisoned());
+        assert!(inbox.sender.send(Job::Resume(7)).is_ok());
+        let mut out = Vec::new();
+        inbox.drain(&mut out);
+        assert_eq!(records(&out), vec![(KIND_RESUME, 7, Vec::new())]);
+    }
+
+    #[test]
     fn a_batch_without_chunks_says_so() {
         let inbox = Inbox::new(false);
         assert!(inbox.sender.send(Job::Resume(7)).is_ok());
