@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use super::answer::Body;
 use super::h1::{self, BodyOut, Decoded, Decoder, Framing, Head, Refusal};
 use super::handler::handle;
-use super::server::ServerState;
+use super::state::ServerState;
 use super::stream::ChunkStream;
 
 /// First read of a request: room for a typical head (and a small body).

@@ -19,7 +19,7 @@ use crate::core::router::{pathname_of, Route};
 use super::answer::{self, AnswerHeaders, Body};
 use super::answer::{Reply, ReplyBody};
 use super::dispatch::{Call, RequestMeta};
-use super::server::ServerState;
+use super::state::ServerState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static(request_id::REQUEST_ID_HEADER);
 

@@ -12,8 +12,10 @@ mod dispatch;
 pub mod h1;
 mod handler;
 mod server;
+mod state;
 pub mod stream;
 
 pub use answer::{Reply, ReplyBody};
 pub use dispatch::{Call, Dispatch, RequestMeta};
-pub use server::{bind, RunningServer, ServerState};
+pub use server::{bind, RunningServer};
+pub use state::ServerState;
