@@ -7,13 +7,10 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
-use axum::body::Body as AxumBody;
-use axum::extract::State;
-use bytes::{Bytes, BytesMut};
-use http_body::{Frame, SizeHint};
+use bytes::BytesMut;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
@@ -21,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::answer::Body;
+use super::body::{BodyMsg, RequestBody};
 use super::h1::{self, BodyOut, Decoded, Decoder, Framing, Head, Refusal};
 use super::handler::handle;
 use super::state::ServerState;
@@ -38,66 +36,6 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Whole answers up to this size go out with their head in one write.
 const COPY_LIMIT: usize = 64 * 1024;
-
-/// What the connection hands the request body.
-enum BodyMsg {
-    Data(Bytes),
-    End,
-    Error,
-}
-
-/// A request body read from the connection as the handler polls it. The
-/// channel holds one chunk: the connection reads no further ahead.
-struct IncomingBody {
-    rx: mpsc::Receiver<BodyMsg>,
-    remaining: Option<u64>,
-    done: bool,
-}
-
-impl http_body::Body for IncomingBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        match self.rx.poll_recv(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(BodyMsg::Data(data))) => {
-                if let Some(n) = self.remaining.as_mut() {
-                    *n = n.saturating_sub(data.len() as u64);
-                }
-                Poll::Ready(Some(Ok(Frame::data(data))))
-            }
-            Poll::Ready(Some(BodyMsg::End)) => {
-                self.done = true;
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(BodyMsg::Error)) | Poll::Ready(None) => {
-                self.done = true;
-                Poll::Ready(Some(Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the request body broke off",
-                ))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.remaining {
-            Some(n) => SizeHint::with_exact(n),
-            None => SizeHint::default(),
-        }
-    }
-}
 
 /// The request body still on the wire.
 struct BodyIn {
@@ -269,14 +207,14 @@ async fn exchange(
     }
     let mut body_in: Option<BodyIn> = None;
     let body = match framing {
-        Framing::Length(0) => AxumBody::empty(),
+        Framing::Length(0) => RequestBody::empty(),
         Framing::Length(n) if buf.as_ref().is_some_and(|b| b.len() as u64 >= n) => {
             // The common case: the whole body came with the head.
             let bytes = buf
                 .as_mut()
                 .map(|b| b.split_to(n as usize).freeze())
                 .unwrap_or_default();
-            AxumBody::from(bytes)
+            RequestBody::whole(bytes)
         }
         _ => {
             let (tx, rx) = mpsc::channel(1);
@@ -285,14 +223,11 @@ async fn exchange(
                 tx: Some(tx),
                 broken: false,
             });
-            AxumBody::new(IncomingBody {
-                rx,
-                remaining: match framing {
-                    Framing::Length(n) => Some(n),
-                    Framing::Chunked => None,
-                },
-                done: false,
-            })
+            let length = match framing {
+                Framing::Length(n) => Some(n),
+                Framing::Chunked => None,
+            };
+            RequestBody::incoming(rx, length)
         }
     };
 
@@ -306,8 +241,7 @@ async fn exchange(
         _ => None,
     };
 
-    let request = http::Request::from_parts(parts, body);
-    let mut answer = Box::pin(handle(State(Arc::clone(state)), request));
+    let mut answer = Box::pin(handle(state, parts, body));
     let response = if body_in.is_none() {
         // The whole request came with its head (the usual case): while the
         // handler runs, only a client that goes away (or sends ahead) is

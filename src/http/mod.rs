@@ -1,10 +1,11 @@
 //! The HTTP server: tokio accepts, `conn` speaks HTTP/1.1 (wire format in
-//! `h1`), and one handler walks each request (an axum `Request`) through
+//! `h1`), and one handler walks each request (head and body) through
 //! the protocol core and, when a handler must run, hands it to the
 //! [`Dispatch`] (the JavaScript bridge, or a Rust handler in the benchmark
 //! peer).
 
 mod answer;
+mod body;
 mod conn;
 mod dispatch;
 /// The HTTP/1.1 codec; public for the fuzz targets (`fuzz/`).
@@ -16,6 +17,7 @@ mod state;
 pub mod stream;
 
 pub use answer::{Reply, ReplyBody};
+pub use body::RequestBody;
 pub use dispatch::{Call, Dispatch, RequestMeta};
 pub use server::{bind, RunningServer};
 pub use state::ServerState;

@@ -12,11 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::body::Body as AxumBody;
 use bytes::Bytes;
 use http_body::Frame;
 use http_body_util::BodyExt;
 use tokio::sync::mpsc;
+
+use super::body::RequestBody;
 
 /// Bytes a writer may queue ahead of the socket before it is told to pause.
 pub const HIGH_WATER: usize = 256 * 1024;
@@ -59,7 +60,7 @@ impl PullWindow {
 
 /// Reads a body ahead of its reader within the window until it ends, the
 /// reader lets go, or the client goes away.
-pub async fn pull_request_body<F>(mut body: AxumBody, window: Arc<PullWindow>, deliver: F)
+pub async fn pull_request_body<F>(mut body: RequestBody, window: Arc<PullWindow>, deliver: F)
 where
     F: Fn(Pulled) + Send + 'static,
 {
