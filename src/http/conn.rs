@@ -11,11 +11,12 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use http::{Method, Response, Version};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::answer::Body;
 use super::body::{BodyMsg, RequestBody};
@@ -102,7 +103,7 @@ pub async fn serve(
 /// and moved on only when it fires while the connection is (or was) busy.
 struct IdleLimit {
     limit: Duration,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    timer: Pin<Box<Sleep>>,
 }
 
 impl IdleLimit {
@@ -205,128 +206,207 @@ async fn exchange(
         // Node answers `expect: 100-continue` at once, before any handler.
         write_all(io, h1::CONTINUE).await?;
     }
-    let mut body_in: Option<BodyIn> = None;
-    let body = match framing {
-        Framing::Length(0) => RequestBody::empty(),
+    let (body, mut body_in) = request_body(framing, buf);
+    let mut late = body_deadline(&body_in, state.request_timeout, started);
+
+    let mut answering = Box::pin(handle(state, parts, body));
+    let answer = if body_in.is_none() {
+        match answer_or_gone(io, buf, answering.as_mut()).await {
+            Some(answer) => answer,
+            // Dropping the pending answer tells the handler its client is
+            // gone.
+            None => return Ok(false),
+        }
+    } else {
+        match answer_while_receiving(io, buf, answering.as_mut(), &mut body_in, &mut late).await {
+            Awaited::Answer(answer) => answer,
+            Awaited::PeerGone => return Ok(false),
+            Awaited::Refused(refusal) => {
+                // The handler is told its client is gone; the client gets the
+                // refusal and the connection closes.
+                drop(answering);
+                let _ = write_all(io, refusal).await;
+                return Ok(false);
+            }
+        }
+    };
+    drop(answering);
+
+    let to = AnswerTo {
+        method,
+        version,
+        reuse: reuse(keep_alive, stop, state, &body_in),
+    };
+    let keep = write_answer(io, buf, &mut body_in, &mut late, answer, &to).await?;
+    match body_in {
+        Some(rest) => finish_body(io, buf, rest, keep).await,
+        None => Ok(keep),
+    }
+}
+
+/// Sets up the request body: whole when it came with the head (the common
+/// case), otherwise fed from the connection (the `BodyIn`) as it arrives.
+fn request_body(framing: Framing, buf: &mut Option<BytesMut>) -> (RequestBody, Option<BodyIn>) {
+    match framing {
+        Framing::Length(0) => (RequestBody::empty(), None),
         Framing::Length(n) if buf.as_ref().is_some_and(|b| b.len() as u64 >= n) => {
-            // The common case: the whole body came with the head.
             let bytes = buf
                 .as_mut()
                 .map(|b| b.split_to(n as usize).freeze())
                 .unwrap_or_default();
-            RequestBody::whole(bytes)
+            (RequestBody::whole(bytes), None)
         }
         _ => {
             let (tx, rx) = mpsc::channel(1);
-            body_in = Some(BodyIn {
+            let body_in = BodyIn {
                 decoder: Decoder::new(framing),
                 tx: Some(tx),
                 broken: false,
-            });
+            };
             let length = match framing {
                 Framing::Length(n) => Some(n),
                 Framing::Chunked => None,
             };
-            RequestBody::incoming(rx, length)
+            (RequestBody::incoming(rx, length), Some(body_in))
         }
-    };
+    }
+}
 
-    // A body still to come must arrive within the request timeout, counted
-    // from the request's first bytes, as Node counts it (only then is a
-    // timer set up: most bodies come with their head).
-    let mut late = match (&body_in, state.request_timeout) {
+/// When a body still to come is too late: the request timeout, counted from
+/// the request's first bytes as Node counts it. Only then is a timer set up:
+/// most bodies come with their head.
+fn body_deadline(
+    body_in: &Option<BodyIn>,
+    limit: Option<Duration>,
+    started: Option<Instant>,
+) -> Option<Pin<Box<Sleep>>> {
+    match (body_in, limit) {
         (Some(_), Some(limit)) => Some(Box::pin(tokio::time::sleep_until(
             started.unwrap_or_else(Instant::now) + limit,
         ))),
         _ => None,
-    };
+    }
+}
 
-    let mut answer = Box::pin(handle(state, parts, body));
-    let response = if body_in.is_none() {
-        // The whole request came with its head (the usual case): while the
-        // handler runs, only a client that goes away (or sends ahead) is
-        // watched for, through the socket's read readiness, which needs no
-        // waiter registered and dropped per request.
-        loop {
-            let ready = std::future::poll_fn(|cx| {
-                if let Poll::Ready(res) = answer.as_mut().poll(cx) {
-                    return Poll::Ready(Ok(res));
-                }
-                if buf.as_ref().is_some_and(|b| b.len() >= h1::MAX_HEAD) {
-                    // Enough buffered; the next read comes after the answer.
-                    return Poll::Pending;
-                }
-                io.poll_read_ready(cx).map(Err)
-            })
-            .await;
-            match ready {
-                Ok(res) => break res,
-                // Dropping the pending answer tells the handler its client
-                // is gone.
-                Err(Err(_)) => return Ok(false),
-                Err(Ok(())) => {
-                    if ended(&read_some(io, buf, FIRST_READ)) {
-                        return Ok(false);
-                    }
+/// Awaits the answer to a request that came whole with its head (the usual
+/// case), reading whatever the client sends meanwhile; `None`: the client
+/// went away. The client is watched for through the socket's read
+/// readiness, which needs no waiter registered and dropped per request.
+fn answer_or_gone<'a, F: Future>(
+    io: &'a TcpStream,
+    buf: &'a mut Option<BytesMut>,
+    mut answering: Pin<&'a mut F>,
+) -> impl Future<Output = Option<F::Output>> + 'a {
+    std::future::poll_fn(move |cx| loop {
+        if let Poll::Ready(answer) = answering.as_mut().poll(cx) {
+            return Poll::Ready(Some(answer));
+        }
+        if buf.as_ref().is_some_and(|b| b.len() >= h1::MAX_HEAD) {
+            // Enough buffered; the next read comes after the answer.
+            return Poll::Pending;
+        }
+        match io.poll_read_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(None),
+            Poll::Ready(Ok(())) => {
+                if ended(&read_some(io, buf, FIRST_READ)) {
+                    return Poll::Ready(None);
                 }
             }
         }
-    } else {
-        loop {
-            tokio::select! {
-                biased;
-                res = &mut answer => break res,
-                step = io_step(io, buf, &mut body_in) => match step {
-                    Step::Progress => {}
-                    Step::PeerGone => return Ok(false),
-                    Step::Refused(refusal) => {
-                        // The handler is told its client is gone; the client
-                        // gets the parser's answer and the connection closes.
-                        drop(answer);
-                        let _ = write_all(io, refusal.answer()).await;
-                        return Ok(false);
-                    }
-                },
-                () = timer(&mut late), if receiving(&body_in) => {
-                    // Too slow: the handler is told its client is gone, the
-                    // client gets a 408 and the connection closes.
-                    drop(answer);
-                    let _ = write_all(io, h1::REQUEST_TIMEOUT).await;
-                    return Ok(false);
-                }
-            }
-        }
-    };
-    drop(answer);
+    })
+}
 
-    let (rparts, rbody) = response.into_parts();
-    let reusable = keep_alive && !*stop.borrow() && !body_in.as_ref().is_some_and(|b| b.broken);
-    let reuse = if reusable {
+/// How awaiting the answer to a request whose body is still arriving ended.
+enum Awaited<T> {
+    Answer(T),
+    /// The connection broke, or the client closed it.
+    PeerGone,
+    /// The request is refused with this answer, and the connection closes.
+    Refused(&'static [u8]),
+}
+
+/// Awaits the answer to a request whose body is still arriving, feeding the
+/// body to the handler as it comes, within the request timeout.
+async fn answer_while_receiving<F: Future>(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    mut answering: Pin<&mut F>,
+    body_in: &mut Option<BodyIn>,
+    late: &mut Option<Pin<Box<Sleep>>>,
+) -> Awaited<F::Output> {
+    loop {
+        tokio::select! {
+            biased;
+            answer = answering.as_mut() => return Awaited::Answer(answer),
+            step = io_step(io, buf, body_in) => match step {
+                Step::Progress => {}
+                Step::PeerGone => return Awaited::PeerGone,
+                // The body is malformed or cut short: the parser's answer.
+                Step::Refused(refusal) => return Awaited::Refused(refusal.answer()),
+            },
+            // Too slow: the client gets a 408.
+            () = timer(late), if receiving(body_in) => return Awaited::Refused(h1::REQUEST_TIMEOUT),
+        }
+    }
+}
+
+/// What an answer's head depends on besides the answer: the request's
+/// method and version, and whether the connection may stay open.
+struct AnswerTo {
+    method: Method,
+    version: Version,
+    reuse: h1::Reuse,
+}
+
+/// Whether the answer may offer the connection for another request (the
+/// client allows it, the server is not stopping, the body's framing held),
+/// and for how long it may then idle.
+fn reuse(
+    keep_alive: bool,
+    stop: &watch::Receiver<bool>,
+    state: &ServerState,
+    body_in: &Option<BodyIn>,
+) -> h1::Reuse {
+    if keep_alive && !*stop.borrow() && !body_in.as_ref().is_some_and(|b| b.broken) {
         h1::Reuse::KeepAlive {
             idle_secs: state.keep_alive_timeout.map(|t| t.as_secs()),
         }
     } else {
         h1::Reuse::Close
-    };
-    let head_room = rparts
+    }
+}
+
+/// Writes the answer's head and body. `Ok(true)`: as far as the answer goes,
+/// the connection may carry another request.
+async fn write_answer(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    body_in: &mut Option<BodyIn>,
+    late: &mut Option<Pin<Box<Sleep>>>,
+    answer: Response<Body>,
+    to: &AnswerTo,
+) -> io::Result<bool> {
+    let (parts, body) = answer.into_parts();
+    let head_room = parts
         .headers
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum::<usize>()
         + 128;
     let mut out = Vec::new();
-    let keep = match rbody {
+    match body {
         Body::Full(bytes) => {
             let copy = bytes.len() <= COPY_LIMIT;
             out.reserve(head_room + if copy { bytes.len() } else { 0 });
             let how = h1::encode_head(
                 &mut out,
-                rparts.status,
-                &rparts.headers,
+                parts.status,
+                &parts.headers,
                 BodyOut::Known(bytes.len() as u64),
-                &method,
-                version,
-                reuse,
+                &to.method,
+                to.version,
+                to.reuse,
             );
             if how.body && copy {
                 out.extend_from_slice(&bytes);
@@ -337,58 +417,57 @@ async fn exchange(
                     write_all(io, &bytes).await?;
                 }
             }
-            how.keep_alive
+            Ok(how.keep_alive)
         }
         Body::Stream(stream) => {
             out.reserve(head_room);
             let how = h1::encode_head(
                 &mut out,
-                rparts.status,
-                &rparts.headers,
+                parts.status,
+                &parts.headers,
                 BodyOut::Streamed,
-                &method,
-                version,
-                reuse,
+                &to.method,
+                to.version,
+                to.reuse,
             );
             write_all(io, &out).await?;
             if how.body {
                 // Boxed: the streaming loop's state is not part of every
                 // exchange's (most answers are whole).
-                let streamed = Box::pin(stream_answer(
-                    io,
-                    buf,
-                    &mut body_in,
-                    &mut late,
-                    stream,
-                    how.chunked,
-                ));
+                let streamed = Box::pin(stream_answer(io, buf, body_in, late, stream, how.chunked));
                 if !streamed.await? {
                     return Ok(false);
                 }
             }
-            how.keep_alive
+            Ok(how.keep_alive)
         }
-    };
-    drop(out);
+    }
+}
 
-    // What is left of the request body is nobody's now.
-    if let Some(mut rest) = body_in {
-        rest.tx = None;
-        if rest.broken {
+/// What is left of the request body once the answer is out: nobody's now,
+/// and drained when the connection is to carry another request (`keep`).
+/// `Ok(true)`: it may.
+async fn finish_body(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    mut rest: BodyIn,
+    keep: bool,
+) -> io::Result<bool> {
+    rest.tx = None;
+    if rest.broken {
+        return Ok(false);
+    }
+    if !rest.decoder.is_done() {
+        if !keep {
             return Ok(false);
         }
-        if !rest.decoder.is_done() {
-            if !keep {
-                return Ok(false);
-            }
-            // Boxed, as the streaming loop: a rare path.
-            let drained = Box::pin(tokio::time::timeout(
-                DRAIN_TIMEOUT,
-                drain(io, buf, &mut rest.decoder),
-            ));
-            if !matches!(drained.await, Ok(Ok(true))) {
-                return Ok(false);
-            }
+        // Boxed, as the streaming loop: a rare path.
+        let drained = Box::pin(tokio::time::timeout(
+            DRAIN_TIMEOUT,
+            drain(io, buf, &mut rest.decoder),
+        ));
+        if !matches!(drained.await, Ok(Ok(true))) {
+            return Ok(false);
         }
     }
     Ok(keep)
@@ -400,7 +479,7 @@ async fn stream_answer(
     io: &TcpStream,
     buf: &mut Option<BytesMut>,
     body_in: &mut Option<BodyIn>,
-    late: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    late: &mut Option<Pin<Box<Sleep>>>,
     mut stream: ChunkStream,
     chunked: bool,
 ) -> io::Result<bool> {
@@ -452,7 +531,7 @@ fn receiving(body_in: &Option<BodyIn>) -> bool {
 }
 
 /// Fires when the request timeout has passed; never without one.
-async fn timer(late: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+async fn timer(late: &mut Option<Pin<Box<Sleep>>>) {
     match late.as_mut() {
         Some(sleep) => sleep.as_mut().await,
         None => std::future::pending().await,
