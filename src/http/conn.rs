@@ -11,7 +11,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{Method, Response, Version};
+use http::{response, Method, Version};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
@@ -206,7 +206,8 @@ async fn exchange(
         // Node answers `expect: 100-continue` at once, before any handler.
         write_all(io, h1::CONTINUE).await?;
     }
-    let (body, mut body_in) = request_body(framing, buf);
+    let mut body_in: Option<BodyIn> = None;
+    let body = request_body(framing, buf, &mut body_in);
     let mut late = body_deadline(&body_in, state.request_timeout, started);
 
     let mut answering = Box::pin(handle(state, parts, body));
@@ -232,12 +233,27 @@ async fn exchange(
     };
     drop(answering);
 
+    let (parts, body) = answer.into_parts();
     let to = AnswerTo {
-        method,
+        method: &method,
         version,
         reuse: reuse(keep_alive, stop, state, &body_in),
     };
-    let keep = write_answer(io, buf, &mut body_in, &mut late, answer, &to).await?;
+    // A whole answer is written here rather than in a step of its own: an
+    // awaited step would add a state machine to every request's.
+    let keep = match body {
+        Body::Full(bytes) => {
+            let whole = encode_whole(&parts, &bytes, &to);
+            write_all(io, &whole.out).await?;
+            if whole.body_apart {
+                write_all(io, &bytes).await?;
+            }
+            whole.keep_alive
+        }
+        Body::Stream(stream) => {
+            write_streamed(io, buf, &mut body_in, &mut late, &parts, stream, &to).await?
+        }
+    };
     match body_in {
         Some(rest) => finish_body(io, buf, rest, keep).await,
         None => Ok(keep),
@@ -245,29 +261,34 @@ async fn exchange(
 }
 
 /// Sets up the request body: whole when it came with the head (the common
-/// case), otherwise fed from the connection (the `BodyIn`) as it arrives.
-fn request_body(framing: Framing, buf: &mut Option<BytesMut>) -> (RequestBody, Option<BodyIn>) {
+/// case), otherwise fed from the connection as it arrives, through the
+/// `BodyIn` it leaves in `body_in` (written in place: it is large).
+fn request_body(
+    framing: Framing,
+    buf: &mut Option<BytesMut>,
+    body_in: &mut Option<BodyIn>,
+) -> RequestBody {
     match framing {
-        Framing::Length(0) => (RequestBody::empty(), None),
+        Framing::Length(0) => RequestBody::empty(),
         Framing::Length(n) if buf.as_ref().is_some_and(|b| b.len() as u64 >= n) => {
             let bytes = buf
                 .as_mut()
                 .map(|b| b.split_to(n as usize).freeze())
                 .unwrap_or_default();
-            (RequestBody::whole(bytes), None)
+            RequestBody::whole(bytes)
         }
         _ => {
             let (tx, rx) = mpsc::channel(1);
-            let body_in = BodyIn {
+            *body_in = Some(BodyIn {
                 decoder: Decoder::new(framing),
                 tx: Some(tx),
                 broken: false,
-            };
+            });
             let length = match framing {
                 Framing::Length(n) => Some(n),
                 Framing::Chunked => None,
             };
-            (RequestBody::incoming(rx, length), Some(body_in))
+            RequestBody::incoming(rx, length)
         }
     }
 }
@@ -353,8 +374,8 @@ async fn answer_while_receiving<F: Future>(
 
 /// What an answer's head depends on besides the answer: the request's
 /// method and version, and whether the connection may stay open.
-struct AnswerTo {
-    method: Method,
+struct AnswerTo<'a> {
+    method: &'a Method,
     version: Version,
     reuse: h1::Reuse,
 }
@@ -377,71 +398,81 @@ fn reuse(
     }
 }
 
-/// Writes the answer's head and body. `Ok(true)`: as far as the answer goes,
-/// the connection may carry another request.
-async fn write_answer(
-    io: &TcpStream,
-    buf: &mut Option<BytesMut>,
-    body_in: &mut Option<BodyIn>,
-    late: &mut Option<Pin<Box<Sleep>>>,
-    answer: Response<Body>,
-    to: &AnswerTo,
-) -> io::Result<bool> {
-    let (parts, body) = answer.into_parts();
-    let head_room = parts
+/// The room an answer's head takes on the wire, near enough.
+fn head_room(parts: &response::Parts) -> usize {
+    parts
         .headers
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum::<usize>()
-        + 128;
-    let mut out = Vec::new();
-    match body {
-        Body::Full(bytes) => {
-            let copy = bytes.len() <= COPY_LIMIT;
-            out.reserve(head_room + if copy { bytes.len() } else { 0 });
-            let how = h1::encode_head(
-                &mut out,
-                parts.status,
-                &parts.headers,
-                BodyOut::Known(bytes.len() as u64),
-                &to.method,
-                to.version,
-                to.reuse,
-            );
-            if how.body && copy {
-                out.extend_from_slice(&bytes);
-                write_all(io, &out).await?;
-            } else {
-                write_all(io, &out).await?;
-                if how.body {
-                    write_all(io, &bytes).await?;
-                }
-            }
-            Ok(how.keep_alive)
-        }
-        Body::Stream(stream) => {
-            out.reserve(head_room);
-            let how = h1::encode_head(
-                &mut out,
-                parts.status,
-                &parts.headers,
-                BodyOut::Streamed,
-                &to.method,
-                to.version,
-                to.reuse,
-            );
-            write_all(io, &out).await?;
-            if how.body {
-                // Boxed: the streaming loop's state is not part of every
-                // exchange's (most answers are whole).
-                let streamed = Box::pin(stream_answer(io, buf, body_in, late, stream, how.chunked));
-                if !streamed.await? {
-                    return Ok(false);
-                }
-            }
-            Ok(how.keep_alive)
+        + 128
+}
+
+/// A whole answer encoded for the wire.
+struct WholeOut {
+    /// The head, followed by the body when it is small enough to share the
+    /// head's write.
+    out: Vec<u8>,
+    /// The body is still to be written, on its own.
+    body_apart: bool,
+    keep_alive: bool,
+}
+
+/// Encodes a whole answer's head and, when it goes in the same write, its
+/// body.
+fn encode_whole(parts: &response::Parts, bytes: &[u8], to: &AnswerTo<'_>) -> WholeOut {
+    let copy = bytes.len() <= COPY_LIMIT;
+    let mut out = Vec::with_capacity(head_room(parts) + if copy { bytes.len() } else { 0 });
+    let how = h1::encode_head(
+        &mut out,
+        parts.status,
+        &parts.headers,
+        BodyOut::Known(bytes.len() as u64),
+        to.method,
+        to.version,
+        to.reuse,
+    );
+    if how.body && copy {
+        out.extend_from_slice(bytes);
+    }
+    WholeOut {
+        out,
+        body_apart: how.body && !copy,
+        keep_alive: how.keep_alive,
+    }
+}
+
+/// Writes a streamed answer's head and body. `Ok(true)`: as far as the
+/// answer goes, the connection may carry another request.
+async fn write_streamed(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    body_in: &mut Option<BodyIn>,
+    late: &mut Option<Pin<Box<Sleep>>>,
+    parts: &response::Parts,
+    stream: ChunkStream,
+    to: &AnswerTo<'_>,
+) -> io::Result<bool> {
+    let mut out = Vec::with_capacity(head_room(parts));
+    let how = h1::encode_head(
+        &mut out,
+        parts.status,
+        &parts.headers,
+        BodyOut::Streamed,
+        to.method,
+        to.version,
+        to.reuse,
+    );
+    write_all(io, &out).await?;
+    if how.body {
+        // Boxed: the streaming loop's state is not part of every
+        // exchange's (most answers are whole).
+        let streamed = Box::pin(stream_answer(io, buf, body_in, late, stream, how.chunked));
+        if !streamed.await? {
+            return Ok(false);
         }
     }
+    Ok(how.keep_alive)
 }
 
 /// What is left of the request body once the answer is out: nobody's now,
