@@ -134,6 +134,7 @@ impl Credit {
     }
 }
 
+/// What a streamed answer's writer queues for the connection.
 pub enum Chunk {
     Data(Bytes),
     End,
