@@ -2,6 +2,8 @@
 //! lock-free queue and wake the JS thread once; the JS thread drains every
 //! job queued so far into one buffer and makes one call per batch.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

@@ -1,6 +1,9 @@
 //! The napi bridge: the `NativeServer` class `index.js` wraps, and the
 //! dispatcher that batches handler calls into JavaScript.
 
+// Deny, not forbid: a forbid here would also bind `server`'s `#[napi]` glue.
+#![deny(unsafe_code)]
+
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 mod batch;

@@ -1,3 +1,6 @@
+// Deny, not forbid: the `#[napi]` expansions allow unsafe for their own FFI glue.
+#![deny(unsafe_code)]
+
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;

@@ -1,6 +1,8 @@
 //! The request body as the handler reads it: whole when it came with its
 //! head (most requests), otherwise fed by the connection as it reads it.
 
+#![forbid(unsafe_code)]
+
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};

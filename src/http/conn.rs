@@ -3,6 +3,8 @@
 //! for the next request. Between requests a connection holds no buffer, so
 //! an idle keep-alive connection costs little more than its socket.
 
+#![forbid(unsafe_code)]
+
 use std::future::Future;
 use std::io;
 use std::pin::Pin;

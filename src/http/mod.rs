@@ -40,6 +40,8 @@
 //!   chunked, keep-alive); `h1::Reuse`: whether the connection may carry
 //!   another request.
 
+#![forbid(unsafe_code)]
+
 mod answer;
 mod body;
 mod conn;

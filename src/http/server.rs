@@ -1,6 +1,8 @@
 //! Binding and accepting: the runtime a server runs on, the accept loop,
 //! and stopping (gracefully or at once).
 
+#![forbid(unsafe_code)]
+
 use std::net::SocketAddr;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;

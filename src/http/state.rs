@@ -2,6 +2,8 @@
 //! limits and the dispatcher, built once at start-up and shared through one
 //! `Arc` by every connection.
 
+#![forbid(unsafe_code)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -7,6 +7,8 @@
 //! credit counter tells the writer to pause above a high-water mark and
 //! resume below a low one.
 
+#![forbid(unsafe_code)]
+
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
