@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release --example rust_alone -- --port 7070`
 
+#![forbid(unsafe_code)]
+
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;

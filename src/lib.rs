@@ -6,6 +6,9 @@
 //! bridge (feature `node`) hands handler calls to JavaScript and takes the
 //! serialized answers back.
 
+// Deny here; each module forbids it but the bridge, whose `#[napi]` glue allows it.
+#![deny(unsafe_code)]
+
 pub mod core;
 pub mod http;
 

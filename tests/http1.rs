@@ -2,6 +2,8 @@
 //! handlers: keep-alive, pipelining, body framings, `expect`, refusals,
 //! draining after early answers, client disconnects and shutdown.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};

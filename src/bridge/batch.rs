@@ -2,6 +2,8 @@
 //! lock-free queue and wake the JS thread once; the JS thread drains every
 //! job queued so far into one buffer and makes one call per batch.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -18,6 +20,8 @@ use crate::core::exposure::Kind;
 use crate::core::json;
 use crate::http::stream::{pull_request_body, PullWindow, Pulled, StreamWriter};
 use crate::http::{Call, Dispatch, Reply, RequestMeta};
+
+use super::lock;
 
 /// Record kinds in a batch buffer; `lib/wire.js` reads the same numbers.
 const KIND_TASK: u8 = 0;
@@ -156,10 +160,7 @@ impl Inbox {
     /// Hands answers to the server's runtime; gives them back when not
     /// listening.
     pub fn deliver(&self, delivery: Vec<Answered>) -> Option<Vec<Answered>> {
-        let Ok(answers) = self.answers.lock() else {
-            return Some(delivery);
-        };
-        match answers.as_ref() {
+        match lock(&self.answers).as_ref() {
             Some(tx) => tx.send(delivery).err().map(|mpsc::error::SendError(d)| d),
             None => Some(delivery),
         }
@@ -177,11 +178,7 @@ impl Inbox {
 
     /// Stops reading a streamed request body; the rest is discarded.
     pub fn close_body(&self, ticket: u32) {
-        let window = self
-            .bodies_in
-            .lock()
-            .ok()
-            .and_then(|mut b| b.remove(&ticket));
+        let window = lock(&self.bodies_in).remove(&ticket);
         if let Some(window) = window {
             window.close();
         }
@@ -213,9 +210,8 @@ impl Inbox {
     fn drain(&self, out: &mut Vec<u8>) -> bool {
         let mut chunks = HeldChunks::default();
         let mut values = Values::default();
-        let (Ok(receiver), Ok(mut pending)) = (self.receiver.lock(), self.pending.lock()) else {
-            return false;
-        };
+        let receiver = lock(&self.receiver);
+        let mut pending = lock(&self.pending);
         while let Ok(job) = receiver.try_recv() {
             // Whatever else concerns a ticket goes out after its chunks.
             if let Some(ticket) = job.ticket() {
@@ -223,8 +219,8 @@ impl Inbox {
             }
             match job {
                 Job::Call(ticket, call, demand) => {
-                    if let (Some(demand), Ok(mut bodies)) = (demand, self.bodies_in.lock()) {
-                        bodies.insert(ticket, demand);
+                    if let Some(demand) = demand {
+                        lock(&self.bodies_in).insert(ticket, demand);
                     }
                     let kind = match call.kind {
                         Kind::Task => KIND_TASK,
@@ -259,9 +255,7 @@ impl Inbox {
                 }
                 Job::Body(ticket, Pulled::Chunk(bytes)) => chunks.hold(ticket, bytes),
                 Job::Body(ticket, pulled) => {
-                    if let Ok(mut bodies) = self.bodies_in.lock() {
-                        bodies.remove(&ticket);
-                    }
+                    lock(&self.bodies_in).remove(&ticket);
                     let kind = if let Pulled::Error = pulled {
                         // The body broke off: the client is gone, whatever
                         // the handler answers now cannot reach it.
@@ -277,9 +271,7 @@ impl Inbox {
                 }
                 Job::Resume(ticket) => write_record(out, KIND_RESUME, 0, ticket, 0, &[]),
                 Job::Gone(ticket) => {
-                    if let Ok(mut answers) = self.answers_out.lock() {
-                        answers.remove(&ticket);
-                    }
+                    lock(&self.answers_out).remove(&ticket);
                     self.close_body(ticket);
                     write_record(out, KIND_GONE, 0, ticket, 0, &[]);
                 }
@@ -670,6 +662,22 @@ mod tests {
         inbox.next_ticket.store(u32::MAX, Ordering::Relaxed);
         let seen: Vec<u32> = (0..3).map(|_| inbox.fresh_ticket()).collect();
         assert_eq!(seen, [u32::MAX, 1, 2]);
+    }
+
+    #[test]
+    fn a_poisoned_lock_does_not_stop_the_batches() {
+        let inbox = Inbox::new(false);
+        let poisoner = inbox.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = poisoner.pending.lock();
+            panic!("a panic while the pending map is locked");
+        })
+        .join();
+        assert!(panicked.is_err() && inbox.pending.is_poisoned());
+        assert!(inbox.sender.send(Job::Resume(7)).is_ok());
+        let mut out = Vec::new();
+        inbox.drain(&mut out);
+        assert_eq!(records(&out), vec![(KIND_RESUME, 7, Vec::new())]);
     }
 
     #[test]

@@ -1,4 +1,7 @@
-use std::sync::{Arc, Mutex};
+// Deny, not forbid: the `#[napi]` expansions allow unsafe for their own FFI glue.
+#![deny(unsafe_code)]
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
@@ -16,6 +19,7 @@ use crate::core::request_id::REQUEST_ID_HEADER;
 use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
 
 use super::batch::{Answered, Inbox, Job, JsDispatch, Pending, Polled, Pusher, WakeFn};
+use super::lock;
 use crate::http::stream::chunk_stream;
 use crate::http::ReplyBody;
 
@@ -106,9 +110,7 @@ impl NativeServer {
     /// `into`, or holding body chunks that JS keeps views of.
     #[napi]
     pub fn poll_into(&self, mut into: BufferSlice) -> i32 {
-        let Ok(mut scratch) = self.scratch.lock() else {
-            return -1;
-        };
+        let mut scratch = lock(&self.scratch);
         scratch.clear();
         let Polled::Records { chunks } = self.inbox.poll(&mut scratch) else {
             return -1;
@@ -118,9 +120,7 @@ impl NativeServer {
             into[..n].copy_from_slice(&scratch);
             return n as i32;
         }
-        if let Ok(mut spill) = self.spill.lock() {
-            *spill = Some(n);
-        }
+        *lock(&self.spill) = Some(n);
         -2
     }
 
@@ -130,12 +130,10 @@ impl NativeServer {
     /// up as memory it does not see.
     #[napi]
     pub fn take_spill<'env>(&self, env: &'env Env) -> Result<Option<BufferSlice<'env>>> {
-        let Some(n) = self.spill.lock().ok().and_then(|mut s| s.take()) else {
+        let Some(n) = lock(&self.spill).take() else {
             return Ok(None);
         };
-        let Ok(mut scratch) = self.scratch.lock() else {
-            return Ok(None);
-        };
+        let mut scratch = lock(&self.scratch);
         let copy = BufferSlice::copy_from(env, scratch.get(..n).unwrap_or_default())?;
         // Keep the scratch buffer's room for the next batch, up to a limit.
         scratch.clear();
@@ -211,9 +209,7 @@ impl NativeServer {
     /// `EADDRINUSE`) in the message when binding fails.
     #[napi]
     pub fn listen(&self) -> Result<BoundAddress> {
-        let Ok(mut running) = self.running.lock() else {
-            return Err(Error::new(Status::GenericFailure, "server state poisoned"));
-        };
+        let mut running = lock(&self.running);
         if running.is_some() {
             return Err(Error::new(
                 Status::GenericFailure,
@@ -250,9 +246,7 @@ impl NativeServer {
         if let Some(handle) = server.handle() {
             let (tx, rx) = mpsc::unbounded_channel();
             handle.spawn(deliver_answers(rx));
-            if let Ok(mut answers) = self.inbox.answers.lock() {
-                *answers = Some(tx);
-            }
+            *lock(&self.inbox.answers) = Some(tx);
         }
         *running = Some(server);
         Ok(addr)
@@ -262,11 +256,9 @@ impl NativeServer {
     /// `grace_ms`), then frees the port and the runtime.
     #[napi]
     pub fn close(&self, grace_ms: u32) -> AsyncTask<CloseTask> {
-        if let Ok(mut answers) = self.inbox.answers.lock() {
-            *answers = None;
-        }
+        *lock(&self.inbox.answers) = None;
         AsyncTask::new(CloseTask {
-            server: self.running.lock().ok().and_then(|mut r| r.take()),
+            server: lock(&self.running).take(),
             grace_ms,
         })
     }
@@ -278,7 +270,8 @@ impl NativeServer {
         // One copy for every answer in the buffer; each answer is a view.
         let data = Bytes::copy_from_slice(&records);
         let mut answered = Vec::new();
-        if let Ok(mut pending) = self.inbox.pending.lock() {
+        {
+            let mut pending = lock(&self.inbox.pending);
             let mut answer = |ticket: u32, status: u16, body: Bytes| {
                 if let Some(Pending::Call {
                     reply,
@@ -322,10 +315,8 @@ impl NativeServer {
     /// Asks for the next chunk of a streamed request body.
     #[napi]
     pub fn read_more(&self, ticket: u32) {
-        if let Ok(bodies) = self.inbox.bodies_in.lock() {
-            if let Some(window) = bodies.get(&ticket) {
-                window.want_more();
-            }
+        if let Some(window) = lock(&self.inbox.bodies_in).get(&ticket) {
+            window.want_more();
         }
     }
 
@@ -366,9 +357,7 @@ impl NativeServer {
         {
             return false;
         }
-        if let Ok(mut answers) = self.inbox.answers_out.lock() {
-            answers.insert(ticket, writer);
-        }
+        lock(&self.inbox.answers_out).insert(ticket, writer);
         true
     }
 
@@ -377,9 +366,7 @@ impl NativeServer {
     #[napi]
     pub fn write_chunk(&self, ticket: u32, chunk: BufferSlice) -> bool {
         let data: &[u8] = &chunk;
-        let Ok(mut answers) = self.inbox.answers_out.lock() else {
-            return false;
-        };
+        let mut answers = lock(&self.inbox.answers_out);
         let Some(writer) = answers.get(&ticket) else {
             return false;
         };
@@ -395,12 +382,7 @@ impl NativeServer {
     /// Ends a streamed answer.
     #[napi]
     pub fn end_stream(&self, ticket: u32) {
-        let writer = self
-            .inbox
-            .answers_out
-            .lock()
-            .ok()
-            .and_then(|mut a| a.remove(&ticket));
+        let writer = lock(&self.inbox.answers_out).remove(&ticket);
         if let Some(writer) = writer {
             writer.end();
         }
@@ -425,22 +407,18 @@ impl NativeServer {
     /// Whether the client of a call is still waiting for its answer.
     #[napi]
     pub fn is_pending(&self, ticket: u32) -> bool {
-        self.inbox
-            .pending
-            .lock()
-            .map(|p| match p.get(&ticket) {
-                Some(Pending::Call { reply, .. }) => !reply.is_closed(),
-                Some(_) => true,
-                None => false,
-            })
-            .unwrap_or(false)
+        match lock(&self.inbox.pending).get(&ticket) {
+            Some(Pending::Call { reply, .. }) => !reply.is_closed(),
+            Some(_) => true,
+            None => false,
+        }
     }
 
     /// `{method, url, path, requestId, headers}` of a pending call as JSON,
     /// read lazily when a handler looks at its context.
     #[napi]
     pub fn request_info(&self, ticket: u32) -> Option<String> {
-        let pending = self.inbox.pending.lock().ok()?;
+        let pending = lock(&self.inbox.pending);
         let meta = match pending.get(&ticket)? {
             Pending::Call { meta, .. } | Pending::Auth { meta, .. } => meta.clone(),
             Pending::Text(_) => return None,
@@ -455,7 +433,12 @@ impl NativeServer {
 /// none outlives the env and the port is free once the worker has exited.
 impl Drop for NativeServer {
     fn drop(&mut self) {
-        if let Some(mut server) = self.running.get_mut().ok().and_then(Option::take) {
+        // Poisoned or not, the server must stop (see `lock`).
+        let running = self
+            .running
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(mut server) = running.take() {
             // No grace: the handlers' env is gone, no answer can come any more.
             server.shutdown_graceful(std::time::Duration::ZERO);
         }
@@ -482,7 +465,7 @@ impl NativeServer {
     }
 
     fn take(&self, ticket: u32) -> Option<Pending> {
-        self.inbox.pending.lock().ok()?.remove(&ticket)
+        lock(&self.inbox.pending).remove(&ticket)
     }
 }
 

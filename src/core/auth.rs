@@ -1,5 +1,7 @@
 //! Token authentication, checked before the body is read and failing closed.
 
+#![forbid(unsafe_code)]
+
 use std::hash::{BuildHasher, RandomState};
 
 use http::HeaderName;

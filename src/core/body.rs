@@ -1,5 +1,7 @@
 //! How a task request's body is to be read.
 
+#![forbid(unsafe_code)]
+
 /// The body kinds the reference tells apart by `content-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {

@@ -1,6 +1,8 @@
 //! Server configuration as it arrives from the JavaScript wrapper (one JSON
 //! document, validated there with field-naming TypeErrors).
 
+#![forbid(unsafe_code)]
+
 use serde::Deserialize;
 
 /// Default `limits.json.maxSize`: 2 MiB, as the reference.

@@ -1,6 +1,8 @@
 //! CORS headers exactly as the reference chooses them, for actual answers
 //! and for preflights.
 
+#![forbid(unsafe_code)]
+
 use std::borrow::Cow;
 
 use super::config::{CorsConfig, OriginSpec};

@@ -2,6 +2,8 @@
 //! handler runs, and discovery). Key order follows the reference, which
 //! builds `{ ok, error: { message, code } }`.
 
+#![forbid(unsafe_code)]
+
 use serde_json::Value;
 
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";

@@ -1,5 +1,7 @@
 //! Which tasks and events exist, and (under Runner) which are allow-listed.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 
 use super::envelope::ProtocolError;

@@ -3,6 +3,8 @@
 //! latin1, repeated headers joined with `, ` (`cookie` with `; `), a fixed
 //! set of singleton headers keeping their first value, `set-cookie` a list.
 
+#![forbid(unsafe_code)]
+
 use std::borrow::Cow;
 
 use http::{HeaderMap, HeaderName};

@@ -2,6 +2,8 @@
 //! exactly one JSON value that `JSON.parse` accepts, so that several such
 //! bodies can be joined into one array and parsed with one call.
 
+#![forbid(unsafe_code)]
+
 /// Deeper nesting is not recognised (the caller then treats the body alone).
 const MAX_DEPTH: usize = 64;
 

@@ -5,6 +5,8 @@
 //! here, so it can be unit-tested with `cargo test` and reused by the
 //! Rust-only benchmark peer.
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod body;
 pub mod config;

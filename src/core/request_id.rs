@@ -1,5 +1,7 @@
 //! `x-runner-request-id`: kept when well-formed, otherwise a fresh UUID.
 
+#![forbid(unsafe_code)]
+
 pub const REQUEST_ID_HEADER: &str = "x-runner-request-id";
 const MAX_LEN: usize = 128;
 

@@ -1,6 +1,8 @@
 //! Where a request goes: the reference parses `req.url` with WHATWG URL rules
 //! against `http://localhost`, then splits the pathname under the base path.
 
+#![forbid(unsafe_code)]
+
 use std::borrow::Cow;
 
 /// The target of a request, as the reference's router sees it.

@@ -1,3 +1,5 @@
+#![forbid(unsafe_code)]
+
 use std::borrow::Cow;
 
 use bytes::Bytes;
@@ -9,18 +11,19 @@ use crate::core::request_id::REQUEST_ID_HEADER;
 
 use super::stream::ChunkStream;
 
-/// A handler's answer.
+/// A handler's reply, from which the answer is made.
 pub struct Reply {
     pub status: u16,
     pub body: ReplyBody,
 }
 
+/// What a handler replies with.
 pub enum ReplyBody {
     /// A serialized JSON envelope.
     Json(Bytes),
     /// A streamed answer with the handler's headers (already filtered).
-    /// `bare`: written through the handler's response writer, which (as in
-    /// the reference) gets only the request id besides its own headers.
+    /// `bare`: written through `ctx.res`, which (as in the reference) gets
+    /// only the request id besides the handler's own headers.
     Stream {
         headers: Vec<(String, String)>,
         body: ChunkStream,

@@ -3,27 +3,28 @@
 //! for the next request. Between requests a connection holds no buffer, so
 //! an idle keep-alive connection costs little more than its socket.
 
+#![forbid(unsafe_code)]
+
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
-use axum::body::Body as AxumBody;
-use axum::extract::State;
-use bytes::{Bytes, BytesMut};
-use http_body::{Frame, SizeHint};
+use bytes::BytesMut;
+use http::{response, Method, Version};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::answer::Body;
+use super::body::{BodyMsg, RequestBody};
 use super::h1::{self, BodyOut, Decoded, Decoder, Framing, Head, Refusal};
 use super::handler::handle;
-use super::server::ServerState;
+use super::state::ServerState;
 use super::stream::ChunkStream;
 
 /// First read of a request: room for a typical head (and a small body).
@@ -38,66 +39,6 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Whole answers up to this size go out with their head in one write.
 const COPY_LIMIT: usize = 64 * 1024;
-
-/// What the connection hands the request body.
-enum BodyMsg {
-    Data(Bytes),
-    End,
-    Error,
-}
-
-/// A request body read from the connection as the handler polls it. The
-/// channel holds one chunk: the connection reads no further ahead.
-struct IncomingBody {
-    rx: mpsc::Receiver<BodyMsg>,
-    remaining: Option<u64>,
-    done: bool,
-}
-
-impl http_body::Body for IncomingBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        match self.rx.poll_recv(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(BodyMsg::Data(data))) => {
-                if let Some(n) = self.remaining.as_mut() {
-                    *n = n.saturating_sub(data.len() as u64);
-                }
-                Poll::Ready(Some(Ok(Frame::data(data))))
-            }
-            Poll::Ready(Some(BodyMsg::End)) => {
-                self.done = true;
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(BodyMsg::Error)) | Poll::Ready(None) => {
-                self.done = true;
-                Poll::Ready(Some(Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the request body broke off",
-                ))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.remaining {
-            Some(n) => SizeHint::with_exact(n),
-            None => SizeHint::default(),
-        }
-    }
-}
 
 /// The request body still on the wire.
 struct BodyIn {
@@ -164,7 +105,7 @@ pub async fn serve(
 /// and moved on only when it fires while the connection is (or was) busy.
 struct IdleLimit {
     limit: Duration,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    timer: Pin<Box<Sleep>>,
 }
 
 impl IdleLimit {
@@ -268,193 +209,298 @@ async fn exchange(
         write_all(io, h1::CONTINUE).await?;
     }
     let mut body_in: Option<BodyIn> = None;
-    let body = match framing {
-        Framing::Length(0) => AxumBody::empty(),
+    let body = request_body(framing, buf, &mut body_in);
+    let mut late = body_deadline(&body_in, state.request_timeout, started);
+
+    let mut answering = Box::pin(handle(state, parts, body));
+    let answer = if body_in.is_none() {
+        match answer_or_gone(io, buf, answering.as_mut()).await {
+            Some(answer) => answer,
+            // Dropping the pending answer tells the handler its client is
+            // gone.
+            None => return Ok(false),
+        }
+    } else {
+        match answer_while_receiving(io, buf, answering.as_mut(), &mut body_in, &mut late).await {
+            Awaited::Answer(answer) => answer,
+            Awaited::PeerGone => return Ok(false),
+            Awaited::Refused(refusal) => {
+                // The handler is told its client is gone; the client gets the
+                // refusal and the connection closes.
+                drop(answering);
+                let _ = write_all(io, refusal).await;
+                return Ok(false);
+            }
+        }
+    };
+    drop(answering);
+
+    let (parts, body) = answer.into_parts();
+    let to = AnswerTo {
+        method: &method,
+        version,
+        reuse: reuse(keep_alive, stop, state, &body_in),
+    };
+    // A whole answer is written here rather than in a step of its own: an
+    // awaited step would add a state machine to every request's.
+    let keep = match body {
+        Body::Full(bytes) => {
+            let whole = encode_whole(&parts, &bytes, &to);
+            write_all(io, &whole.out).await?;
+            if whole.body_apart {
+                write_all(io, &bytes).await?;
+            }
+            whole.keep_alive
+        }
+        Body::Stream(stream) => {
+            write_streamed(io, buf, &mut body_in, &mut late, &parts, stream, &to).await?
+        }
+    };
+    match body_in {
+        Some(rest) => finish_body(io, buf, rest, keep).await,
+        None => Ok(keep),
+    }
+}
+
+/// Sets up the request body: whole when it came with the head (the common
+/// case), otherwise fed from the connection as it arrives, through the
+/// `BodyIn` it leaves in `body_in` (written in place: it is large).
+fn request_body(
+    framing: Framing,
+    buf: &mut Option<BytesMut>,
+    body_in: &mut Option<BodyIn>,
+) -> RequestBody {
+    match framing {
+        Framing::Length(0) => RequestBody::empty(),
         Framing::Length(n) if buf.as_ref().is_some_and(|b| b.len() as u64 >= n) => {
-            // The common case: the whole body came with the head.
             let bytes = buf
                 .as_mut()
                 .map(|b| b.split_to(n as usize).freeze())
                 .unwrap_or_default();
-            AxumBody::from(bytes)
+            RequestBody::whole(bytes)
         }
         _ => {
             let (tx, rx) = mpsc::channel(1);
-            body_in = Some(BodyIn {
+            *body_in = Some(BodyIn {
                 decoder: Decoder::new(framing),
                 tx: Some(tx),
                 broken: false,
             });
-            AxumBody::new(IncomingBody {
-                rx,
-                remaining: match framing {
-                    Framing::Length(n) => Some(n),
-                    Framing::Chunked => None,
-                },
-                done: false,
-            })
+            let length = match framing {
+                Framing::Length(n) => Some(n),
+                Framing::Chunked => None,
+            };
+            RequestBody::incoming(rx, length)
         }
-    };
+    }
+}
 
-    // A body still to come must arrive within the request timeout, counted
-    // from the request's first bytes, as Node counts it (only then is a
-    // timer set up: most bodies come with their head).
-    let mut late = match (&body_in, state.request_timeout) {
+/// When a body still to come is too late: the request timeout, counted from
+/// the request's first bytes as Node counts it. Only then is a timer set up:
+/// most bodies come with their head.
+fn body_deadline(
+    body_in: &Option<BodyIn>,
+    limit: Option<Duration>,
+    started: Option<Instant>,
+) -> Option<Pin<Box<Sleep>>> {
+    match (body_in, limit) {
         (Some(_), Some(limit)) => Some(Box::pin(tokio::time::sleep_until(
             started.unwrap_or_else(Instant::now) + limit,
         ))),
         _ => None,
-    };
+    }
+}
 
-    let request = http::Request::from_parts(parts, body);
-    let mut answer = Box::pin(handle(State(Arc::clone(state)), request));
-    let response = if body_in.is_none() {
-        // The whole request came with its head (the usual case): while the
-        // handler runs, only a client that goes away (or sends ahead) is
-        // watched for, through the socket's read readiness, which needs no
-        // waiter registered and dropped per request.
-        loop {
-            let ready = std::future::poll_fn(|cx| {
-                if let Poll::Ready(res) = answer.as_mut().poll(cx) {
-                    return Poll::Ready(Ok(res));
-                }
-                if buf.as_ref().is_some_and(|b| b.len() >= h1::MAX_HEAD) {
-                    // Enough buffered; the next read comes after the answer.
-                    return Poll::Pending;
-                }
-                io.poll_read_ready(cx).map(Err)
-            })
-            .await;
-            match ready {
-                Ok(res) => break res,
-                // Dropping the pending answer tells the handler its client
-                // is gone.
-                Err(Err(_)) => return Ok(false),
-                Err(Ok(())) => {
-                    if ended(&read_some(io, buf, FIRST_READ)) {
-                        return Ok(false);
-                    }
+/// Awaits the answer to a request that came whole with its head (the usual
+/// case), reading whatever the client sends meanwhile; `None`: the client
+/// went away. The client is watched for through the socket's read
+/// readiness, which needs no waiter registered and dropped per request.
+fn answer_or_gone<'a, F: Future>(
+    io: &'a TcpStream,
+    buf: &'a mut Option<BytesMut>,
+    mut answering: Pin<&'a mut F>,
+) -> impl Future<Output = Option<F::Output>> + 'a {
+    std::future::poll_fn(move |cx| loop {
+        if let Poll::Ready(answer) = answering.as_mut().poll(cx) {
+            return Poll::Ready(Some(answer));
+        }
+        if buf.as_ref().is_some_and(|b| b.len() >= h1::MAX_HEAD) {
+            // Enough buffered; the next read comes after the answer.
+            return Poll::Pending;
+        }
+        match io.poll_read_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(None),
+            Poll::Ready(Ok(())) => {
+                if ended(&read_some(io, buf, FIRST_READ)) {
+                    return Poll::Ready(None);
                 }
             }
         }
-    } else {
-        loop {
-            tokio::select! {
-                biased;
-                res = &mut answer => break res,
-                step = io_step(io, buf, &mut body_in) => match step {
-                    Step::Progress => {}
-                    Step::PeerGone => return Ok(false),
-                    Step::Refused(refusal) => {
-                        // The handler is told its client is gone; the client
-                        // gets the parser's answer and the connection closes.
-                        drop(answer);
-                        let _ = write_all(io, refusal.answer()).await;
-                        return Ok(false);
-                    }
-                },
-                () = timer(&mut late), if receiving(&body_in) => {
-                    // Too slow: the handler is told its client is gone, the
-                    // client gets a 408 and the connection closes.
-                    drop(answer);
-                    let _ = write_all(io, h1::REQUEST_TIMEOUT).await;
-                    return Ok(false);
-                }
-            }
-        }
-    };
-    drop(answer);
+    })
+}
 
-    let (rparts, rbody) = response.into_parts();
-    let reusable = keep_alive && !*stop.borrow() && !body_in.as_ref().is_some_and(|b| b.broken);
-    let reuse = if reusable {
+/// How awaiting the answer to a request whose body is still arriving ended.
+enum Awaited<T> {
+    Answer(T),
+    /// The connection broke, or the client closed it.
+    PeerGone,
+    /// The request is refused with this answer, and the connection closes.
+    Refused(&'static [u8]),
+}
+
+/// Awaits the answer to a request whose body is still arriving, feeding the
+/// body to the handler as it comes, within the request timeout.
+async fn answer_while_receiving<F: Future>(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    mut answering: Pin<&mut F>,
+    body_in: &mut Option<BodyIn>,
+    late: &mut Option<Pin<Box<Sleep>>>,
+) -> Awaited<F::Output> {
+    loop {
+        tokio::select! {
+            biased;
+            answer = answering.as_mut() => return Awaited::Answer(answer),
+            step = io_step(io, buf, body_in) => match step {
+                Step::Progress => {}
+                Step::PeerGone => return Awaited::PeerGone,
+                // The body is malformed or cut short: the parser's answer.
+                Step::Refused(refusal) => return Awaited::Refused(refusal.answer()),
+            },
+            // Too slow: the client gets a 408.
+            () = timer(late), if receiving(body_in) => return Awaited::Refused(h1::REQUEST_TIMEOUT),
+        }
+    }
+}
+
+/// What an answer's head depends on besides the answer: the request's
+/// method and version, and whether the connection may stay open.
+struct AnswerTo<'a> {
+    method: &'a Method,
+    version: Version,
+    reuse: h1::Reuse,
+}
+
+/// Whether the answer may offer the connection for another request (the
+/// client allows it, the server is not stopping, the body's framing held),
+/// and for how long it may then idle.
+fn reuse(
+    keep_alive: bool,
+    stop: &watch::Receiver<bool>,
+    state: &ServerState,
+    body_in: &Option<BodyIn>,
+) -> h1::Reuse {
+    if keep_alive && !*stop.borrow() && !body_in.as_ref().is_some_and(|b| b.broken) {
         h1::Reuse::KeepAlive {
             idle_secs: state.keep_alive_timeout.map(|t| t.as_secs()),
         }
     } else {
         h1::Reuse::Close
-    };
-    let head_room = rparts
+    }
+}
+
+/// The room an answer's head takes on the wire, near enough.
+fn head_room(parts: &response::Parts) -> usize {
+    parts
         .headers
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum::<usize>()
-        + 128;
-    let mut out = Vec::new();
-    let keep = match rbody {
-        Body::Full(bytes) => {
-            let copy = bytes.len() <= COPY_LIMIT;
-            out.reserve(head_room + if copy { bytes.len() } else { 0 });
-            let how = h1::encode_head(
-                &mut out,
-                rparts.status,
-                &rparts.headers,
-                BodyOut::Known(bytes.len() as u64),
-                &method,
-                version,
-                reuse,
-            );
-            if how.body && copy {
-                out.extend_from_slice(&bytes);
-                write_all(io, &out).await?;
-            } else {
-                write_all(io, &out).await?;
-                if how.body {
-                    write_all(io, &bytes).await?;
-                }
-            }
-            how.keep_alive
-        }
-        Body::Stream(stream) => {
-            out.reserve(head_room);
-            let how = h1::encode_head(
-                &mut out,
-                rparts.status,
-                &rparts.headers,
-                BodyOut::Streamed,
-                &method,
-                version,
-                reuse,
-            );
-            write_all(io, &out).await?;
-            if how.body {
-                // Boxed: the streaming loop's state is not part of every
-                // exchange's (most answers are whole).
-                let streamed = Box::pin(stream_answer(
-                    io,
-                    buf,
-                    &mut body_in,
-                    &mut late,
-                    stream,
-                    how.chunked,
-                ));
-                if !streamed.await? {
-                    return Ok(false);
-                }
-            }
-            how.keep_alive
-        }
-    };
-    drop(out);
+        + 128
+}
 
-    // What is left of the request body is nobody's now.
-    if let Some(mut rest) = body_in {
-        rest.tx = None;
-        if rest.broken {
+/// A whole answer encoded for the wire.
+struct WholeOut {
+    /// The head, followed by the body when it is small enough to share the
+    /// head's write.
+    out: Vec<u8>,
+    /// The body is still to be written, on its own.
+    body_apart: bool,
+    keep_alive: bool,
+}
+
+/// Encodes a whole answer's head and, when it goes in the same write, its
+/// body.
+fn encode_whole(parts: &response::Parts, bytes: &[u8], to: &AnswerTo<'_>) -> WholeOut {
+    let copy = bytes.len() <= COPY_LIMIT;
+    let mut out = Vec::with_capacity(head_room(parts) + if copy { bytes.len() } else { 0 });
+    let how = h1::encode_head(
+        &mut out,
+        parts.status,
+        &parts.headers,
+        BodyOut::Known(bytes.len() as u64),
+        to.method,
+        to.version,
+        to.reuse,
+    );
+    if how.body && copy {
+        out.extend_from_slice(bytes);
+    }
+    WholeOut {
+        out,
+        body_apart: how.body && !copy,
+        keep_alive: how.keep_alive,
+    }
+}
+
+/// Writes a streamed answer's head and body. `Ok(true)`: as far as the
+/// answer goes, the connection may carry another request.
+async fn write_streamed(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    body_in: &mut Option<BodyIn>,
+    late: &mut Option<Pin<Box<Sleep>>>,
+    parts: &response::Parts,
+    stream: ChunkStream,
+    to: &AnswerTo<'_>,
+) -> io::Result<bool> {
+    let mut out = Vec::with_capacity(head_room(parts));
+    let how = h1::encode_head(
+        &mut out,
+        parts.status,
+        &parts.headers,
+        BodyOut::Streamed,
+        to.method,
+        to.version,
+        to.reuse,
+    );
+    write_all(io, &out).await?;
+    if how.body {
+        // Boxed: the streaming loop's state is not part of every
+        // exchange's (most answers are whole).
+        let streamed = Box::pin(stream_answer(io, buf, body_in, late, stream, how.chunked));
+        if !streamed.await? {
             return Ok(false);
         }
-        if !rest.decoder.is_done() {
-            if !keep {
-                return Ok(false);
-            }
-            // Boxed, as the streaming loop: a rare path.
-            let drained = Box::pin(tokio::time::timeout(
-                DRAIN_TIMEOUT,
-                drain(io, buf, &mut rest.decoder),
-            ));
-            if !matches!(drained.await, Ok(Ok(true))) {
-                return Ok(false);
-            }
+    }
+    Ok(how.keep_alive)
+}
+
+/// What is left of the request body once the answer is out: nobody's now,
+/// and drained when the connection is to carry another request (`keep`).
+/// `Ok(true)`: it may.
+async fn finish_body(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    mut rest: BodyIn,
+    keep: bool,
+) -> io::Result<bool> {
+    rest.tx = None;
+    if rest.broken {
+        return Ok(false);
+    }
+    if !rest.decoder.is_done() {
+        if !keep {
+            return Ok(false);
+        }
+        // Boxed, as the streaming loop: a rare path.
+        let drained = Box::pin(tokio::time::timeout(
+            DRAIN_TIMEOUT,
+            drain(io, buf, &mut rest.decoder),
+        ));
+        if !matches!(drained.await, Ok(Ok(true))) {
+            return Ok(false);
         }
     }
     Ok(keep)
@@ -466,7 +512,7 @@ async fn stream_answer(
     io: &TcpStream,
     buf: &mut Option<BytesMut>,
     body_in: &mut Option<BodyIn>,
-    late: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    late: &mut Option<Pin<Box<Sleep>>>,
     mut stream: ChunkStream,
     chunked: bool,
 ) -> io::Result<bool> {
@@ -518,7 +564,7 @@ fn receiving(body_in: &Option<BodyIn>) -> bool {
 }
 
 /// Fires when the request timeout has passed; never without one.
-async fn timer(late: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+async fn timer(late: &mut Option<Pin<Box<Sleep>>>) {
     match late.as_mut() {
         Some(sleep) => sleep.as_mut().await,
         None => std::future::pending().await,

@@ -1,6 +1,7 @@
+#![forbid(unsafe_code)]
+
 use std::sync::Arc;
 
-use axum::body::Body as AxumBody;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 use tokio::sync::oneshot;
@@ -9,6 +10,7 @@ use crate::core::body::BodyKind;
 use crate::core::exposure::Kind;
 
 use super::answer::Reply;
+use super::body::RequestBody;
 
 /// What the handler may look at besides the body; read lazily from JS.
 #[derive(Debug)]
@@ -29,7 +31,7 @@ pub struct Call {
     pub body_kind: BodyKind,
     pub body: Bytes,
     /// The unread request body, for handlers that stream it themselves.
-    pub body_stream: Option<AxumBody>,
+    pub body_stream: Option<RequestBody>,
     pub meta: Arc<RequestMeta>,
     pub reply: oneshot::Sender<Reply>,
 }

@@ -2,6 +2,8 @@
 //! heads out. Pure functions over byte buffers; the connection driver in
 //! `conn.rs` does the I/O.
 
+#![forbid(unsafe_code)]
+
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 

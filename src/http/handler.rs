@@ -1,7 +1,7 @@
+#![forbid(unsafe_code)]
+
 use std::sync::Arc;
 
-use axum::body::Body as AxumBody;
-use axum::extract::{Request, State};
 use bytes::{Bytes, BytesMut};
 use http::{header, HeaderName, HeaderValue, Method, Response};
 use http_body_util::BodyExt;
@@ -18,8 +18,9 @@ use crate::core::router::{pathname_of, Route};
 
 use super::answer::{self, AnswerHeaders, Body};
 use super::answer::{Reply, ReplyBody};
+use super::body::RequestBody;
 use super::dispatch::{Call, RequestMeta};
-use super::server::ServerState;
+use super::state::ServerState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static(request_id::REQUEST_ID_HEADER);
 
@@ -82,17 +83,12 @@ async fn origin_decision(state: &ServerState, origin: Option<&str>) -> OriginDec
     state.cors.resolve_origin(origin, dynamic)
 }
 
-/// The one entry point: every request under any path comes here.
-pub async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    // A body left unread is drained by the connection after the answer.
-    respond(&state, parts, body).await
-}
-
-async fn respond(
+/// The one entry point: every request under any path comes here. A body
+/// left unread is drained by the connection after the answer.
+pub async fn handle(
     state: &ServerState,
     parts: http::request::Parts,
-    mut body: AxumBody,
+    mut body: RequestBody,
 ) -> Response<Body> {
     let target = match parts.uri.path_and_query() {
         Some(pq) if parts.uri.scheme().is_none() => pq.as_str().to_string(),
@@ -321,7 +317,7 @@ async fn check_credentials(
 }
 
 /// Reads a body up to `max` bytes, never buffering past the limit.
-async fn read_limited(body: &mut AxumBody, max: usize) -> Result<Bytes, BodyError> {
+async fn read_limited(body: &mut RequestBody, max: usize) -> Result<Bytes, BodyError> {
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     let mut total = 0usize;

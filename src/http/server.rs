@@ -1,58 +1,20 @@
+//! Binding and accepting: the runtime a server runs on, the accept loop,
+//! and stopping (gracefully or at once).
+
+#![forbid(unsafe_code)]
+
 use std::net::SocketAddr;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::core::auth::AuthCheck;
 use crate::core::config::ServerConfig;
-use crate::core::cors::CorsPolicy;
-use crate::core::exposure::Registry;
-use crate::core::router::Router as PathRouter;
 
 use super::conn;
-use super::dispatch::Dispatch;
-
-/// Everything a request needs, built once at start-up.
-pub struct ServerState {
-    pub router: PathRouter,
-    pub cors: CorsPolicy,
-    pub auth: AuthCheck,
-    pub max_json_bytes: usize,
-    pub disable_discovery: bool,
-    /// How long a request may take to arrive whole; `None`: no limit.
-    pub request_timeout: Option<Duration>,
-    /// How long a keep-alive connection may idle; `None`: no limit.
-    pub keep_alive_timeout: Option<Duration>,
-    /// Pass server-written JSON through the (non-JSON) user serializer.
-    pub envelopes_in_js: bool,
-    pub registry: Arc<ArcSwap<Registry>>,
-    pub dispatch: Arc<dyn Dispatch>,
-}
-
-impl ServerState {
-    pub fn new(
-        cfg: &ServerConfig,
-        registry: Arc<ArcSwap<Registry>>,
-        dispatch: Arc<dyn Dispatch>,
-    ) -> Self {
-        ServerState {
-            router: PathRouter::new(&cfg.base_path()),
-            cors: CorsPolicy::new(cfg.cors.clone()),
-            auth: AuthCheck::new(cfg.auth.as_ref()),
-            max_json_bytes: cfg.max_json_bytes(),
-            disable_discovery: cfg.disable_discovery,
-            request_timeout: cfg.request_timeout(),
-            keep_alive_timeout: cfg.keep_alive_timeout(),
-            envelopes_in_js: cfg.custom_serializer,
-            registry,
-            dispatch,
-        }
-    }
-}
+use super::state::ServerState;
 
 /// A server accepting on its own tokio runtime.
 pub struct RunningServer {

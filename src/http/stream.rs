@@ -7,16 +7,19 @@
 //! credit counter tells the writer to pause above a high-water mark and
 //! resume below a low one.
 
+#![forbid(unsafe_code)]
+
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::body::Body as AxumBody;
 use bytes::Bytes;
 use http_body::Frame;
 use http_body_util::BodyExt;
 use tokio::sync::mpsc;
+
+use super::body::RequestBody;
 
 /// Bytes a writer may queue ahead of the socket before it is told to pause.
 pub const HIGH_WATER: usize = 256 * 1024;
@@ -59,7 +62,7 @@ impl PullWindow {
 
 /// Reads a body ahead of its reader within the window until it ends, the
 /// reader lets go, or the client goes away.
-pub async fn pull_request_body<F>(mut body: AxumBody, window: Arc<PullWindow>, deliver: F)
+pub async fn pull_request_body<F>(mut body: RequestBody, window: Arc<PullWindow>, deliver: F)
 where
     F: Fn(Pulled) + Send + 'static,
 {
@@ -133,6 +136,7 @@ impl Credit {
     }
 }
 
+/// What a streamed answer's writer queues for the connection.
 pub enum Chunk {
     Data(Bytes),
     End,
