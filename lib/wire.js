@@ -2,28 +2,31 @@
 
 // The two buffers JS and the native side exchange: batches of records the
 // native side queues for JS (read by BatchReader) and the answers JS hands
-// back (written by AnswerWriter). The formats are src/bridge/batch.rs's.
+// back (written by AnswerWriter). The formats are src/wire.rs's.
 
-// Record kinds and body kinds of the batch buffer (src/bridge/batch.rs).
-const KIND_TASK = 0;
-const KIND_EVENT = 1;
-const KIND_ABORT = 2;
-const KIND_ORIGIN = 3;
-const KIND_AUTH = 4;
-const KIND_SERIALIZE = 5;
-const KIND_BODY_CHUNK = 6;
-const KIND_BODY_END = 7;
-const KIND_BODY_ERROR = 8;
-const KIND_RESUME = 9;
-const KIND_GONE = 10;
-const KIND_AUTH_FAILED = 11;
-const KIND_VALUES = 12;
-// A call whose body is the next element of its batch's values record.
-const FLAG_JOINED = 0x80;
-const BODY_JSON = 0;
-const BODY_MULTIPART = 2;
-// kind u8, flags u8, reserved u16, ticket u32, handler slot u32, length u32.
-const RECORD_HEADER = 16;
+// The numbers of both formats come from the native side, where they are
+// defined once (src/wire.rs).
+const {
+  KIND_TASK,
+  KIND_EVENT,
+  KIND_ABORT,
+  KIND_ORIGIN,
+  KIND_AUTH,
+  KIND_SERIALIZE,
+  KIND_BODY_CHUNK,
+  KIND_BODY_END,
+  KIND_BODY_ERROR,
+  KIND_RESUME,
+  KIND_GONE,
+  KIND_AUTH_FAILED,
+  KIND_VALUES,
+  FLAG_JOINED,
+  RECORD_HEADER,
+  ANSWER_HEADER: ANSWER_HEAD,
+  JOINED_RESULTS,
+  BODY_JSON,
+  BODY_MULTIPART,
+} = require('../native.js');
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -145,7 +148,6 @@ class BatchReader {
 }
 
 // An answer record: ticket u32, status u32, length u32, then the body.
-const ANSWER_HEAD = 12;
 // A joined call's entries in AnswerWriter#_joinedCalls, JOINED_SLOTS per call.
 const JOINED_TICKET = 0;
 const JOINED_KIND = 1;
@@ -288,7 +290,7 @@ class AnswerWriter {
     const head = ANSWER_HEAD + 4 * n;
     const buf = this._bufferFor(head, text);
     const off = buf === this._buffer ? this._off : 0;
-    buf.writeUInt32LE(0, off);
+    buf.writeUInt32LE(JOINED_RESULTS, off);
     buf.writeUInt32LE(n, off + 4);
     for (let i = 0; i < n; i++) buf.writeUInt32LE(calls[JOINED_SLOTS * i + JOINED_TICKET], off + ANSWER_HEAD + 4 * i);
     const len = buf.write(text, off + head, 'utf8');

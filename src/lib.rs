@@ -11,6 +11,7 @@
 
 pub mod core;
 pub mod http;
+pub mod wire;
 
 #[cfg(feature = "node")]
 mod bridge;

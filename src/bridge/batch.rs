@@ -23,29 +23,11 @@ use crate::http::{Call, Dispatch, Reply, RequestMeta};
 
 use super::lock;
 
-/// Record kinds in a batch buffer; `lib/wire.js` reads the same numbers.
-const KIND_TASK: u8 = 0;
-const KIND_EVENT: u8 = 1;
-const KIND_ABORT: u8 = 2;
-const KIND_ORIGIN: u8 = 3;
-const KIND_AUTH: u8 = 4;
-const KIND_SERIALIZE: u8 = 5;
-const KIND_BODY_CHUNK: u8 = 6;
-const KIND_BODY_END: u8 = 7;
-const KIND_BODY_ERROR: u8 = 8;
-const KIND_RESUME: u8 = 9;
-const KIND_GONE: u8 = 10;
-const KIND_AUTH_FAILED: u8 = 11;
-/// The JSON bodies of a batch's small calls, joined into one array text.
-const KIND_VALUES: u8 = 12;
-/// Flag of a call whose body is the next element of the batch's values
-/// record rather than the record's own bytes.
-const FLAG_JOINED: u8 = 0x80;
+use crate::wire::*;
+
 /// Bodies this large or larger stay in their own record: a large input is
 /// parsed on its own, when its call runs.
 const JOIN_BELOW: usize = 4096;
-/// kind u8, flags u8, reserved u16, ticket u32, handler u32, length u32.
-const RECORD_HEADER: usize = 16;
 
 pub enum Job {
     Call(u32, Call, Option<Arc<PullWindow>>),
@@ -388,21 +370,6 @@ impl HeldChunks {
 /// Origins reach JS as latin1 (as Node decodes header values).
 fn latin1_bytes(s: &str) -> Vec<u8> {
     s.chars().map(|c| c as u32 as u8).collect()
-}
-
-fn write_record(out: &mut Vec<u8>, kind: u8, flags: u8, ticket: u32, handler: u32, body: &[u8]) {
-    out.reserve(RECORD_HEADER + body.len());
-    write_header(out, kind, flags, ticket, handler, body.len());
-    out.extend_from_slice(body);
-}
-
-fn write_header(out: &mut Vec<u8>, kind: u8, flags: u8, ticket: u32, handler: u32, len: usize) {
-    out.push(kind);
-    out.push(flags);
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&ticket.to_le_bytes());
-    out.extend_from_slice(&handler.to_le_bytes());
-    out.extend_from_slice(&(len as u32).to_le_bytes());
 }
 
 pub type WakeFn = ThreadsafeFunction<(), (), (), Status, false, true, 0>;

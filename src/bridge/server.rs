@@ -22,6 +22,7 @@ use super::batch::{Answered, Inbox, Job, JsDispatch, Pending, Polled, Pusher, Wa
 use super::lock;
 use crate::http::stream::chunk_stream;
 use crate::http::ReplyBody;
+use crate::wire;
 
 /// Room the batch scratch buffer keeps between batches.
 const SCRATCH_KEEP: usize = 1 << 20;
@@ -289,18 +290,10 @@ impl NativeServer {
                     ));
                 }
             };
-            let mut off = 0usize;
-            while let Some(header) = data.get(off..off + 12) {
-                let word = |i: usize| {
-                    u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]])
-                };
-                let (ticket, status, len) = (word(0), word(4), word(8) as usize);
-                if data.len() - (off + 12) < len {
-                    break;
-                }
-                let body = data.slice(off + 12..off + 12 + len);
-                off += 12 + len;
-                if ticket == JOINED_RESULTS {
+            for record in wire::answer_records(&data) {
+                let (ticket, status) = (record.ticket, record.status);
+                let body = data.slice(record.body);
+                if ticket == wire::JOINED_RESULTS {
                     for (ticket, status, body) in joined_results(&body, status as usize) {
                         answer(ticket, status, body);
                     }
@@ -468,11 +461,6 @@ impl NativeServer {
         lock(&self.inbox.pending).remove(&ticket)
     }
 }
-
-/// The ticket of an answers record that holds several successful calls'
-/// results (tickets are never 0): its status field is the number of calls,
-/// its body their tickets (u32 each) then their results as one JSON array.
-const JOINED_RESULTS: u32 = 0;
 
 /// The bodies of a joined-results record: `{"ok":true,"result":<element>}`
 /// for each call, written into one buffer. If the record does not hold

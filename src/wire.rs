@@ -1,0 +1,149 @@
+//! The formats the bridge and `lib/wire.js` exchange, defined once: the
+//! batch records the JS thread reads and the answer records it writes back.
+//! No napi here, so `cargo test` checks the layouts; the bridge exports the
+//! numbers to JS (`#[napi]` constants), which reads them from there.
+//!
+//! A batch record: `kind u8, flags u8, reserved u16, ticket u32, handler u32,
+//! length u32` (little-endian), then `length` bytes. An answer record:
+//! `ticket u32, status u32, length u32`, then `length` bytes of answer body.
+
+#![forbid(unsafe_code)]
+
+use std::ops::Range;
+
+/// A task call; its flags are the body kind, with [`FLAG_JOINED`].
+pub const KIND_TASK: u8 = 0;
+/// An event call, flagged as a task call is.
+pub const KIND_EVENT: u8 = 1;
+/// The client went away before the answer.
+pub const KIND_ABORT: u8 = 2;
+/// A CORS origin for JS to decide; flag 1: an origin was sent (latin1).
+pub const KIND_ORIGIN: u8 = 3;
+/// The `validate` hook is asked about a request.
+pub const KIND_AUTH: u8 = 4;
+/// An envelope for a user serializer to write again (JSON text).
+pub const KIND_SERIALIZE: u8 = 5;
+/// What arrived of a streamed request body in this batch.
+pub const KIND_BODY_CHUNK: u8 = 6;
+/// A streamed request body ended.
+pub const KIND_BODY_END: u8 = 7;
+/// A streamed request body broke off.
+pub const KIND_BODY_ERROR: u8 = 8;
+/// A paused streamed answer may be written again.
+pub const KIND_RESUME: u8 = 9;
+/// A streamed answer lost its client.
+pub const KIND_GONE: u8 = 10;
+/// A refused request, for the audit log (ticket 0; a JSON record).
+pub const KIND_AUTH_FAILED: u8 = 11;
+/// The JSON bodies of a batch's small calls, joined into one array text
+/// (ticket 0, last in the batch; the handler field is their count; flag 1:
+/// the text is ASCII).
+pub const KIND_VALUES: u8 = 12;
+/// Flag of a call whose body is the next element of the batch's values
+/// record rather than the record's own bytes.
+pub const FLAG_JOINED: u8 = 0x80;
+/// Bytes of a batch record's header.
+pub const RECORD_HEADER: usize = 16;
+/// Bytes of an answer record's header.
+pub const ANSWER_HEADER: usize = 12;
+/// The ticket of an answer record that holds several successful calls'
+/// results (tickets are never 0): its status field is the number of calls,
+/// its body their tickets (u32 each) then their results as one JSON array.
+pub const JOINED_RESULTS: u32 = 0;
+
+/// Appends a batch record.
+pub fn write_record(
+    out: &mut Vec<u8>,
+    kind: u8,
+    flags: u8,
+    ticket: u32,
+    handler: u32,
+    body: &[u8],
+) {
+    out.reserve(RECORD_HEADER + body.len());
+    write_header(out, kind, flags, ticket, handler, body.len());
+    out.extend_from_slice(body);
+}
+
+/// Appends a batch record's header; `len` bytes of body are to follow.
+pub fn write_header(out: &mut Vec<u8>, kind: u8, flags: u8, ticket: u32, handler: u32, len: usize) {
+    out.push(kind);
+    out.push(flags);
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&ticket.to_le_bytes());
+    out.extend_from_slice(&handler.to_le_bytes());
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+}
+
+/// One answer record: its ticket, status field and the range of its body.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AnswerRecord {
+    pub ticket: u32,
+    pub status: u32,
+    pub body: Range<usize>,
+}
+
+/// The answer records of a buffer, in order; a record cut short ends them.
+pub fn answer_records(data: &[u8]) -> impl Iterator<Item = AnswerRecord> + '_ {
+    let mut off = 0usize;
+    std::iter::from_fn(move || {
+        let header = data.get(off..off + ANSWER_HEADER)?;
+        let word =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let (ticket, status, len) = (word(0), word(4), word(8) as usize);
+        let start = off + ANSWER_HEADER;
+        if data.len() - start < len {
+            return None;
+        }
+        off = start + len;
+        Some(AnswerRecord {
+            ticket,
+            status,
+            body: start..start + len,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_records_have_the_documented_layout() {
+        let mut out = Vec::new();
+        write_record(&mut out, KIND_TASK, FLAG_JOINED | 2, 7, 3, b"abc");
+        assert_eq!(
+            out,
+            [0, 0x82, 0, 0, 7, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, b'a', b'b', b'c']
+        );
+        assert_eq!(out.len(), RECORD_HEADER + 3);
+    }
+
+    #[test]
+    fn answer_records_are_read_in_order_and_a_cut_one_ends_them() {
+        let mut data = Vec::new();
+        for (ticket, status, body) in [(5u32, 200u32, &b"{}"[..]), (9, 500, b"")] {
+            data.extend_from_slice(&ticket.to_le_bytes());
+            data.extend_from_slice(&status.to_le_bytes());
+            data.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            data.extend_from_slice(body);
+        }
+        data.extend_from_slice(&[1, 0, 0, 0, 200, 0, 0, 0, 10, 0, 0, 0, b'x']);
+        let got: Vec<_> = answer_records(&data).collect();
+        assert_eq!(
+            got,
+            [
+                AnswerRecord {
+                    ticket: 5,
+                    status: 200,
+                    body: 12..14
+                },
+                AnswerRecord {
+                    ticket: 9,
+                    status: 500,
+                    body: 26..26
+                },
+            ]
+        );
+    }
+}
