@@ -1,5 +1,5 @@
 'use strict';
-// Runner's own clients (createHttpClient, and the Node createHttpSmartClient) talking to the native server.
+// Runner's own clients (createHttpClient, and the Node createHttpSmartClient) talking to the standalone TunnelServer (runner.clients.test.js: the same clients against nativeExposure).
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { r, Serializer, createHttpClient, createHttpSmartClient, createContext } = require('@bluelibs/runner');
