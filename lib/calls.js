@@ -4,7 +4,7 @@
 // body, the handler run with its context, and its result or error turned
 // into an answer (lib/outcome.js) queued on the answer writer (lib/wire.js).
 
-const { KIND_TASK, BODY_JSON, BODY_MULTIPART } = require('./wire.js');
+const { KIND_TASK, BODY_JSON, BODY_MULTIPART } = require('../native.js');
 const { RequestContext, answerStarted, answeredByHandler, watchesSignal, releaseRequest } = require('./context.js');
 const { isReadable, isStreamingResponse } = require('./streams.js');
 const { logError } = require('./logging.js');

@@ -19,8 +19,8 @@ const {
   KIND_RESUME,
   KIND_GONE,
   KIND_AUTH_FAILED,
-  BatchReader,
-} = require('./wire.js');
+} = require('../native.js');
+const { BatchReader } = require('./wire.js');
 const { RequestContext } = require('./context.js');
 const { logError, logAuthFailure } = require('./logging.js');
 

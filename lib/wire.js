@@ -6,27 +6,7 @@
 
 // The numbers of both formats come from the native side, where they are
 // defined once (src/wire.rs).
-const {
-  KIND_TASK,
-  KIND_EVENT,
-  KIND_ABORT,
-  KIND_ORIGIN,
-  KIND_AUTH,
-  KIND_SERIALIZE,
-  KIND_BODY_CHUNK,
-  KIND_BODY_END,
-  KIND_BODY_ERROR,
-  KIND_RESUME,
-  KIND_GONE,
-  KIND_AUTH_FAILED,
-  KIND_VALUES,
-  FLAG_JOINED,
-  RECORD_HEADER,
-  ANSWER_HEADER: ANSWER_HEAD,
-  JOINED_RESULTS,
-  BODY_JSON,
-  BODY_MULTIPART,
-} = require('../native.js');
+const { KIND_VALUES, FLAG_JOINED, RECORD_HEADER, ANSWER_HEADER: ANSWER_HEAD, JOINED_RESULTS } = require('../native.js');
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -315,21 +295,4 @@ class AnswerWriter {
   }
 }
 
-module.exports = {
-  KIND_TASK,
-  KIND_EVENT,
-  KIND_ABORT,
-  KIND_ORIGIN,
-  KIND_AUTH,
-  KIND_SERIALIZE,
-  KIND_BODY_CHUNK,
-  KIND_BODY_END,
-  KIND_BODY_ERROR,
-  KIND_RESUME,
-  KIND_GONE,
-  KIND_AUTH_FAILED,
-  BODY_JSON,
-  BODY_MULTIPART,
-  BatchReader,
-  AnswerWriter,
-};
+module.exports = { BatchReader, AnswerWriter };
