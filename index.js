@@ -99,16 +99,8 @@ class TunnelServer {
   /** Binds and serves. Resolves with `{ host, port, url }`. */
   async listen() {
     if (this._address) throw new Error('TunnelServer is already listening');
-    let bound;
-    try {
-      bound = this._native.listen();
-    } catch (e) {
-      const message = String(e && e.message ? e.message : e);
-      const err = new Error(message);
-      const code = /^([A-Z_]+):/.exec(message);
-      if (code) err.code = code[1];
-      throw err;
-    }
+    // Throws with `code` set natively (EADDRINUSE, ...).
+    const bound = this._native.listen();
     const host = bound.host;
     const urlHost = host.includes(':') ? `[${host}]` : host;
     this._address = { host, port: bound.port, url: `http://${urlHost}:${bound.port}` };

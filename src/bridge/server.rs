@@ -206,14 +206,14 @@ impl NativeServer {
         self.registry.load().event_ids().to_vec()
     }
 
-    /// Binds and starts serving; throws with the OS error code (e.g.
-    /// `EADDRINUSE`) in the message when binding fails.
+    /// Binds and starts serving; throws an error whose `code` is the OS
+    /// reason (e.g. `EADDRINUSE`) when binding fails.
     #[napi]
-    pub fn listen(&self) -> Result<BoundAddress> {
+    pub fn listen(&self) -> Result<BoundAddress, &'static str> {
         let mut running = lock(&self.running);
         if running.is_some() {
             return Err(Error::new(
-                Status::GenericFailure,
+                "ERR_SERVER_ALREADY_LISTEN",
                 "ERR_SERVER_ALREADY_LISTEN: server is already listening",
             ));
         }
@@ -232,7 +232,7 @@ impl NativeServer {
                 _ => "ELISTEN",
             };
             Error::new(
-                Status::GenericFailure,
+                code,
                 format!(
                     "{code}: cannot listen on {}:{}: {e}",
                     self.config.host(),
