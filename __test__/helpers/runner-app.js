@@ -17,7 +17,8 @@ const {
 } = require('@bluelibs/runner');
 const { nativeExposure } = require('../../runner');
 
-const TOKEN = 'runner-secret';
+// The one token of the test suites.
+const { TOKEN } = require('./fixtures');
 const API_KEY = 'let-me-in';
 
 // Error helpers and contexts are shared by both apps (only ids matter to Runner), so tests and

@@ -14,7 +14,8 @@ const crypto = require('node:crypto');
 const { Readable, Transform } = require('node:stream');
 const { EventEmitter } = require('node:events');
 
-const TOKEN = 'stream-secret';
+// The one token of the test suites.
+const { TOKEN } = require('./fixtures');
 
 // ---------------------------------------------------------------------------------------------
 // deterministic bytes
