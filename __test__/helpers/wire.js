@@ -19,7 +19,7 @@ const ROOT = path.join(__dirname, '..', '..');
 /** Task ids the cases address; each server runs any of them. */
 const TASK_IDS = ['a', 'b', 'c', 'd'];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { sleep } = require('./raw-client');
 
 // ---- the peers ----------------------------------------------------------------------------
 

@@ -71,10 +71,10 @@ pub async fn serve(
 ) {
     let mut buf: Option<BytesMut> = None;
     let mut idle = state.keep_alive_timeout.map(IdleLimit::new);
+    let head_limit = state
+        .request_timeout
+        .map_or(HEAD_TIMEOUT, |t| t.min(HEAD_TIMEOUT));
     loop {
-        let head_limit = state
-            .request_timeout
-            .map_or(HEAD_TIMEOUT, |t| t.min(HEAD_TIMEOUT));
         let read = read_head(&io, &mut buf, &mut stop, idle.as_mut(), head_limit).await;
         let (head, started) = match read {
             Ok(Some(head)) => head,

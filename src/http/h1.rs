@@ -200,7 +200,7 @@ fn quoted_string_len(s: &[u8]) -> Option<usize> {
         match b {
             b'"' => return Some(i + 1),
             b'\\' => {
-                if !s.get(i + 1).copied().is_some_and(is_quoted_pair_char) {
+                if !s.get(i + 1).copied().is_some_and(is_field_value_char) {
                     return None;
                 }
                 i += 2;
@@ -216,11 +216,8 @@ fn is_qdtext(b: u8) -> bool {
     matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..=0xFF)
 }
 
-fn is_quoted_pair_char(b: u8) -> bool {
-    matches!(b, b'\t' | b' ' | 0x21..=0x7E | 0x80..=0xFF)
-}
-
-/// `field-value` bytes (RFC 9110 5.5): VCHAR, obs-text, SP and HTAB.
+/// `field-value` bytes (RFC 9110 5.5): VCHAR, obs-text, SP and HTAB; also
+/// what a `quoted-pair` may escape (RFC 9110 5.6.4).
 fn is_field_value_char(b: u8) -> bool {
     matches!(b, b'\t' | b' ' | 0x21..=0x7E | 0x80..=0xFF)
 }
@@ -663,7 +660,7 @@ impl Chunked {
             (ExtQuoted, b'"') => ExtEnd,
             (ExtQuoted, b'\\') => ExtQuotedPair,
             (ExtQuoted, b) if is_qdtext(b) => ExtQuoted,
-            (ExtQuotedPair, b) if is_quoted_pair_char(b) => ExtQuoted,
+            (ExtQuotedPair, b) if is_field_value_char(b) => ExtQuoted,
             (SizeLf, b'\n') => {
                 self.digits = 0;
                 self.extensions = 0;
