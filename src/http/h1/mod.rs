@@ -1,6 +1,6 @@
 //! HTTP/1.x on the wire: request heads in, body framing both ways, answer
 //! heads out. Pure functions over byte buffers; the connection driver in
-//! `conn.rs` does the I/O.
+//! `conn/` does the I/O.
 
 #![forbid(unsafe_code)]
 

@@ -1,0 +1,321 @@
+//! One HTTP/1.x connection: reads request heads, feeds each request body to
+//! the handler as it reads it, writes the answer, and keeps the connection
+//! for the next request. Between requests a connection holds no buffer, so
+//! an idle keep-alive connection costs little more than its socket.
+//!
+//! `receive`: the request body and the client while the handler runs;
+//! `send`: the answer on the wire; `io`: the socket's reads and writes.
+
+#![forbid(unsafe_code)]
+
+mod io;
+mod receive;
+mod send;
+
+use std::io as stdio;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::{Method, Version};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, Sleep};
+
+use self::io::{ended, read_some, write_all};
+use self::receive::{answer_or_gone, answer_while_receiving, finish_body, Awaited, BodyIn};
+use self::send::{encode_whole, write_streamed};
+use super::answer::Body;
+use super::body::RequestBody;
+use super::h1::{self, Decoder, Framing, Head, Refusal};
+use super::handler::handle;
+use super::state::ServerState;
+
+/// First read of a request: room for a typical head (and a small body).
+const FIRST_READ: usize = 1024;
+
+/// Most bytes of a request body read at once (one chunk to the handler).
+const BODY_READ: usize = 16 * 1024;
+
+/// A request head must arrive within this time of its first byte (Node's
+/// `headersTimeout`), or the request timeout if that is shorter.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Serves one connection until it closes, the server stops, or it idles out.
+/// `_live` is held until this returns, so the server can wait for all
+/// connections when it stops.
+pub async fn serve(
+    io: TcpStream,
+    state: Arc<ServerState>,
+    mut stop: watch::Receiver<bool>,
+    _live: mpsc::Sender<()>,
+) {
+    let mut buf: Option<BytesMut> = None;
+    let mut idle = state.keep_alive_timeout.map(IdleLimit::new);
+    let head_limit = state
+        .request_timeout
+        .map_or(HEAD_TIMEOUT, |t| t.min(HEAD_TIMEOUT));
+    loop {
+        let read = read_head(&io, &mut buf, &mut stop, idle.as_mut(), head_limit).await;
+        let (head, started) = match read {
+            Ok(Some(head)) => head,
+            Ok(None) => break,
+            Err(e) => {
+                let _ = write_all(&io, e.answer()).await;
+                break;
+            }
+        };
+        match exchange(&io, &mut buf, &state, &stop, head, started).await {
+            Ok(true) => {}
+            Ok(false) | Err(_) => break,
+        }
+        if buf.as_ref().is_some_and(|b| b.is_empty()) {
+            // Nothing of a next request yet: hold no buffer while idle.
+            buf = None;
+        }
+    }
+    let mut io = io;
+    let _ = io.shutdown().await;
+}
+
+/// How long a keep-alive connection may wait for its next request, kept with
+/// one timer per connection rather than one per request: arming a timer takes
+/// the runtime's timer lock, and on a runtime whose other timers are all idle
+/// it also wakes the runtime's driver (a system call), for every request.
+/// The timer is armed for the earliest moment the connection could idle out
+/// and moved on only when it fires while the connection is (or was) busy.
+struct IdleLimit {
+    limit: Duration,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl IdleLimit {
+    fn new(limit: Duration) -> Self {
+        IdleLimit {
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+
+    /// Resolves once the connection has been idle for the limit, counted
+    /// from `since`.
+    async fn expired(&mut self, since: Instant) {
+        let due = since + self.limit;
+        loop {
+            self.timer.as_mut().await;
+            if Instant::now() >= due {
+                return;
+            }
+            self.timer.as_mut().reset(due);
+        }
+    }
+}
+
+/// Reads until a whole request head is buffered, with when its first bytes
+/// came when that was before the last read (a head that came in one read
+/// started just now). `Ok(None)`: the connection closed, idled out, or the
+/// server is stopping. A head that is not whole within `limit` of its first
+/// bytes is refused with 408, and one cut short by the client with 400, as
+/// Node's server answers them.
+async fn read_head(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    stop: &mut watch::Receiver<bool>,
+    mut idle: Option<&mut IdleLimit>,
+    limit: Duration,
+) -> Result<Option<(Head, Option<Instant>)>, Refusal> {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if let Some(b) = buf.as_mut().filter(|b| !b.is_empty()) {
+            if let Some(head) = h1::parse_head(b)? {
+                return Ok(Some((head, deadline.map(|due| due - limit))));
+            }
+        }
+        if buf.as_ref().is_none_or(|b| b.is_empty()) {
+            *buf = None;
+            if *stop.borrow() {
+                return Ok(None);
+            }
+            let since = Instant::now();
+            let idled_out = async {
+                match idle.as_mut() {
+                    Some(idle) => idle.expired(since).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ready = io.readable() => if ready.is_err() { return Ok(None) },
+                _ = stop.changed() => return Ok(None),
+                () = idled_out => return Ok(None),
+            }
+        } else {
+            let due = *deadline.get_or_insert_with(|| Instant::now() + limit);
+            match tokio::time::timeout_at(due, io.readable()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Ok(None),
+                Err(_) => return Err(Refusal::Timeout),
+            }
+        }
+        let want = buf.as_ref().map_or(FIRST_READ, |b| b.len().max(FIRST_READ));
+        match read_some(io, buf, want) {
+            // The client ended its side in the middle of a head.
+            Ok(0) if buf.as_ref().is_some_and(|b| !b.is_empty()) => return Err(Refusal::Bad),
+            read if ended(&read) => return Ok(None),
+            _ => {}
+        }
+    }
+}
+
+/// One request and its answer. `Ok(true)`: the connection may carry another.
+async fn exchange(
+    io: &TcpStream,
+    buf: &mut Option<BytesMut>,
+    state: &Arc<ServerState>,
+    stop: &watch::Receiver<bool>,
+    head: Head,
+    started: Option<Instant>,
+) -> stdio::Result<bool> {
+    let Head {
+        request,
+        framing,
+        keep_alive,
+        expect_continue,
+    } = head;
+    let method = request.method().clone();
+    let version = request.version();
+    let (parts, ()) = request.into_parts();
+
+    if expect_continue {
+        // Node answers `expect: 100-continue` at once, before any handler.
+        write_all(io, h1::CONTINUE).await?;
+    }
+    let mut body_in: Option<BodyIn> = None;
+    let body = request_body(framing, buf, &mut body_in);
+    let mut late = body_deadline(&body_in, state.request_timeout, started);
+
+    let mut answering = Box::pin(handle(state, parts, body));
+    let answer = if body_in.is_none() {
+        match answer_or_gone(io, buf, answering.as_mut()).await {
+            Some(answer) => answer,
+            // Dropping the pending answer tells the handler its client is
+            // gone.
+            None => return Ok(false),
+        }
+    } else {
+        match answer_while_receiving(io, buf, answering.as_mut(), &mut body_in, &mut late).await {
+            Awaited::Answer(answer) => answer,
+            Awaited::PeerGone => return Ok(false),
+            Awaited::Refused(refusal) => {
+                // The handler is told its client is gone; the client gets the
+                // refusal and the connection closes.
+                drop(answering);
+                let _ = write_all(io, refusal).await;
+                return Ok(false);
+            }
+        }
+    };
+    drop(answering);
+
+    let (parts, body) = answer.into_parts();
+    let to = AnswerTo {
+        method: &method,
+        version,
+        reuse: reuse(keep_alive, stop, state, &body_in),
+    };
+    // A whole answer is written here rather than in a step of its own: an
+    // awaited step would add a state machine to every request's.
+    let keep = match body {
+        Body::Full(bytes) => {
+            let whole = encode_whole(&parts, &bytes, &to);
+            write_all(io, &whole.out).await?;
+            if whole.body_apart {
+                write_all(io, &bytes).await?;
+            }
+            whole.keep_alive
+        }
+        Body::Stream(stream) => {
+            write_streamed(io, buf, &mut body_in, &mut late, &parts, stream, &to).await?
+        }
+    };
+    match body_in {
+        Some(rest) => finish_body(io, buf, rest, keep).await,
+        None => Ok(keep),
+    }
+}
+
+/// Sets up the request body: whole when it came with the head (the common
+/// case), otherwise fed from the connection as it arrives, through the
+/// `BodyIn` it leaves in `body_in` (written in place: it is large).
+fn request_body(
+    framing: Framing,
+    buf: &mut Option<BytesMut>,
+    body_in: &mut Option<BodyIn>,
+) -> RequestBody {
+    match framing {
+        Framing::Length(0) => RequestBody::empty(),
+        Framing::Length(n) if buf.as_ref().is_some_and(|b| b.len() as u64 >= n) => {
+            let bytes = buf
+                .as_mut()
+                .map(|b| b.split_to(n as usize).freeze())
+                .unwrap_or_default();
+            RequestBody::whole(bytes)
+        }
+        _ => {
+            let (tx, rx) = mpsc::channel(1);
+            *body_in = Some(BodyIn {
+                decoder: Decoder::new(framing),
+                tx: Some(tx),
+                broken: false,
+            });
+            let length = match framing {
+                Framing::Length(n) => Some(n),
+                Framing::Chunked => None,
+            };
+            RequestBody::incoming(rx, length)
+        }
+    }
+}
+
+/// When a body still to come is too late: the request timeout, counted from
+/// the request's first bytes as Node counts it. Only then is a timer set up:
+/// most bodies come with their head.
+fn body_deadline(
+    body_in: &Option<BodyIn>,
+    limit: Option<Duration>,
+    started: Option<Instant>,
+) -> Option<Pin<Box<Sleep>>> {
+    match (body_in, limit) {
+        (Some(_), Some(limit)) => Some(Box::pin(tokio::time::sleep_until(
+            started.unwrap_or_else(Instant::now) + limit,
+        ))),
+        _ => None,
+    }
+}
+
+/// What an answer's head depends on besides the answer: the request's
+/// method and version, and whether the connection may stay open.
+struct AnswerTo<'a> {
+    method: &'a Method,
+    version: Version,
+    reuse: h1::Reuse,
+}
+
+/// Whether the answer may offer the connection for another request (the
+/// client allows it, the server is not stopping, the body's framing held),
+/// and for how long it may then idle.
+fn reuse(
+    keep_alive: bool,
+    stop: &watch::Receiver<bool>,
+    state: &ServerState,
+    body_in: &Option<BodyIn>,
+) -> h1::Reuse {
+    if keep_alive && !*stop.borrow() && !body_in.as_ref().is_some_and(|b| b.broken) {
+        h1::Reuse::KeepAlive {
+            idle_secs: state.keep_alive_timeout.map(|t| t.as_secs()),
+        }
+    } else {
+        h1::Reuse::Close
+    }
+}
