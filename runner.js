@@ -321,6 +321,9 @@ async function createNativeExposure(cfg, deps) {
     if (http.limits.json !== undefined) options.limits.json = http.limits.json;
     if (http.limits.multipart !== undefined) options.limits.multipart = http.limits.multipart;
   }
+  for (const key of ['maxConnections', 'maxInFlight', 'retryAfterSeconds']) {
+    if (http[key] !== undefined) options[key] = http[key];
+  }
   options.abortReason = clientClosedError;
   const server = new TunnelServer(options);
 

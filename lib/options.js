@@ -174,9 +174,25 @@ function normalizeOptions(options) {
     if (!Number.isInteger(n) || n < 0) fail('closeGraceMs', 'a non-negative integer');
     extras.closeGraceMs = n;
   }
+  checkProduction(options, config);
   // Without a serializer, small JSON bodies may arrive joined per batch.
   config.plainJsonCalls = extras.serializer === null;
   return { config, extras };
+}
+
+/** Load shedding: `maxConnections`, `maxInFlight`, `retryAfterSeconds`. */
+function checkProduction(options, config) {
+  for (const option of ['maxConnections', 'maxInFlight']) {
+    const n = options[option];
+    if (n === undefined || n === null) continue;
+    if (!Number.isSafeInteger(n) || n < 1) fail(option, 'a positive integer (leave it out for no limit)');
+    config[option] = n;
+  }
+  if (options.retryAfterSeconds !== undefined) {
+    const n = options.retryAfterSeconds;
+    if (!Number.isSafeInteger(n) || n < 0) fail('retryAfterSeconds', 'a non-negative integer (seconds)');
+    config.retryAfterSecs = n;
+  }
 }
 
 /**

@@ -33,7 +33,18 @@ pub struct ServerConfig {
     /// How long a keep-alive connection may wait for its next request, in
     /// milliseconds; 0 means no limit. Default: Node's `keepAliveTimeout`.
     pub keep_alive_timeout_ms: Option<u64>,
+    /// Connections past this many are closed as soon as they are accepted;
+    /// `None`: no limit.
+    pub max_connections: Option<usize>,
+    /// Calls queued for or running in JavaScript past this many are answered
+    /// 503 from Rust; `None`: no limit.
+    pub max_in_flight: Option<usize>,
+    /// The `Retry-After` of those 503s, in seconds; default 1.
+    pub retry_after_secs: Option<u64>,
 }
+
+/// Default `Retry-After` of a 503 past `maxInFlight`: one second.
+pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
 
 /// Node's default `server.requestTimeout`: 300 s.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 300_000;
@@ -69,6 +80,11 @@ impl ServerConfig {
             self.keep_alive_timeout_ms
                 .unwrap_or(DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
         )
+    }
+
+    /// The `Retry-After` of a 503 past `max_in_flight`, in seconds.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after_secs.unwrap_or(DEFAULT_RETRY_AFTER_SECS)
     }
 
     pub fn max_json_bytes(&self) -> usize {
@@ -187,6 +203,18 @@ mod tests {
             cfg.cors.expect("cors").origin,
             OriginSpec::List(vec!["https://a".into()])
         );
+    }
+
+    #[test]
+    fn shedding_is_off_unless_configured() {
+        let cfg = ServerConfig::from_json("{}").expect("empty config");
+        assert_eq!((cfg.max_connections, cfg.max_in_flight), (None, None));
+        assert_eq!(cfg.retry_after_secs(), 1);
+        let cfg =
+            ServerConfig::from_json(r#"{"maxConnections":2,"maxInFlight":3,"retryAfterSecs":5}"#)
+                .expect("config");
+        assert_eq!((cfg.max_connections, cfg.max_in_flight), (Some(2), Some(3)));
+        assert_eq!(cfg.retry_after_secs(), 5);
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum ProtocolError {
     EventNotExposed(String),
     RequestAborted,
     InternalError,
+    /// Past `maxInFlight`: answered without waking JavaScript.
+    Overloaded,
 }
 
 impl ProtocolError {
@@ -39,6 +41,7 @@ impl ProtocolError {
             | ProtocolError::TaskNotExposed(_)
             | ProtocolError::EventNotExposed(_) => 403,
             ProtocolError::RequestAborted => 499,
+            ProtocolError::Overloaded => 503,
         }
     }
 
@@ -56,6 +59,7 @@ impl ProtocolError {
             | ProtocolError::EventNotExposed(_) => "FORBIDDEN",
             ProtocolError::RequestAborted => "REQUEST_ABORTED",
             ProtocolError::InternalError => "INTERNAL_ERROR",
+            ProtocolError::Overloaded => "OVERLOADED",
         }
     }
 
@@ -73,6 +77,7 @@ impl ProtocolError {
             ProtocolError::EventNotExposed(id) => format!("Event {id} not exposed"),
             ProtocolError::RequestAborted => "Client Closed Request".into(),
             ProtocolError::InternalError => "Internal Error".into(),
+            ProtocolError::Overloaded => "Server busy".into(),
         }
     }
 

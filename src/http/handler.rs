@@ -108,7 +108,17 @@ pub async fn handle(
         return answer::preflight(&cors);
     }
 
-    let decision = origin_decision(state, origin.as_deref()).await;
+    // Past `maxInFlight` a call is shed before anything that could wake JS
+    // (a dynamic CORS origin, which the 503 then goes without; auth
+    // validators) or read its body.
+    let shed = matches!(route, Route::Task(_) | Route::Event(_))
+        && parts.method == Method::POST
+        && state.in_flight.is_full();
+    let decision = if shed {
+        state.cors.resolve_origin(origin.as_deref(), None)
+    } else {
+        origin_decision(state, origin.as_deref()).await
+    };
     let mut cors = Vec::with_capacity(4);
     state.cors.actual_headers(&decision, &mut cors);
 
@@ -132,6 +142,9 @@ pub async fn handle(
         request_id: HeaderValue::from_str(request_id).ok(),
     };
     drop(sent);
+    if shed {
+        return state.in_flight.overloaded(&ex.headers());
+    }
 
     let (kind, id) = match route {
         Route::Task(id) => (Kind::Task, id),
@@ -207,6 +220,10 @@ pub async fn handle(
         request_id: ex.id().to_string(),
         headers: parts.headers,
     });
+    // Held until the reply comes or the client goes away.
+    let Some(_admitted) = state.in_flight.admit() else {
+        return state.in_flight.overloaded(&ex.headers());
+    };
     let (tx, rx) = oneshot::channel();
     let ticket = state.dispatch.submit(Call {
         kind,

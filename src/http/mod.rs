@@ -51,6 +51,7 @@ mod dispatch;
 pub mod h1;
 mod handler;
 mod server;
+mod shed;
 mod state;
 pub mod stream;
 

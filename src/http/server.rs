@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::core::config::ServerConfig;
 
 use super::conn;
+use super::shed::Admission;
 use super::state::ServerState;
 
 /// A server accepting on its own tokio runtime.
@@ -154,8 +155,23 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    let slot = match state.connections.admit() {
+                        // Past `maxConnections`: closed at once, as Node's
+                        // `server.maxConnections` does.
+                        Admission::Refused => continue,
+                        Admission::Unlimited => None,
+                        Admission::Slot(slot) => Some(slot),
+                    };
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(conn::serve(stream, Arc::clone(&state), stop.clone(), live.clone()));
+                    let serving = conn::serve(stream, Arc::clone(&state), stop.clone(), live.clone());
+                    match slot {
+                        None => tokio::spawn(serving),
+                        // The place is given back when the connection ends.
+                        Some(slot) => tokio::spawn(async move {
+                            serving.await;
+                            drop(slot);
+                        }),
+                    };
                 }
                 // Out of descriptors or similar: let connections close
                 // before trying again.

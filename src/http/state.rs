@@ -16,6 +16,7 @@ use crate::core::exposure::Registry;
 use crate::core::router::Router as PathRouter;
 
 use super::dispatch::Dispatch;
+use super::shed::{ConnLimit, InFlight};
 
 /// Everything a request needs, built once at start-up.
 pub struct ServerState {
@@ -32,6 +33,10 @@ pub struct ServerState {
     pub envelopes_in_js: bool,
     pub registry: Arc<ArcSwap<Registry>>,
     pub dispatch: Arc<dyn Dispatch>,
+    /// `maxInFlight`: calls admitted to the dispatcher.
+    pub in_flight: InFlight,
+    /// `maxConnections`: connections open.
+    pub connections: ConnLimit,
 }
 
 impl ServerState {
@@ -51,6 +56,8 @@ impl ServerState {
             envelopes_in_js: cfg.custom_serializer,
             registry,
             dispatch,
+            in_flight: InFlight::new(cfg.max_in_flight, cfg.retry_after_secs()),
+            connections: ConnLimit::new(cfg.max_connections),
         }
     }
 }
