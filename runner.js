@@ -321,7 +321,7 @@ async function createNativeExposure(cfg, deps) {
     if (http.limits.json !== undefined) options.limits.json = http.limits.json;
     if (http.limits.multipart !== undefined) options.limits.multipart = http.limits.multipart;
   }
-  for (const key of ['maxConnections', 'maxInFlight', 'retryAfterSeconds']) {
+  for (const key of ['maxConnections', 'maxInFlight', 'retryAfterSeconds', 'compression']) {
     if (http[key] !== undefined) options[key] = http[key];
   }
   options.abortReason = clientClosedError;

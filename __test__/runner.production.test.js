@@ -1,6 +1,7 @@
 'use strict';
-// nativeExposure's production options: `http.maxInFlight`, `http.retryAfterSeconds` and
-// `http.maxConnections` reach the native server, and bad values are TypeErrors naming the field.
+// nativeExposure's production options: `http.maxInFlight`, `http.retryAfterSeconds`,
+// `http.maxConnections` and `http.compression` reach the native server, and bad values
+// are TypeErrors naming the field.
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
@@ -18,15 +19,20 @@ async function startApp(http) {
       return 'done';
     })
     .build();
+  const items = r
+    .task('prod.items')
+    .run(async (n) => Array.from({ length: n }, (_, i) => ({ id: i, name: `item-${i}` })))
+    .build();
   const tunnel = r
     .resource('prod.tunnel')
     .tags([globals.tags.tunnel])
-    .init(async () => ({ mode: 'server', transport: 'http', tasks: [wait.id], events: [] }))
+    .init(async () => ({ mode: 'server', transport: 'http', tasks: [wait.id, items.id], events: [] }))
     .build();
   const app = r
     .resource('prod.app')
     .register([
       wait,
+      items,
       tunnel,
       nativeExposure.with({
         http: { auth: { token: TOKEN }, listen: { port: 0, host: '127.0.0.1' }, ...http },
@@ -89,10 +95,30 @@ describe('nativeExposure production options', () => {
     }
   });
 
+  it("http.compression: Runner's answers are compressed and decode to the same result", async () => {
+    const app = await startApp({ compression: { threshold: 256 } });
+    try {
+      const res = await fetch(`${app.value.baseUrl}/task/prod.items`, {
+        method: 'POST',
+        headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json', 'accept-encoding': 'br' },
+        body: '{"input":300}',
+      });
+      assert.equal(res.headers.get('content-encoding'), 'br');
+      assert.equal((await res.json()).result.length, 300);
+      const result = await app.client.task('prod.items', 300);
+      assert.equal(result.length, 300);
+      assert.deepEqual(result[299], { id: 299, name: 'item-299' });
+    } finally {
+      await app.close();
+    }
+  });
+
   for (const [field, http] of [
     ['maxInFlight', { maxInFlight: 0 }],
     ['maxConnections', { maxConnections: 'many' }],
     ['retryAfterSeconds', { retryAfterSeconds: -5 }],
+    ['compression', { compression: 'br' }],
+    ['compression.gzipLevel', { compression: { gzipLevel: 11 } }],
   ]) {
     it(`a bad http.${field} is a TypeError naming it`, async () => {
       await assert.rejects(startApp(http), (e) => e instanceof TypeError && e.message.includes(`"${field}"`));

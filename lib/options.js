@@ -180,7 +180,7 @@ function normalizeOptions(options) {
   return { config, extras };
 }
 
-/** Load shedding: `maxConnections`, `maxInFlight`, `retryAfterSeconds`. */
+/** Load shedding (`maxConnections`, `maxInFlight`, `retryAfterSeconds`) and `compression`. */
 function checkProduction(options, config) {
   for (const option of ['maxConnections', 'maxInFlight']) {
     const n = options[option];
@@ -193,6 +193,26 @@ function checkProduction(options, config) {
     if (!Number.isSafeInteger(n) || n < 0) fail('retryAfterSeconds', 'a non-negative integer (seconds)');
     config.retryAfterSecs = n;
   }
+  const c = options.compression;
+  if (c === undefined || c === null || c === false) return;
+  if (c === true) {
+    config.compression = {};
+    return;
+  }
+  if (!isPlainObject(c)) fail('compression', 'a boolean or an object');
+  const out = {};
+  const ranges = [
+    ['threshold', 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer (bytes)'],
+    ['gzipLevel', 1, 9, 'an integer from 1 to 9'],
+    ['brotliLevel', 0, 11, 'an integer from 0 to 11'],
+  ];
+  for (const [key, min, max, expected] of ranges) {
+    const n = c[key];
+    if (n === undefined) continue;
+    if (!Number.isSafeInteger(n) || n < min || n > max) fail(`compression.${key}`, expected);
+    out[key] = n;
+  }
+  config.compression = out;
 }
 
 /**

@@ -41,10 +41,36 @@ pub struct ServerConfig {
     pub max_in_flight: Option<usize>,
     /// The `Retry-After` of those 503s, in seconds; default 1.
     pub retry_after_secs: Option<u64>,
+    /// Compressed answers (gzip, brotli) by `Accept-Encoding`; `None`: off.
+    pub compression: Option<CompressionConfig>,
 }
 
 /// Default `Retry-After` of a 503 past `maxInFlight`: one second.
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
+
+/// `compression`: which answers are compressed, and how hard.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CompressionConfig {
+    /// Whole answers shorter than this many bytes go uncompressed.
+    pub threshold: usize,
+    /// gzip level, 1 (fastest) to 9 (smallest).
+    pub gzip_level: u32,
+    /// brotli quality, 0 (fastest) to 11 (smallest).
+    pub brotli_level: u32,
+}
+
+impl Default for CompressionConfig {
+    /// 1 KiB; zlib's default level; brotli quality 4, the usual choice for
+    /// answers compressed as they are served (11 takes ~50x longer).
+    fn default() -> Self {
+        CompressionConfig {
+            threshold: 1024,
+            gzip_level: 6,
+            brotli_level: 4,
+        }
+    }
+}
 
 /// Node's default `server.requestTimeout`: 300 s.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 300_000;
@@ -206,15 +232,19 @@ mod tests {
     }
 
     #[test]
-    fn shedding_is_off_unless_configured() {
+    fn shedding_and_compression_are_off_unless_configured() {
         let cfg = ServerConfig::from_json("{}").expect("empty config");
         assert_eq!((cfg.max_connections, cfg.max_in_flight), (None, None));
         assert_eq!(cfg.retry_after_secs(), 1);
-        let cfg =
-            ServerConfig::from_json(r#"{"maxConnections":2,"maxInFlight":3,"retryAfterSecs":5}"#)
-                .expect("config");
+        assert!(cfg.compression.is_none());
+        let cfg = ServerConfig::from_json(
+            r#"{"maxConnections":2,"maxInFlight":3,"retryAfterSecs":5,"compression":{"threshold":10}}"#,
+        )
+        .expect("config");
         assert_eq!((cfg.max_connections, cfg.max_in_flight), (Some(2), Some(3)));
         assert_eq!(cfg.retry_after_secs(), 5);
+        let c = cfg.compression.expect("compression");
+        assert_eq!((c.threshold, c.gzip_level, c.brotli_level), (10, 6, 4));
     }
 
     #[test]

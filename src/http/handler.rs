@@ -84,8 +84,23 @@ async fn origin_decision(state: &ServerState, origin: Option<&str>) -> OriginDec
 }
 
 /// The one entry point: every request under any path comes here. A body
-/// left unread is drained by the connection after the answer.
+/// left unread is drained by the connection after the answer, which is
+/// compressed when `compression` is on (`compress.rs`).
 pub async fn handle(
+    state: &ServerState,
+    parts: http::request::Parts,
+    body: RequestBody,
+) -> Response<Body> {
+    let Some(compression) = &state.compression else {
+        return respond(state, parts, body).await;
+    };
+    let accepted = compression.accepted(&parts.method, &parts.headers);
+    let answer = respond(state, parts, body).await;
+    compression.encode(accepted, answer).await
+}
+
+/// A request walked through the core to its answer.
+async fn respond(
     state: &ServerState,
     parts: http::request::Parts,
     mut body: RequestBody,

@@ -44,6 +44,7 @@
 
 mod answer;
 mod body;
+mod compress;
 mod conn;
 mod dispatch;
 /// The HTTP/1.1 codec; public for the fuzz targets (`fuzz/`).

@@ -15,6 +15,7 @@ use crate::core::cors::CorsPolicy;
 use crate::core::exposure::Registry;
 use crate::core::router::Router as PathRouter;
 
+use super::compress::Compression;
 use super::dispatch::Dispatch;
 use super::shed::{ConnLimit, InFlight};
 
@@ -37,6 +38,8 @@ pub struct ServerState {
     pub in_flight: InFlight,
     /// `maxConnections`: connections open.
     pub connections: ConnLimit,
+    /// `compression`; `None`: answers go as handled.
+    pub compression: Option<Compression>,
 }
 
 impl ServerState {
@@ -58,6 +61,7 @@ impl ServerState {
             dispatch,
             in_flight: InFlight::new(cfg.max_in_flight, cfg.retry_after_secs()),
             connections: ConnLimit::new(cfg.max_connections),
+            compression: cfg.compression.as_ref().map(Compression::new),
         }
     }
 }
