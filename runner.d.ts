@@ -1,7 +1,7 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { TunnelServer } from './index';
+import type { TunnelServer, TunnelServerOptions } from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
@@ -9,8 +9,13 @@ import type { TunnelServer } from './index';
  * without `http.listen` nothing listens (as with nodeExposure).
  * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
  */
-export type NativeExposureConfig = NodeExposureConfig;
-export type NativeExposureHttpConfig = NodeExposureHttpConfig;
+export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: NativeExposureHttpConfig };
+/**
+ * `nodeExposure`'s `http` config, plus the native server's production options (see
+ * `TunnelServerOptions`): `maxConnections`, `maxInFlight`, `retryAfterSeconds`, `compression`.
+ */
+export type NativeExposureHttpConfig = NodeExposureHttpConfig &
+  Pick<TunnelServerOptions, 'maxConnections' | 'maxInFlight' | 'retryAfterSeconds' | 'compression'>;
 
 /** The value of the `nativeExposure` resource. */
 export interface NativeExposureValue {
