@@ -130,7 +130,7 @@ fn parse_qvalue(v: &[u8]) -> Option<Q> {
 
 /// `tchar` (RFC 9110 5.6.2).
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^'..=b'`' | b'|' | b'~')
 }
 
 /// Whether a streamed answer of this content type gains from compression:
@@ -246,6 +246,14 @@ mod tests {
         assert_eq!(pick(&[" br ; q=0.9 ,gzip;q=0.5"]), BR);
         assert_eq!(pick(&["br;level=5"]), BR);
         assert_eq!(pick(&[",,gzip,"]), GZIP);
+    }
+
+    #[test]
+    fn tchar_is_the_rfc_set() {
+        for b in 0..=255u8 {
+            let rfc = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), rfc, "{b}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Compressed answers (`compression`), a layer around the handler: the
-//! coding is chosen from the request's `Accept-Encoding` before the request
-//! is handled, and applied to the answer it gave.
+//! Compressed answers (`compression`), around the handler: the connection
+//! chooses the coding from the request's `Accept-Encoding` before it hands
+//! the request on, and applies it to the answer (`Compression::encode`).
 //!
 //! - Whole answers (the JSON envelopes) of at least `threshold` bytes are
 //!   compressed whole, with the compressed `content-length`; unless the
@@ -86,42 +86,56 @@ impl Compression {
     }
 
     /// The answer in the accepted coding, when it is one to compress;
-    /// `Vary: Accept-Encoding` on every answer that could have been.
-    pub async fn encode(&self, accepted: Accepted, answer: Response<Body>) -> Response<Body> {
+    /// `Vary: Accept-Encoding` on every answer that could have been. Not an
+    /// `async fn`: its future would be part of every request's, compressed
+    /// or not; only a body for the blocking pool gets a (boxed) future.
+    pub fn encode(&self, accepted: Accepted, answer: Response<Body>) -> Encoded {
         if accepted == Accepted::Absent || !self.compressible(&answer) {
-            return answer;
+            return Encoded::Ready(answer);
         }
         let (mut parts, body) = answer.into_parts();
         parts
             .headers
             .append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         let Accepted::Coding(coding) = accepted else {
-            return Response::from_parts(parts, body);
+            return Encoded::Ready(Response::from_parts(parts, body));
         };
-        let body = match body {
-            Body::Full(bytes) => match self.whole(coding, bytes.clone()).await {
-                Some(packed) if packed.len() < bytes.len() => {
-                    parts
-                        .headers
-                        .insert(header::CONTENT_LENGTH, HeaderValue::from(packed.len()));
-                    Body::Full(packed)
-                }
-                // No smaller (or the encoder failed): as it was.
-                _ => return Response::from_parts(parts, Body::Full(bytes)),
-            },
-            Body::Stream(stream) => Body::Stream(stream.encoded(self.stream_encoder(coding))),
-        };
-        parts.headers.insert(
-            header::CONTENT_ENCODING,
-            HeaderValue::from_static(coding.token()),
-        );
-        Response::from_parts(parts, body)
+        let levels = self.levels;
+        match body {
+            Body::Full(bytes) if bytes.len() > INLINE_LIMIT => {
+                Encoded::Later(Box::pin(async move {
+                    let whole = bytes.clone();
+                    let packed =
+                        tokio::task::spawn_blocking(move || compress_whole(coding, levels, &whole))
+                            .await
+                            .ok()
+                            .and_then(Result::ok);
+                    with_whole(parts, coding, bytes, packed)
+                }))
+            }
+            Body::Full(bytes) => {
+                let packed = compress_whole(coding, levels, &bytes).ok();
+                Encoded::Ready(with_whole(parts, coding, bytes, packed))
+            }
+            Body::Stream(stream) => {
+                parts.headers.insert(
+                    header::CONTENT_ENCODING,
+                    HeaderValue::from_static(coding.token()),
+                );
+                let stream = stream.encoded(self.stream_encoder(coding));
+                Encoded::Ready(Response::from_parts(parts, Body::Stream(stream)))
+            }
+        }
     }
 
     /// Whether the answer is one the rules above compress.
     fn compressible(&self, answer: &Response<Body>) -> bool {
         let status = answer.status();
         let h = answer.headers();
+        // Most answers are small: the length decides first.
+        if matches!(answer.body(), Body::Full(bytes) if bytes.len() < self.threshold) {
+            return false;
+        }
         if status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED
@@ -134,18 +148,6 @@ impl Compression {
             Body::Full(bytes) => bytes.len() >= self.threshold,
             Body::Stream(_) => !h.contains_key(header::CONTENT_LENGTH),
         }
-    }
-
-    /// A whole body compressed, in place or on the blocking pool.
-    async fn whole(&self, coding: Coding, bytes: Bytes) -> Option<Bytes> {
-        let levels = self.levels;
-        if bytes.len() <= INLINE_LIMIT {
-            return compress_whole(coding, levels, &bytes).ok();
-        }
-        tokio::task::spawn_blocking(move || compress_whole(coding, levels, &bytes))
-            .await
-            .ok()?
-            .ok()
     }
 
     fn stream_encoder(&self, coding: Coding) -> StreamEncoder {
@@ -161,6 +163,37 @@ impl Compression {
                 STREAM_LGWIN as u32,
             ))),
         }
+    }
+}
+
+/// An answer out of the compression layer.
+pub enum Encoded {
+    Ready(Response<Body>),
+    /// A whole body larger than [`INLINE_LIMIT`], compressed on the blocking
+    /// pool.
+    Later(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
+}
+
+/// A whole answer with its compressed body, when that came out smaller;
+/// as it was otherwise (or when the encoder failed).
+fn with_whole(
+    mut parts: http::response::Parts,
+    coding: Coding,
+    bytes: Bytes,
+    packed: Option<Bytes>,
+) -> Response<Body> {
+    match packed {
+        Some(packed) if packed.len() < bytes.len() => {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(packed.len()));
+            parts.headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.token()),
+            );
+            Response::from_parts(parts, Body::Full(packed))
+        }
+        _ => Response::from_parts(parts, Body::Full(bytes)),
     }
 }
 
@@ -307,6 +340,16 @@ mod tests {
     use http_body_util::BodyExt;
     use std::io::Read;
 
+    impl Compression {
+        /// `encode`, awaited.
+        async fn encoded(&self, accepted: Accepted, answer: Response<Body>) -> Response<Body> {
+            match self.encode(accepted, answer) {
+                Encoded::Ready(answer) => answer,
+                Encoded::Later(answer) => answer.await,
+            }
+        }
+    }
+
     fn policy(threshold: usize) -> Compression {
         Compression::new(&CompressionConfig {
             threshold,
@@ -365,7 +408,7 @@ mod tests {
                 (Coding::Br, unbrotli),
             ] {
                 let res = policy(1024)
-                    .encode(Accepted::Coding(coding), json_answer(&body))
+                    .encoded(Accepted::Coding(coding), json_answer(&body))
                     .await;
                 let (parts, packed) = full(res);
                 assert_eq!(parts.headers[header::CONTENT_ENCODING], coding.token());
@@ -388,7 +431,7 @@ mod tests {
             (policy(0), Accepted::Absent),
         ];
         for (policy, accepted) in cases {
-            let (parts, bytes) = full(policy.encode(accepted, json_answer(&body)).await);
+            let (parts, bytes) = full(policy.encoded(accepted, json_answer(&body)).await);
             assert_eq!(&bytes[..], &body[..]);
             assert!(parts.headers.get(header::CONTENT_ENCODING).is_none());
             assert!(parts.headers.get(header::VARY).is_none());
@@ -400,7 +443,7 @@ mod tests {
         let body = big_json(100);
         let (parts, bytes) = full(
             policy(0)
-                .encode(Accepted::Identity, json_answer(&body))
+                .encoded(Accepted::Identity, json_answer(&body))
                 .await,
         );
         assert_eq!(&bytes[..], &body[..]);
@@ -414,13 +457,13 @@ mod tests {
         for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
             let mut res = json_answer(&body);
             *res.status_mut() = status;
-            let (parts, _) = full(policy(0).encode(Accepted::Coding(Coding::Gzip), res).await);
+            let (parts, _) = full(policy(0).encoded(Accepted::Coding(Coding::Gzip), res).await);
             assert!(parts.headers.get(header::CONTENT_ENCODING).is_none());
         }
         let mut res = json_answer(&body);
         res.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("zstd"));
-        let (parts, bytes) = full(policy(0).encode(Accepted::Coding(Coding::Gzip), res).await);
+        let (parts, bytes) = full(policy(0).encoded(Accepted::Coding(Coding::Gzip), res).await);
         assert_eq!(parts.headers[header::CONTENT_ENCODING], "zstd");
         assert_eq!(&bytes[..], &body[..]);
         let head = policy(0).accepted(&Method::HEAD, &{
@@ -445,7 +488,7 @@ mod tests {
             .collect();
         let (parts, bytes) = full(
             policy(0)
-                .encode(Accepted::Coding(Coding::Gzip), json_answer(&noise))
+                .encoded(Accepted::Coding(Coding::Gzip), json_answer(&noise))
                 .await,
         );
         assert_eq!(&bytes[..], &noise[..]);
@@ -461,7 +504,7 @@ mod tests {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/x-ndjson"),
             );
-            let res = policy(1 << 20).encode(Accepted::Coding(coding), res).await;
+            let res = policy(1 << 20).encoded(Accepted::Coding(coding), res).await;
             assert_eq!(res.headers()[header::CONTENT_ENCODING], coding.token());
             let Body::Stream(mut stream) = res.into_body() else {
                 panic!("still a stream");
@@ -516,7 +559,7 @@ mod tests {
             let mut res = Response::new(Body::Stream(stream));
             res.headers_mut()
                 .insert(name.clone(), HeaderValue::from_static(value));
-            let res = policy(0).encode(Accepted::Coding(Coding::Br), res).await;
+            let res = policy(0).encoded(Accepted::Coding(Coding::Br), res).await;
             assert!(
                 res.headers().get(header::CONTENT_ENCODING).is_none(),
                 "{name}"

@@ -83,24 +83,16 @@ async fn origin_decision(state: &ServerState, origin: Option<&str>) -> OriginDec
     state.cors.resolve_origin(origin, dynamic)
 }
 
-/// The one entry point: every request under any path comes here. A body
-/// left unread is drained by the connection after the answer, which is
-/// compressed when `compression` is on (`compress.rs`).
-pub async fn handle(
-    state: &ServerState,
-    parts: http::request::Parts,
-    body: RequestBody,
-) -> Response<Body> {
-    let Some(compression) = &state.compression else {
-        return respond(state, parts, body).await;
-    };
-    let accepted = compression.accepted(&parts.method, &parts.headers);
-    let answer = respond(state, parts, body).await;
-    compression.encode(accepted, answer).await
+/// The origin decision without asking JS (a shed call's).
+#[cold]
+#[inline(never)]
+fn static_origin(state: &ServerState, origin: Option<&str>) -> OriginDecision {
+    state.cors.resolve_origin(origin, None)
 }
 
-/// A request walked through the core to its answer.
-async fn respond(
+/// The one entry point: every request under any path comes here. A body
+/// left unread is drained by the connection after the answer.
+pub async fn handle(
     state: &ServerState,
     parts: http::request::Parts,
     mut body: RequestBody,
@@ -130,7 +122,7 @@ async fn respond(
         && parts.method == Method::POST
         && state.in_flight.is_full();
     let decision = if shed {
-        state.cors.resolve_origin(origin.as_deref(), None)
+        static_origin(state, origin.as_deref())
     } else {
         origin_decision(state, origin.as_deref()).await
     };

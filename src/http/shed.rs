@@ -75,7 +75,10 @@ impl InFlight {
     }
 
     /// The 503 past the limit: the protocol's error envelope (code
-    /// `OVERLOADED`), `Retry-After`, the request id and CORS headers.
+    /// `OVERLOADED`), `Retry-After`, the request id and CORS headers. Out of
+    /// line, so that the request path it is branched off stays as small.
+    #[cold]
+    #[inline(never)]
     pub fn overloaded(&self, extra: &AnswerHeaders<'_>) -> Response<Body> {
         let err = ProtocolError::Overloaded;
         let mut res = answer::json(

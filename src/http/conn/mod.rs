@@ -29,6 +29,7 @@ use self::receive::{answer_or_gone, answer_while_receiving, finish_body, Awaited
 use self::send::{encode_whole, write_streamed};
 use super::answer::Body;
 use super::body::RequestBody;
+use super::compress::Encoded;
 use super::h1::{self, Decoder, Framing, Head, Refusal};
 use super::handler::handle;
 use super::state::ServerState;
@@ -186,6 +187,8 @@ async fn exchange(
     let method = request.method().clone();
     let version = request.version();
     let (parts, ()) = request.into_parts();
+    // `compression`: the coding is chosen from the head, applied to the answer.
+    let accepted = (state.compression.as_ref()).map(|c| c.accepted(&parts.method, &parts.headers));
 
     if expect_continue {
         // Node answers `expect: 100-continue` at once, before any handler.
@@ -217,6 +220,13 @@ async fn exchange(
         }
     };
     drop(answering);
+    let answer = match (&state.compression, accepted) {
+        (Some(compression), Some(accepted)) => match compression.encode(accepted, answer) {
+            Encoded::Ready(answer) => answer,
+            Encoded::Later(answer) => answer.await,
+        },
+        _ => answer,
+    };
 
     let (parts, body) = answer.into_parts();
     let to = AnswerTo {
