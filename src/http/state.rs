@@ -32,6 +32,8 @@ pub struct ServerState {
     pub envelopes_in_js: bool,
     pub registry: Arc<ArcSwap<Registry>>,
     pub dispatch: Arc<dyn Dispatch>,
+    /// Connections speak TLS with this configuration; `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerState {
@@ -51,6 +53,13 @@ impl ServerState {
             envelopes_in_js: cfg.custom_serializer,
             registry,
             dispatch,
+            tls: None,
         }
+    }
+
+    /// Serves HTTPS with this configuration (`tls::server_config`).
+    pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(tls);
+        self
     }
 }
