@@ -316,6 +316,7 @@ async function createNativeExposure(cfg, deps) {
     resolveError: (err) => resolveAppErrorExtra(store, err),
   };
   if (http.cors !== undefined) options.cors = http.cors;
+  if (http.tls !== undefined) options.tls = http.tls;
   if (http.limits?.json !== undefined || http.limits?.multipart !== undefined) {
     options.limits = {};
     if (http.limits.json !== undefined) options.limits.json = http.limits.json;
