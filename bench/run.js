@@ -25,6 +25,7 @@ const {
 } = require('./lib/common');
 const { ensureWrk, wrkVersion, writeLuaScript, runWrk } = require('./lib/wrk');
 const { barChart } = require('./lib/svg');
+const { tlsPhase, renderTls } = require('./lib/tls');
 
 const log = (...a) => console.error(...a);
 
@@ -580,6 +581,12 @@ async function main() {
     upload = await uploadPhase(live);
   }
 
+  // ---------------------------------------------------------------- HTTPS (BENCH_TLS=0 skips it)
+  const tls =
+    SMOKE || env.BENCH_TLS === '0'
+      ? null
+      : await tlsPhase({ start: (name) => new ServerProc(name).start(), wrkBin, scripts, bodies, cfg, log });
+
   // ---------------------------------------------------------------- idle keep-alive memory
   let idleMemory = null;
   if (cfg.idleConns > 0) {
@@ -619,6 +626,7 @@ async function main() {
     summary,
     fixedRate: fixed,
     upload,
+    tls,
     idleMemory,
     runs,
     elapsedS: Math.round((Date.now() - t0) / 1000),
@@ -993,6 +1001,12 @@ function renderText(result, names) {
     const title = `Upload throughput (${result.upload.bytes}-byte application/octet-stream bodies streamed by the task, ${result.upload.connections} connections)`;
     plain.push('', title, table(h, rs, a));
     md.push('', title, '', mdTable(h, rs, a));
+  }
+
+  const tlsText = renderTls(result.tls);
+  if (tlsText) {
+    plain.push(...tlsText.plain);
+    md.push(...tlsText.md);
   }
 
   if (result.idleMemory) {
