@@ -1,7 +1,7 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { TunnelServer } from './index';
+import type { TunnelServer, TlsOptions } from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
@@ -9,8 +9,9 @@ import type { TunnelServer } from './index';
  * without `http.listen` nothing listens (as with nodeExposure).
  * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
  */
-export type NativeExposureConfig = NodeExposureConfig;
-export type NativeExposureHttpConfig = NodeExposureHttpConfig;
+export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: NativeExposureHttpConfig };
+/** nodeExposure's `http` config, plus `tls`: HTTPS on the same port (see `TlsOptions`). */
+export type NativeExposureHttpConfig = NodeExposureHttpConfig & { tls?: TlsOptions };
 
 /** The value of the `nativeExposure` resource. */
 export interface NativeExposureValue {
@@ -18,7 +19,7 @@ export interface NativeExposureValue {
   server: TunnelServer;
   /** The normalised base path, e.g. `/__runner` (as nodeExposure's `basePath`). */
   basePath: string;
-  /** Bound host, port and origin URL (`http://host:port`); `null` without `http.listen`. */
+  /** Bound host, port and origin URL (`http://host:port`, `https://` with `http.tls`); `null` without `http.listen`. */
   host: string | null;
   port: number | null;
   url: string | null;
