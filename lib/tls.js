@@ -8,7 +8,8 @@ const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArr
 
 const isPem = (v) => typeof v === 'string' || v instanceof Uint8Array;
 
-const pemText = (v) => (typeof v === 'string' ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('latin1'));
+const pemText = (v) =>
+  typeof v === 'string' ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('latin1');
 
 /** One PEM value, or several (a chain, a list of CAs), as one text. */
 function pemList(value, field, fail) {
