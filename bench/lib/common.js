@@ -161,6 +161,9 @@ async function waitForPort(port, timeoutMs = 20000, host = '127.0.0.1') {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** `list` rotated by `round - 1`, so that no peer always runs first or last. */
+const rotated = (list, round) => list.map((_, i) => list[(i + round - 1) % list.length]);
+
 /** The median of the finite values (null when there are none). */
 function median(values) {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -168,6 +171,9 @@ function median(values) {
   const m = v.length >> 1;
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
+
+/** `{ [key]: median of the runs' values of key }` for each of `keys`, in that order. */
+const medians = (runs, keys) => Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))]));
 
 // ---------------------------------------------------------------- server-child protocol
 
@@ -225,7 +231,9 @@ module.exports = {
   freePort,
   waitForPort,
   sleep,
+  rotated,
   median,
+  medians,
   announce,
   skip,
   exitWithParent,

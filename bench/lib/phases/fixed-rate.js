@@ -1,7 +1,7 @@
 'use strict';
 // Latency at a fixed rate: the open-loop generator (openloop.js) at a constant request rate,
 // latency counted from the scheduled send time; medians across rounds.
-const { TOKEN, TOKEN_HEADER, SCENARIO_KINDS, readCpuMicros, sleep, median } = require('../common');
+const { TOKEN, TOKEN_HEADER, SCENARIO_KINDS, readCpuMicros, sleep, rotated, medians } = require('../common');
 const { runChild } = require('../child');
 const { fmt } = require('../report');
 
@@ -29,7 +29,7 @@ async function fixedRatePhase(bench, live, summary) {
   log(`\nfixed-rate latency: ${rate} req/s (${source}), ${cfg.fixedConnections} connections, open-loop generator`);
   const runsByServer = Object.fromEntries(live.map((p) => [p.name, []]));
   for (let round = 1; round <= cfg.rounds; round++) {
-    const order = live.map((_, i) => live[(i + round - 1) % live.length]);
+    const order = rotated(live, round);
     for (const p of order) {
       const tag = `[round ${round}/${cfg.rounds}] fixed ${String(rate).padEnd(6)} ${p.name.padEnd(15)}`;
       if (!p.alive) {
@@ -97,11 +97,7 @@ async function fixedRatePhase(bench, live, summary) {
     const m = rs.filter((r) => Number.isFinite(r.p99Ms));
     med[n] = m.length
       ? {
-          achievedRps: median(m.map((r) => r.achievedRps)),
-          p50Ms: median(m.map((r) => r.p50Ms)),
-          p99Ms: median(m.map((r) => r.p99Ms)),
-          p999Ms: median(m.map((r) => r.p999Ms)),
-          serverCpuUsPerReq: median(m.map((r) => r.serverCpuUsPerReq)),
+          ...medians(m, ['achievedRps', 'p50Ms', 'p99Ms', 'p999Ms', 'serverCpuUsPerReq']),
           keptUp: m.every((r) => r.keptUp),
           valid: rs.every((r) => r.valid),
         }

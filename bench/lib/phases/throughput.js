@@ -2,7 +2,7 @@
 // Throughput: for each round, scenario and peer (the order rotated each round), a wrk warm-up,
 // then a measured wrk run with the peer's CPU time and the machine's read around it; the
 // median across rounds per scenario and peer, with the ratios to the baselines.
-const { readCpuMicros, readChildrenCpuMicros, readMachineCpu, sleep, median } = require('../common');
+const { readCpuMicros, readChildrenCpuMicros, readMachineCpu, sleep, rotated, medians } = require('../common');
 const { runWrk } = require('../wrk');
 const { BASELINES, BACKGROUND_WARN, STEAL_REDO, STEAL_RETRIES } = require('../config');
 const { fmt } = require('../report');
@@ -20,8 +20,7 @@ async function throughputPhase(bench, live, checks) {
 
   for (let round = 1; round <= cfg.rounds; round++) {
     for (const s of scenarios) {
-      // rotate the server order each round so no peer always runs first/last
-      const order = live.map((_, i) => live[(i + round - 1) % live.length]);
+      const order = rotated(live, round);
       for (const p of order) {
         const tag = `[round ${round}/${cfg.rounds}] ${s.name.padEnd(11)} ${p.name.padEnd(15)}`;
         if (!p.alive) {
@@ -127,11 +126,7 @@ async function throughputPhase(bench, live, checks) {
       const measured = rs.filter((r) => Number.isFinite(r.rps));
       summary[s.name][n] = measured.length
         ? {
-            rps: median(measured.map((r) => r.rps)),
-            p50Ms: median(measured.map((r) => r.p50Ms)),
-            p99Ms: median(measured.map((r) => r.p99Ms)),
-            serverCpuUsPerReq: median(measured.map((r) => r.serverCpuUsPerReq)),
-            serverCpuCores: median(measured.map((r) => r.serverCpuCores)),
+            ...medians(measured, ['rps', 'p50Ms', 'p99Ms', 'serverCpuUsPerReq', 'serverCpuCores']),
             rounds: measured.length,
             valid: rs.length > 0 && rs.every((r) => r.valid),
           }

@@ -3,7 +3,7 @@
 // their bytes, on the peers that can read the raw request stream. Rounds interleaved.
 const fs = require('node:fs');
 const path = require('node:path');
-const { readCpuMicros, sleep, median } = require('../common');
+const { readCpuMicros, sleep, rotated, medians } = require('../common');
 const { runWrk, writeLuaScript } = require('../wrk');
 const { post } = require('../checks');
 
@@ -26,7 +26,7 @@ async function uploadPhase(bench, live) {
   log(`\nupload throughput: ${UPLOAD_BYTES} byte bodies, ${UPLOAD_CONNECTIONS} connections`);
   const runsByServer = Object.fromEntries(peers.map((p) => [p.name, []]));
   for (let round = 1; round <= cfg.rounds; round++) {
-    const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
+    const order = rotated(peers, round);
     for (const p of order) {
       if (!p.alive) continue;
       const url = `http://127.0.0.1:${p.port}/__runner/task/bench.upload`;
@@ -77,8 +77,7 @@ async function uploadPhase(bench, live) {
     const m = rs.filter((r) => Number.isFinite(r.mbps));
     summary[name] = m.length
       ? {
-          mbps: median(m.map((r) => r.mbps)),
-          serverCpuUsPerMB: median(m.map((r) => r.serverCpuUsPerMB)),
+          ...medians(m, ['mbps', 'serverCpuUsPerMB']),
           valid: rs.every((r) => r.valid),
         }
       : { mbps: null, valid: false };
