@@ -6,7 +6,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { Serializer } = require('@bluelibs/runner');
 const { rawRequest, compare } = require('./helpers');
-const { startRunnerPair, userContext, tenantContext, TOKEN, API_KEY } = require('./helpers/runner-app');
+const { startRunnerPair, userContext, tenantContext, TOKEN, API_KEY } = require('./helpers/rn-app');
 
 const serializer = new Serializer();
 const BASE = '/__runner';

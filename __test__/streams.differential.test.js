@@ -1,5 +1,5 @@
 'use strict';
-// The same Runner app (helpers/streams.js buildStreamsApp) exposed by Runner's nodeExposure (the
+// The same Runner app (helpers/streams-app.js) exposed by Runner's nodeExposure (the
 // reference) and by nativeExposure: multipart uploads (success and every error), raw
 // application/octet-stream bodies read through useExposureContext().req, streamed answers, and
 // answers written through useExposureContext().res. The same raw HTTP request goes to both;
@@ -11,6 +11,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const { Serializer } = require('@bluelibs/runner');
 const { startBoth } = require('./helpers/runner-app');
+const { startStreamsApp, probes } = require('./helpers/streams-app');
 const { rawRequest, buildRequest, compare, startPair, sameAnswer } = require('./helpers');
 const S = require('./helpers/streams');
 
@@ -34,7 +35,7 @@ const F = S.fileSentinel;
 const file = S.filePart;
 
 function startRunnerPair(http) {
-  return startBoth((exposure) => S.startStreamsApp(exposure, http));
+  return startBoth((exposure) => startStreamsApp(exposure, http));
 }
 
 async function both(pair, spec, label) {
@@ -328,11 +329,11 @@ async function disconnectWhen(target, spec, task, ready, settleMs = 1500) {
       if (r.task !== task) return;
       rec = r;
       if (ready(r)) {
-        S.probes.removeListener('record', on);
+        probes.removeListener('record', on);
         resolve();
       }
     };
-    S.probes.on('record', on);
+    probes.on('record', on);
   });
   const socket = net.connect({ host: '127.0.0.1', port: target.port });
   socket.on('error', () => {});
