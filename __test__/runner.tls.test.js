@@ -4,13 +4,13 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { nativeExposure } = require('../runner');
-const { startApp, TOKEN } = require('./helpers/runner-app');
+const { startRnApp, TOKEN } = require('./helpers/rn-app');
 const { pem, serverTls, httpsRequest, runnerClients } = require('./helpers/tls');
 
 describe('nativeExposure with http.tls', () => {
   let app;
   before(async () => {
-    app = await startApp(nativeExposure, { auth: { token: TOKEN }, tls: serverTls() });
+    app = await startRnApp(nativeExposure, { auth: { token: TOKEN }, tls: serverTls() });
   });
   after(async () => app && app.close());
 
@@ -45,14 +45,14 @@ describe('nativeExposure with http.tls', () => {
 
   it('a bad http.tls makes the app fail to start with ERR_TLS_CONFIG', async () => {
     await assert.rejects(
-      startApp(nativeExposure, { auth: { token: TOKEN }, tls: { cert: pem('server.pem'), key: pem('other.key') } }),
+      startRnApp(nativeExposure, { auth: { token: TOKEN }, tls: { cert: pem('server.pem'), key: pem('other.key') } }),
       (e) => e.code === 'ERR_TLS_CONFIG' || e.cause?.code === 'ERR_TLS_CONFIG',
     );
   });
 
   it('a wrong http.tls type is a TypeError naming the field', async () => {
     await assert.rejects(
-      startApp(nativeExposure, { auth: { token: TOKEN }, tls: { cert: pem('server.pem'), key: 12 } }),
+      startRnApp(nativeExposure, { auth: { token: TOKEN }, tls: { cert: pem('server.pem'), key: 12 } }),
       (e) => /"tls\.key"/.test(e.message) || /"tls\.key"/.test(e.cause?.message ?? ''),
     );
   });
