@@ -11,7 +11,7 @@ use napi_derive::napi;
 use tokio::sync::mpsc;
 
 use crate::core::config::ServerConfig;
-use crate::core::envelope::ProtocolError;
+use crate::core::envelope::{self, ProtocolError};
 use crate::core::exposure::{AllowList, Kind, Registry};
 use crate::core::headers::node_headers_json;
 use crate::core::json;
@@ -466,7 +466,8 @@ impl NativeServer {
 /// for each call, written into one buffer. If the record does not hold
 /// `count` tickets and as many elements, each call gets the internal error.
 fn joined_results(record: &[u8], count: usize) -> Vec<(u32, u16, Bytes)> {
-    const HEAD: &[u8] = br#"{"ok":true,"result":"#;
+    const HEAD: &[u8] = envelope::OK_RESULT_PREFIX.as_bytes();
+    const TAIL: &[u8] = envelope::OK_RESULT_SUFFIX.as_bytes();
     let Some((ids, text)) = count
         .checked_mul(4)
         .and_then(|n| (n <= record.len()).then(|| record.split_at(n)))
@@ -483,12 +484,12 @@ fn joined_results(record: &[u8], count: usize) -> Vec<(u32, u16, Bytes)> {
             .map(|t| (t, internal.status(), body.clone()))
             .collect();
     };
-    let mut out = BytesMut::with_capacity(text.len() + count * (HEAD.len() + 1));
+    let mut out = BytesMut::with_capacity(text.len() + count * (HEAD.len() + TAIL.len()));
     let mut ends = Vec::with_capacity(count);
     for range in ranges {
         out.extend_from_slice(HEAD);
         out.extend_from_slice(&text[range]);
-        out.extend_from_slice(b"}");
+        out.extend_from_slice(TAIL);
         ends.push(out.len());
     }
     let all = out.freeze();
