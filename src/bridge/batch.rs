@@ -258,7 +258,11 @@ impl Inbox {
                     write_record(out, KIND_GONE, 0, ticket, 0, &[]);
                 }
                 Job::Origin(ticket, origin, reply) => {
-                    let flag = u8::from(origin.is_some());
+                    let flag = if origin.is_some() {
+                        FLAG_ORIGIN_SENT
+                    } else {
+                        0
+                    };
                     let bytes = origin.as_deref().map(latin1_bytes).unwrap_or_default();
                     write_record(out, KIND_ORIGIN, flag, ticket, 0, &bytes);
                     pending.insert(ticket, Pending::Text(reply));
@@ -295,14 +299,18 @@ impl Values {
         self.count += 1;
     }
 
-    /// Flags 1 when the text is ASCII (JS may then decode it as Latin-1).
+    /// Flags ASCII text, which JS may then decode as Latin-1.
     fn write(mut self, out: &mut Vec<u8>) {
         if self.count == 0 {
             return;
         }
         self.text.push(b']');
-        let ascii = u8::from(self.text.is_ascii());
-        write_record(out, KIND_VALUES, ascii, 0, self.count, &self.text);
+        let flags = if self.text.is_ascii() {
+            FLAG_VALUES_ASCII
+        } else {
+            0
+        };
+        write_record(out, KIND_VALUES, flags, 0, self.count, &self.text);
     }
 }
 
@@ -491,7 +499,8 @@ mod tests {
         let mut out = Vec::new();
         while buf.len() >= RECORD_HEADER {
             let word = |i: usize| u32::from_le_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
-            let (kind, ticket, len) = (buf[0], word(4), word(12) as usize);
+            let (kind, ticket) = (buf[RECORD_KIND], word(RECORD_TICKET));
+            let len = word(RECORD_LENGTH) as usize;
             out.push((
                 kind,
                 ticket,
@@ -578,9 +587,9 @@ mod tests {
             let mut v = Vec::new();
             let mut at = 0;
             while at + RECORD_HEADER <= out.len() {
-                v.push(out[at + 1]);
-                let len =
-                    u32::from_le_bytes([out[at + 12], out[at + 13], out[at + 14], out[at + 15]]);
+                v.push(out[at + RECORD_FLAGS]);
+                let len = &out[at + RECORD_LENGTH..at + RECORD_LENGTH + 4];
+                let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
                 at += RECORD_HEADER + len as usize;
             }
             v

@@ -42,7 +42,27 @@ pub const KIND_VALUES: u32 = wire::KIND_VALUES as u32;
 #[napi]
 pub const FLAG_JOINED: u32 = wire::FLAG_JOINED as u32;
 #[napi]
+pub const FLAG_VALUES_ASCII: u32 = wire::FLAG_VALUES_ASCII as u32;
+#[napi]
+pub const FLAG_ORIGIN_SENT: u32 = wire::FLAG_ORIGIN_SENT as u32;
+#[napi]
+pub const RECORD_KIND: u32 = wire::RECORD_KIND as u32;
+#[napi]
+pub const RECORD_FLAGS: u32 = wire::RECORD_FLAGS as u32;
+#[napi]
+pub const RECORD_TICKET: u32 = wire::RECORD_TICKET as u32;
+#[napi]
+pub const RECORD_HANDLER: u32 = wire::RECORD_HANDLER as u32;
+#[napi]
+pub const RECORD_LENGTH: u32 = wire::RECORD_LENGTH as u32;
+#[napi]
 pub const RECORD_HEADER: u32 = wire::RECORD_HEADER as u32;
+#[napi]
+pub const ANSWER_TICKET: u32 = wire::ANSWER_TICKET as u32;
+#[napi]
+pub const ANSWER_STATUS: u32 = wire::ANSWER_STATUS as u32;
+#[napi]
+pub const ANSWER_LENGTH: u32 = wire::ANSWER_LENGTH as u32;
 #[napi]
 pub const ANSWER_HEADER: u32 = wire::ANSWER_HEADER as u32;
 #[napi]
