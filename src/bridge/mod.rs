@@ -7,6 +7,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 mod batch;
+mod convert;
 // Read only through the exports `#[napi]` registers, which test builds leave out.
 #[cfg_attr(test, allow(dead_code))]
 mod format;

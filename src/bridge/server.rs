@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use napi::bindgen_prelude::{AsyncTask, BufferSlice, Function};
-use napi::{Env, Error, Result, Status, Task};
+use napi::{Env, Error, Result, Task};
 use napi_derive::napi;
 use tokio::sync::mpsc;
 
@@ -19,6 +19,7 @@ use crate::core::request_id::REQUEST_ID_HEADER;
 use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
 
 use super::batch::{Answered, Inbox, Job, JsDispatch, Pending, Polled, Pusher, WakeFn};
+use super::convert::{bind_error, numbers_as_in_json_text, type_error, AllowListInput};
 use super::lock;
 use crate::http::stream::chunk_stream;
 use crate::http::ReplyBody;
@@ -69,23 +70,17 @@ pub struct BoundAddress {
     pub port: u32,
 }
 
-fn type_error(msg: String) -> Error {
-    Error::new(Status::InvalidArg, msg)
-}
-
 #[napi]
 impl NativeServer {
-    /// `config_json`: the validated options; `on_jobs()`: called on the JS
-    /// thread when jobs are queued and JS is not already fetching them
-    /// (with [`NativeServer::poll_into`]).
+    /// `config`: the options as `lib/options.js` validated them; `on_jobs()`:
+    /// called on the JS thread when jobs are queued and JS is not already
+    /// fetching them (with [`NativeServer::poll_into`]).
     #[napi(constructor)]
-    pub fn new(config_json: String, on_jobs: Function<'_, (), ()>) -> Result<Self> {
-        let mut config = ServerConfig::from_json(&config_json).map_err(type_error)?;
-        if config.worker_threads == 0 {
-            // The JS thread needs a core of its own to run the handlers.
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            config.worker_threads = cores.saturating_sub(1).max(1);
-        }
+    pub fn new(mut config: serde_json::Value, on_jobs: Function<'_, (), ()>) -> Result<Self> {
+        numbers_as_in_json_text(&mut config);
+        let config = ServerConfig::from_value(config)
+            .map_err(type_error)?
+            .leaving_a_core_to_js();
         let inbox = Inbox::new(config.plain_json_calls);
         // Weak: the function alone never keeps the event loop alive; the JS
         // wrapper holds a handle while listening.
@@ -162,38 +157,11 @@ impl NativeServer {
         self.registry.rcu(|r| r.without(Kind::Event, &id));
     }
 
-    /// Runner's allow-list as JSON `{enabled, allowOpen, tasks, events}`, or
-    /// `null` to serve every registered id.
+    /// Runner's allow-list, or `null` to serve every registered id.
     #[napi]
-    pub fn set_allow_list(&self, json: Option<String>) -> Result<()> {
-        let list = match json {
-            Some(text) => {
-                let v: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| type_error(format!("allow list: {e}")))?;
-                let strings = |key: &str| -> Vec<String> {
-                    v.get(key)
-                        .and_then(|a| a.as_array())
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|s| s.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                Some(AllowList {
-                    enabled: v.get("enabled").and_then(|b| b.as_bool()).unwrap_or(false),
-                    allow_open: v
-                        .get("allowOpen")
-                        .and_then(|b| b.as_bool())
-                        .unwrap_or(false),
-                    tasks: strings("tasks"),
-                    events: strings("events"),
-                })
-            }
-            None => None,
-        };
+    pub fn set_allow_list(&self, list: Option<AllowListInput>) {
+        let list: Option<AllowList> = list.map(AllowList::from);
         self.registry.rcu(|r| r.with_allow_list(list.clone()));
-        Ok(())
     }
 
     #[napi]
@@ -221,25 +189,8 @@ impl NativeServer {
             pusher: self.pusher(),
         });
         let state = ServerState::new(&self.config, self.registry.clone(), dispatch);
-        let server = bind(&self.config, state).map_err(|e| {
-            let code = match e.kind() {
-                std::io::ErrorKind::AddrInUse => "EADDRINUSE",
-                std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
-                std::io::ErrorKind::PermissionDenied => "EACCES",
-                _ if e.to_string().contains("lookup") || e.to_string().contains("invalid") => {
-                    "ENOTFOUND"
-                }
-                _ => "ELISTEN",
-            };
-            Error::new(
-                code,
-                format!(
-                    "{code}: cannot listen on {}:{}: {e}",
-                    self.config.host(),
-                    self.config.port
-                ),
-            )
-        })?;
+        let server = bind(&self.config, state)
+            .map_err(|e| bind_error(&e, self.config.host(), self.config.port))?;
         let addr = BoundAddress {
             host: server.local_addr.ip().to_string(),
             port: u32::from(server.local_addr.port()),
