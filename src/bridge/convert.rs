@@ -1,18 +1,26 @@
 //! The values that cross between JS and the bridge, converted at the edge:
-//! the options and the allow-list in, a bind error out.
+//! the options and the allow-list in, a bind error and a request's metadata
+//! out.
 
 // Deny, not forbid: the `#[napi]` expansions allow unsafe for their own FFI glue.
 #![deny(unsafe_code)]
 
-use napi::{Error, Status};
+use napi::{Error, Result, Status};
 use napi_derive::napi;
 use serde_json::{Number, Value};
 
+use crate::core::config::ServerConfig;
 use crate::core::exposure::AllowList;
+use crate::core::headers::node_headers_json;
+use crate::core::request_id::REQUEST_ID_HEADER;
+use crate::http::RequestMeta;
 
-/// A `TypeError` for JS (napi throws `InvalidArg` errors as such).
-pub fn type_error(msg: String) -> Error {
-    Error::new(Status::InvalidArg, msg)
+/// The options `lib/options.js` validated, read as their JSON text was; a
+/// `TypeError` (napi throws `InvalidArg` errors as such) when they do not
+/// read as a configuration.
+pub fn server_config(mut options: Value) -> Result<ServerConfig> {
+    numbers_as_in_json_text(&mut options);
+    ServerConfig::from_value(options).map_err(|msg| Error::new(Status::InvalidArg, msg))
 }
 
 /// Runner's allow-list, as `setAllowList` takes it (validated by
@@ -40,7 +48,7 @@ impl From<AllowListInput> for AllowList {
 /// `u32::MAX` (or below `i32::MIN`) over as a float, which integer fields
 /// refuse; in the options' JSON text (`JSON.stringify`) a whole number below
 /// 1e21 was digits, which `serde_json` reads as an integer when it fits.
-pub fn numbers_as_in_json_text(value: &mut Value) {
+fn numbers_as_in_json_text(value: &mut Value) {
     match value {
         Value::Number(n) => {
             if let Some(read) = n
@@ -77,6 +85,27 @@ pub fn bind_error(e: &std::io::Error, host: &str, port: u16) -> Error<&'static s
         _ => "ELISTEN",
     };
     Error::new(code, format!("{code}: cannot listen on {host}:{port}: {e}"))
+}
+
+/// `{method, url, path, requestId, headers}` of a call, as `ctx` reads it.
+pub fn info_json(meta: &RequestMeta) -> String {
+    let headers = node_headers_json(
+        &meta.headers,
+        &[(REQUEST_ID_HEADER, meta.request_id.as_str())],
+    );
+    let mut out = String::with_capacity(headers.len() + 128);
+    out.push_str(r#"{"method":"#);
+    out.push_str(&serde_json::Value::String(meta.method.to_string()).to_string());
+    out.push_str(r#","url":"#);
+    out.push_str(&serde_json::Value::String(meta.url.clone()).to_string());
+    out.push_str(r#","path":"#);
+    out.push_str(&serde_json::Value::String(meta.path.clone()).to_string());
+    out.push_str(r#","requestId":"#);
+    out.push_str(&serde_json::Value::String(meta.request_id.clone()).to_string());
+    out.push_str(r#","headers":"#);
+    out.push_str(&headers);
+    out.push('}');
+    out
 }
 
 #[cfg(test)]

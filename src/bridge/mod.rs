@@ -6,12 +6,15 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+mod answers;
 mod batch;
 mod convert;
 // Read only through the exports `#[napi]` registers, which test builds leave out.
 #[cfg_attr(test, allow(dead_code))]
 mod format;
+mod records;
 pub mod server;
+mod wake;
 
 /// Locks one of the bridge's mutexes, going on past a panic that poisoned
 /// it (refusing would leave every later request unanswered): each critical
