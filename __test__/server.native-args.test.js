@@ -69,4 +69,14 @@ describe('options and the allow-list as values', () => {
       assert.deepEqual(all, { enabled: true, tasks: ['a', 'b'], events: [] });
     });
   });
+
+  it('a lone surrogate in the options or the allow-list is refused, as in JSON text', () => {
+    const { TunnelServer } = loadNative();
+    const refused = { name: 'Error', code: 'InvalidArg' };
+    assert.throws(() => new TunnelServer({ auth: { token: 'a\ud800' } }), refused);
+    assert.throws(() => new TunnelServer({ cors: { origin: ['\udc00'] } }), refused);
+    const server = new TunnelServer({ auth: { token: 'a\ud83d\ude00' } });
+    assert.throws(() => server.setAllowList({ enabled: true, tasks: ['x\ud800'] }), refused);
+    server.setAllowList({ enabled: true, tasks: ['\ud83d\ude00'] });
+  });
 });

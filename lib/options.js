@@ -176,7 +176,30 @@ function normalizeOptions(options) {
   }
   // Without a serializer, small JSON bodies may arrive joined per batch.
   config.plainJsonCalls = extras.serializer === null;
+  refuseLoneSurrogates(config, 'invalid server configuration');
   return { config, extras };
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Throws, as the native side does for what it cannot read, when a string in
+ * `value` holds a lone surrogate: napi would read it as U+FFFD, where the
+ * JSON text the native side read before refused it.
+ */
+function refuseLoneSurrogates(value, what) {
+  if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value)) {
+      throw Object.assign(new Error(`${what}: a string holds a lone surrogate`), { code: 'InvalidArg' });
+    }
+  } else if (Array.isArray(value)) {
+    for (const item of value) refuseLoneSurrogates(item, what);
+  } else if (value !== null && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      refuseLoneSurrogates(key, what);
+      refuseLoneSurrogates(value[key], what);
+    }
+  }
 }
 
 /**
@@ -202,12 +225,14 @@ function allowListInput(list) {
   if (list === null || list === undefined) return null;
   if (!isPlainObject(list)) throw new TypeError('TunnelServer.setAllowList: "list" must be an object or null');
   const ids = (value, field) => (value === undefined ? [] : dense(checkStringList(value, field)));
-  return {
+  const input = {
     enabled: Boolean(list.enabled),
     allowOpen: Boolean(list.allowOpen),
     tasks: ids(list.tasks, 'allowList.tasks'),
     events: ids(list.events, 'allowList.events'),
   };
+  refuseLoneSurrogates(input, 'allow list');
+  return input;
 }
 
 // Holes, which `every` passes over, are left out, as they always were.
