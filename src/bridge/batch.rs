@@ -9,6 +9,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -22,6 +23,7 @@ use crate::http::stream::{pull_request_body, PullWindow, Pulled, StreamWriter};
 use crate::http::{Call, Dispatch, Reply, RequestMeta};
 
 use super::lock;
+use super::ready::QueueClock;
 
 use crate::wire::*;
 
@@ -43,6 +45,9 @@ pub enum Job {
     Origin(u32, Option<String>, oneshot::Sender<Option<String>>),
     Serialize(u32, String, oneshot::Sender<Option<String>>),
     Auth(u32, Arc<RequestMeta>, oneshot::Sender<bool>),
+    /// Nothing to do: wakes JS so that the readiness probe sees whether it
+    /// still runs.
+    Ping,
 }
 
 /// What a call holds of its request (headers, the JSON body) until it is
@@ -115,6 +120,8 @@ pub struct Inbox {
     /// To the answer-delivery task on the server's runtime while listening.
     pub answers: Mutex<Option<mpsc::UnboundedSender<Vec<Answered>>>>,
     scheduled: AtomicBool,
+    /// Since when JS has owed a look at the queue, for the readiness probe.
+    clock: QueueClock,
     next_ticket: AtomicU32,
     /// Bodies are parsed as plain JSON (no custom serializer), so those of a
     /// batch may be joined into one array.
@@ -134,6 +141,7 @@ impl Inbox {
             answers_out: Mutex::new(TicketMap::default()),
             answers: Mutex::new(None),
             scheduled: AtomicBool::new(false),
+            clock: QueueClock::new(),
             next_ticket: AtomicU32::new(1),
             join_values,
         })
@@ -173,8 +181,12 @@ impl Inbox {
     pub fn poll(&self, out: &mut Vec<u8>) -> Polled {
         let chunks = self.drain(out);
         if !out.is_empty() {
+            // JS polls again once it has dispatched these.
+            self.clock.owe();
             return Polled::Records { chunks };
         }
+        // Before the flag: a wake-up scheduled after it stamps the clock.
+        self.clock.settle();
         // Clear first: a job pushed after this point schedules a wake-up.
         self.scheduled.store(false, Ordering::SeqCst);
         let chunks = self.drain(out);
@@ -183,6 +195,7 @@ impl Inbox {
         }
         // Jobs slipped in before the flag was clear: keep fetching.
         self.scheduled.store(true, Ordering::SeqCst);
+        self.clock.owe();
         Polled::Records { chunks }
     }
 
@@ -271,6 +284,7 @@ impl Inbox {
                     write_record(out, KIND_AUTH, 0, ticket, 0, &[]);
                     pending.insert(ticket, Pending::Auth { reply, meta });
                 }
+                Job::Ping => {}
             }
         }
         drop(pending);
@@ -387,6 +401,7 @@ impl Pusher {
             return;
         }
         if !self.inbox.scheduled.swap(true, Ordering::SeqCst) {
+            self.inbox.clock.owe();
             match tokio::runtime::Handle::try_current() {
                 // On a server worker: wake JS once this worker has run every
                 // task that is ready now, so the jobs they push share the
@@ -479,6 +494,17 @@ impl Dispatch for JsDispatch {
     fn validate_auth(&self, meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>) {
         let ticket = self.ticket();
         self.push(Job::Auth(ticket, meta, reply));
+    }
+
+    fn untaken_for(&self) -> Duration {
+        let inbox = &self.pusher.inbox;
+        if !inbox.scheduled.load(Ordering::SeqCst) {
+            // JS owes nothing: wake it, so that a JS thread that no longer
+            // runs owes this look from now on.
+            self.push(Job::Ping);
+            return Duration::ZERO;
+        }
+        inbox.clock.owed_for()
     }
 }
 
