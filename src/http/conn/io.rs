@@ -1,6 +1,8 @@
 //! Reads and writes on the socket, driven by its readiness.
 
-use std::io;
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::Interest;
@@ -60,4 +62,51 @@ pub(super) async fn write_all(io: &TcpStream, mut data: &[u8]) -> io::Result<()>
         }
     }
     Ok(())
+}
+
+/// Reads and discards until the client closes its side or `within` passes:
+/// closing a socket with unread bytes resets the connection, and a reset can
+/// destroy an answer the client has not read yet.
+pub(super) async fn linger(io: &TcpStream, within: Duration) {
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(within, async {
+        loop {
+            if io.readable().await.is_err() {
+                return;
+            }
+            match io.try_read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
+}
+
+/// Reads what has already arrived, without waiting; true when something
+/// did. Past tokio's readiness too, which lags the socket until the runtime
+/// next polls for events: a stopping server serves a request that is there
+/// rather than close the connection under it.
+pub(super) fn read_now(io: &TcpStream, buf: &mut Option<BytesMut>, want: usize) -> bool {
+    match read_some(io, buf, want) {
+        Ok(n) => return n > 0,
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => return false,
+        Err(_) => {}
+    }
+    // The same socket through a second descriptor, read directly.
+    let Ok(fd) = io.as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let mut socket = std::net::TcpStream::from(fd);
+    let mut chunk = vec![0u8; want];
+    match socket.read(&mut chunk) {
+        Ok(n) if n > 0 => {
+            buf.get_or_insert_with(BytesMut::new)
+                .extend_from_slice(&chunk[..n]);
+            true
+        }
+        _ => false,
+    }
 }
