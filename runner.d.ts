@@ -1,16 +1,24 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { TunnelServer } from './index';
+import type { HealthOptions, TunnelServer } from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
  * `http.server` (attaching to an existing node:http server) is not supported;
- * without `http.listen` nothing listens (as with nodeExposure).
+ * without `http.listen` nothing listens (as with nodeExposure). Beyond nodeExposure's:
+ * `http.health` and `http.closeGraceMs`.
  * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
  */
-export type NativeExposureConfig = NodeExposureConfig;
-export type NativeExposureHttpConfig = NodeExposureHttpConfig;
+export interface NativeExposureConfig extends Omit<NodeExposureConfig, 'http'> {
+  http?: NativeExposureHttpConfig;
+}
+export type NativeExposureHttpConfig = NodeExposureHttpConfig & {
+  /** Health and readiness probes outside `basePath`, as `TunnelServer`'s `health` option. */
+  health?: HealthOptions;
+  /** How long disposal lets in-flight calls finish, in ms (default 10000); then they are aborted. */
+  closeGraceMs?: number;
+};
 
 /** The value of the `nativeExposure` resource. */
 export interface NativeExposureValue {

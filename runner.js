@@ -316,6 +316,9 @@ async function createNativeExposure(cfg, deps) {
     resolveError: (err) => resolveAppErrorExtra(store, err),
   };
   if (http.cors !== undefined) options.cors = http.cors;
+  // Options of this package beyond nodeExposure's (README "Running in production").
+  if (http.health !== undefined) options.health = http.health;
+  if (http.closeGraceMs !== undefined) options.closeGraceMs = http.closeGraceMs;
   if (http.limits?.json !== undefined || http.limits?.multipart !== undefined) {
     options.limits = {};
     if (http.limits.json !== undefined) options.limits.json = http.limits.json;

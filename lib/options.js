@@ -4,6 +4,8 @@
 // JSON config the native side reads (`config`) and what stays on the JS side
 // (`extras`: serializer, logger, callbacks).
 
+const { healthConfig } = require('./health.js');
+
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function fail(field, expected) {
@@ -174,6 +176,8 @@ function normalizeOptions(options) {
     if (!Number.isInteger(n) || n < 0) fail('closeGraceMs', 'a non-negative integer');
     extras.closeGraceMs = n;
   }
+  const health = healthConfig(options.health, config.basePath);
+  if (health !== undefined) config.health = health;
   // Without a serializer, small JSON bodies may arrive joined per batch.
   config.plainJsonCalls = extras.serializer === null;
   return { config, extras };
