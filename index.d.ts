@@ -107,6 +107,8 @@ export interface TunnelServerOptions {
   closeGraceMs?: number;
   /** Health and readiness probes, answered natively without waking JS (README "Health checks"). */
   health?: HealthOptions;
+  /** HTTPS on the same port; `listen()` then gives an `https://` url. */
+  tls?: TlsOptions;
 }
 
 /**
@@ -125,6 +127,32 @@ export interface HealthOptions {
   readyPath?: string;
   /** How long queued calls may wait for the JS thread before readiness fails, in ms; default 5000. */
   readyTimeoutMs?: number;
+}
+
+/** PEM text, as a string or the bytes of a file. */
+export type Pem = string | Buffer | Uint8Array;
+
+/**
+ * The `tls` option. Bad types throw a TypeError naming the field; a bad certificate or
+ * key, a mismatched pair or a wrong passphrase make `listen()` reject with code
+ * `ERR_TLS_CONFIG`.
+ */
+export interface TlsOptions {
+  /** The certificate chain, leaf first: PEM, or several PEM values. */
+  cert: Pem | Pem[];
+  /** The private key, PEM: PKCS#8, PKCS#1, SEC1, or encrypted PKCS#8 with `passphrase`. */
+  key: Pem;
+  /** The CAs client certificates are checked against (with `requestCert`). */
+  ca?: Pem | Pem[];
+  /** Opens an encrypted PKCS#8 key (`-----BEGIN ENCRYPTED PRIVATE KEY-----`). */
+  passphrase?: string;
+  /**
+   * Require a client certificate signed by one of `ca`; a client without one is refused at
+   * the handshake (as Node's https with `rejectUnauthorized: true`). Needs `ca`.
+   */
+  requestCert?: boolean;
+  /** Only `true` (the default): unauthenticated clients are always refused with `requestCert`. */
+  rejectUnauthorized?: true;
 }
 
 /** What a handler gets besides its input. Read it while the handler runs. */

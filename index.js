@@ -48,6 +48,7 @@ class TunnelServer {
     const dispatcher = new Dispatcher(native, this._tasks, this._events, calls, streams, answers, codec, extras);
     this._native = native;
     this._dispatcher = dispatcher;
+    this._scheme = config.tls ? 'https' : 'http';
   }
 
   registerTask(id, handler) {
@@ -100,11 +101,11 @@ class TunnelServer {
   /** Binds and serves. Resolves with `{ host, port, url }`. */
   async listen() {
     if (this._address) throw new Error('TunnelServer is already listening');
-    // Throws with `code` set natively (EADDRINUSE, ...).
+    // Throws with `code` set natively (EADDRINUSE, ERR_TLS_CONFIG, ...).
     const bound = this._native.listen();
     const host = bound.host;
     const urlHost = host.includes(':') ? `[${host}]` : host;
-    this._address = { host, port: bound.port, url: `http://${urlHost}:${bound.port}` };
+    this._address = { host, port: bound.port, url: `${this._scheme}://${urlHost}:${bound.port}` };
     // The native server does not hold the event loop open by itself.
     this._keepAlive = setInterval(() => {}, 1 << 30);
     return { ...this._address };

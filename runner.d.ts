@@ -1,19 +1,20 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { HealthOptions, TunnelServer } from './index';
+import type { HealthOptions, TlsOptions, TunnelServer } from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
  * `http.server` (attaching to an existing node:http server) is not supported;
  * without `http.listen` nothing listens (as with nodeExposure). Beyond nodeExposure's:
- * `http.health` and `http.closeGraceMs`.
+ * `http.tls`, `http.health` and `http.closeGraceMs`.
  * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
  */
-export interface NativeExposureConfig extends Omit<NodeExposureConfig, 'http'> {
-  http?: NativeExposureHttpConfig;
-}
+export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: NativeExposureHttpConfig };
+/** nodeExposure's `http` config, plus this package's own options. */
 export type NativeExposureHttpConfig = NodeExposureHttpConfig & {
+  /** HTTPS on the same port (see `TlsOptions`). */
+  tls?: TlsOptions;
   /** Health and readiness probes outside `basePath`, as `TunnelServer`'s `health` option. */
   health?: HealthOptions;
   /** How long disposal lets in-flight calls finish, in ms (default 10000); then they are aborted. */
@@ -26,7 +27,7 @@ export interface NativeExposureValue {
   server: TunnelServer;
   /** The normalised base path, e.g. `/__runner` (as nodeExposure's `basePath`). */
   basePath: string;
-  /** Bound host, port and origin URL (`http://host:port`); `null` without `http.listen`. */
+  /** Bound host, port and origin URL (`http://host:port`, `https://` with `http.tls`); `null` without `http.listen`. */
   host: string | null;
   port: number | null;
   url: string | null;

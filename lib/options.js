@@ -5,6 +5,7 @@
 // (`extras`: serializer, logger, callbacks).
 
 const { healthConfig } = require('./health.js');
+const { normalizeTls } = require('./tls.js');
 
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -178,6 +179,7 @@ function normalizeOptions(options) {
   }
   const health = healthConfig(options.health, config.basePath);
   if (health !== undefined) config.health = health;
+  if (options.tls !== undefined && options.tls !== null) config.tls = normalizeTls(options.tls, fail);
   // Without a serializer, small JSON bodies may arrive joined per batch.
   config.plainJsonCalls = extras.serializer === null;
   return { config, extras };

@@ -16,6 +16,7 @@ use crate::core::exposure::{AllowList, Kind, Registry};
 use crate::core::headers::node_headers_json;
 use crate::core::json;
 use crate::core::request_id::REQUEST_ID_HEADER;
+use crate::http::tls::server_config;
 use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
 
 use super::batch::{Answered, Inbox, Job, JsDispatch, Pending, Polled, Pusher, WakeFn};
@@ -207,7 +208,8 @@ impl NativeServer {
     }
 
     /// Binds and starts serving; throws an error whose `code` is the OS
-    /// reason (e.g. `EADDRINUSE`) when binding fails.
+    /// reason (e.g. `EADDRINUSE`) when binding fails, or `ERR_TLS_CONFIG`
+    /// when the `tls` option cannot be served.
     #[napi]
     pub fn listen(&self) -> Result<BoundAddress, &'static str> {
         let mut running = lock(&self.running);
@@ -220,7 +222,14 @@ impl NativeServer {
         let dispatch = Arc::new(JsDispatch {
             pusher: self.pusher(),
         });
-        let state = ServerState::new(&self.config, self.registry.clone(), dispatch);
+        let mut state = ServerState::new(&self.config, self.registry.clone(), dispatch);
+        if let Some(tls) = &self.config.tls {
+            // Checked here, before binding: a bad certificate, key or
+            // passphrase fails `listen()` and the port stays free.
+            let tls = server_config(tls)
+                .map_err(|e| Error::new("ERR_TLS_CONFIG", format!("ERR_TLS_CONFIG: {e}")))?;
+            state = state.with_tls(tls);
+        }
         let server = bind(&self.config, state).map_err(|e| {
             let code = match e.kind() {
                 std::io::ErrorKind::AddrInUse => "EADDRINUSE",

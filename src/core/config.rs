@@ -35,6 +35,41 @@ pub struct ServerConfig {
     pub keep_alive_timeout_ms: Option<u64>,
     /// The health and readiness probes (`health`); `None`: no probe is served.
     pub health: Option<HealthConfig>,
+    /// HTTPS on the same port; `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// The `tls` option: PEM text as the wrapper passed it (Buffers decoded,
+/// arrays joined). Checked when the server starts (`http::tls`).
+#[derive(Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TlsConfig {
+    /// The server's certificate chain, leaf first.
+    pub cert: String,
+    /// Its private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), or encrypted PKCS#8.
+    pub key: String,
+    /// The CAs client certificates are checked against.
+    pub ca: Option<String>,
+    /// Decrypts an encrypted PKCS#8 key.
+    pub passphrase: Option<String>,
+    /// Require a client certificate signed by one of `ca`.
+    pub request_cert: bool,
+}
+
+/// Key material stays out of debug output.
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("cert_bytes", &self.cert.len())
+            .field("key", &"<redacted>")
+            .field("ca_bytes", &self.ca.as_ref().map(String::len))
+            .field(
+                "passphrase",
+                &self.passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .field("request_cert", &self.request_cert)
+            .finish()
+    }
 }
 
 /// Node's default `server.requestTimeout`: 300 s.
@@ -199,6 +234,20 @@ mod tests {
             cfg.cors.expect("cors").origin,
             OriginSpec::List(vec!["https://a".into()])
         );
+    }
+
+    #[test]
+    fn tls_parses_and_its_key_stays_out_of_debug_output() {
+        let cfg = ServerConfig::from_json(
+            r#"{"tls":{"cert":"C","key":"SECRET-KEY","passphrase":"SECRET-PASS","requestCert":true,"ca":"A"}}"#,
+        )
+        .expect("valid config");
+        let tls = cfg.tls.as_ref().expect("tls");
+        assert_eq!((tls.cert.as_str(), tls.key.as_str()), ("C", "SECRET-KEY"));
+        assert!(tls.request_cert);
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(ServerConfig::from_json("{}").expect("empty").tls.is_none());
     }
 
     #[test]

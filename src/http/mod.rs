@@ -54,6 +54,8 @@ mod health;
 mod server;
 mod state;
 pub mod stream;
+/// The `tls` option as a rustls configuration.
+pub mod tls;
 
 pub use answer::{Reply, ReplyBody};
 pub use body::RequestBody;

@@ -38,6 +38,8 @@ pub struct ServerState {
     pub probes: Option<Probes>,
     /// Set once the server stops accepting; read only by the probes.
     pub draining: AtomicBool,
+    /// Connections speak TLS with this configuration; `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerState {
@@ -59,6 +61,13 @@ impl ServerState {
             dispatch,
             probes: Probes::new(cfg.health.as_ref()),
             draining: AtomicBool::new(false),
+            tls: None,
         }
+    }
+
+    /// Serves HTTPS with this configuration (`tls::server_config`).
+    pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(tls);
+        self
     }
 }

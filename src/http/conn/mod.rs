@@ -11,6 +11,7 @@
 mod io;
 mod receive;
 mod send;
+mod tls;
 
 use std::io as stdio;
 use std::pin::Pin;
@@ -19,14 +20,13 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use http::{Method, Version};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
 
-use self::io::{ended, linger, read_now, read_some, write_all};
+use self::io::{ended, linger, read_some, write_all, Transport};
 use self::receive::{answer_or_gone, answer_while_receiving, finish_body, Awaited, BodyIn};
 use self::send::{encode_whole, write_streamed};
+pub(crate) use self::tls::serve_tls;
 use super::answer::Body;
 use super::body::RequestBody;
 use super::h1::{self, Decoder, Framing, Head, Refusal};
@@ -51,17 +51,15 @@ const LINGER: Duration = Duration::from_secs(1);
 /// Serves one connection until it closes, the server stops, or it idles out.
 /// `_live` is held until this returns, so the server can wait for all
 /// connections when it stops.
-pub async fn serve(
-    io: TcpStream,
+pub async fn serve<T: Transport>(
+    mut io: T,
     state: Arc<ServerState>,
     mut stop: watch::Receiver<bool>,
     _live: mpsc::Sender<()>,
 ) {
     let mut buf: Option<BytesMut> = None;
     let mut idle = state.keep_alive_timeout.map(IdleLimit::new);
-    let head_limit = state
-        .request_timeout
-        .map_or(HEAD_TIMEOUT, |t| t.min(HEAD_TIMEOUT));
+    let head_limit = head_limit(&state);
     loop {
         let read = read_head(&io, &mut buf, &mut stop, idle.as_mut(), head_limit).await;
         let (head, started) = match read {
@@ -81,12 +79,19 @@ pub async fn serve(
             buf = None;
         }
     }
-    let mut io = io;
-    let _ = io.shutdown().await;
+    io.shutdown().await;
     if *stop.borrow() {
         // Boxed: only a stopping server lingers.
         Box::pin(linger(&io, LINGER)).await;
     }
+}
+
+/// How long a request head may take to arrive: `HEAD_TIMEOUT`, or the
+/// request timeout if that is shorter.
+fn head_limit(state: &ServerState) -> Duration {
+    state
+        .request_timeout
+        .map_or(HEAD_TIMEOUT, |t| t.min(HEAD_TIMEOUT))
 }
 
 /// How long a keep-alive connection may wait for its next request, kept with
@@ -128,8 +133,8 @@ impl IdleLimit {
 /// server is stopping. A head that is not whole within `limit` of its first
 /// bytes is refused with 408, and one cut short by the client with 400, as
 /// Node's server answers them.
-async fn read_head(
-    io: &TcpStream,
+async fn read_head<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     stop: &mut watch::Receiver<bool>,
     mut idle: Option<&mut IdleLimit>,
@@ -147,7 +152,7 @@ async fn read_head(
             // Stopping: a request that has already arrived is served (its
             // answer closes the connection); an idle connection closes.
             if *stop.borrow() {
-                if read_now(io, buf, FIRST_READ) {
+                if io.read_now(buf, FIRST_READ) {
                     continue;
                 }
                 return Ok(None);
@@ -184,8 +189,8 @@ async fn read_head(
 }
 
 /// One request and its answer. `Ok(true)`: the connection may carry another.
-async fn exchange(
-    io: &TcpStream,
+async fn exchange<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     state: &Arc<ServerState>,
     stop: &watch::Receiver<bool>,
