@@ -1,17 +1,25 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { TunnelServer, TlsOptions } from './index';
+import type { HealthOptions, TlsOptions, TunnelServer } from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
  * `http.server` (attaching to an existing node:http server) is not supported;
- * without `http.listen` nothing listens (as with nodeExposure).
+ * without `http.listen` nothing listens (as with nodeExposure). Beyond nodeExposure's:
+ * `http.tls`, `http.health` and `http.closeGraceMs`.
  * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
  */
 export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: NativeExposureHttpConfig };
-/** nodeExposure's `http` config, plus `tls`: HTTPS on the same port (see `TlsOptions`). */
-export type NativeExposureHttpConfig = NodeExposureHttpConfig & { tls?: TlsOptions };
+/** nodeExposure's `http` config, plus this package's own options. */
+export type NativeExposureHttpConfig = NodeExposureHttpConfig & {
+  /** HTTPS on the same port (see `TlsOptions`). */
+  tls?: TlsOptions;
+  /** Health and readiness probes outside `basePath`, as `TunnelServer`'s `health` option. */
+  health?: HealthOptions;
+  /** How long disposal lets in-flight calls finish, in ms (default 10000); then they are aborted. */
+  closeGraceMs?: number;
+};
 
 /** The value of the `nativeExposure` resource. */
 export interface NativeExposureValue {

@@ -50,6 +50,7 @@ mod dispatch;
 #[doc(hidden)]
 pub mod h1;
 mod handler;
+mod health;
 mod server;
 mod state;
 pub mod stream;

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crate::core::auth::AuthCheck;
 use crate::core::config::ServerConfig;
 use crate::core::cors::CorsPolicy;
 use crate::core::exposure::Registry;
+use crate::core::health::Probes;
 use crate::core::router::Router as PathRouter;
 
 use super::dispatch::Dispatch;
@@ -32,6 +34,10 @@ pub struct ServerState {
     pub envelopes_in_js: bool,
     pub registry: Arc<ArcSwap<Registry>>,
     pub dispatch: Arc<dyn Dispatch>,
+    /// The health and readiness probes, when configured.
+    pub probes: Option<Probes>,
+    /// Set once the server stops accepting; read only by the probes.
+    pub draining: AtomicBool,
     /// Connections speak TLS with this configuration; `None`: plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -53,6 +59,8 @@ impl ServerState {
             envelopes_in_js: cfg.custom_serializer,
             registry,
             dispatch,
+            probes: Probes::new(cfg.health.as_ref()),
+            draining: AtomicBool::new(false),
             tls: None,
         }
     }
