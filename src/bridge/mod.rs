@@ -7,6 +7,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 mod batch;
+mod observe;
 pub mod server;
 
 /// Locks one of the bridge's mutexes, going on past a panic that poisoned

@@ -16,10 +16,13 @@ use crate::core::exposure::{AllowList, Kind, Registry};
 use crate::core::headers::node_headers_json;
 use crate::core::json;
 use crate::core::request_id::REQUEST_ID_HEADER;
-use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
+use crate::http::access::{self, AccessLog, QUEUE_CAPACITY};
+use crate::http::metrics::Metrics;
+use crate::http::{bind, metrics_shards, Reply, RequestMeta, RunningServer, ServerState};
 
 use super::batch::{Answered, Inbox, Job, JsDispatch, Pending, Polled, Pusher, WakeFn};
 use super::lock;
+use super::observe::JsAccessSink;
 use crate::http::stream::chunk_stream;
 use crate::http::ReplyBody;
 use crate::wire;
@@ -44,6 +47,10 @@ pub struct NativeServer {
     /// Where batches are written before they are copied out; kept between
     /// polls so it is not grown again for every batch.
     scratch: Mutex<Vec<u8>>,
+    /// What the server counts, kept across listens (`observe.rs`).
+    pub(super) metrics: Arc<Metrics>,
+    /// Where access records go, once `onAccess` is set (`observe.rs`).
+    pub(super) access_sink: Mutex<Option<Arc<JsAccessSink>>>,
 }
 
 /// Runs on the server's runtime: wakes the waiting requests locally (one
@@ -67,6 +74,8 @@ async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Vec<Answered>>) {
 pub struct BoundAddress {
     pub host: String,
     pub port: u32,
+    /// The metrics' own port, when `metrics.port` is set.
+    pub metrics_port: Option<u32>,
 }
 
 fn type_error(msg: String) -> Error {
@@ -86,7 +95,8 @@ impl NativeServer {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
             config.worker_threads = cores.saturating_sub(1).max(1);
         }
-        let inbox = Inbox::new(config.plain_json_calls);
+        let metrics = Arc::new(Metrics::new(metrics_shards(&config)));
+        let inbox = Inbox::with_metrics(config.plain_json_calls, metrics.clone());
         // Weak: the function alone never keeps the event loop alive; the JS
         // wrapper holds a handle while listening.
         let wake: WakeFn = on_jobs
@@ -102,6 +112,8 @@ impl NativeServer {
             running: Mutex::new(None),
             spill: Mutex::new(None),
             scratch: Mutex::new(Vec::new()),
+            metrics,
+            access_sink: Mutex::new(None),
         })
     }
 
@@ -220,7 +232,15 @@ impl NativeServer {
         let dispatch = Arc::new(JsDispatch {
             pusher: self.pusher(),
         });
-        let state = ServerState::new(&self.config, self.registry.clone(), dispatch);
+        let mut state = ServerState::new(&self.config, self.registry.clone(), dispatch)
+            .with_metrics(self.metrics.clone());
+        let sink = lock(&self.access_sink).clone();
+        let mut access_drain = None;
+        if sink.is_some() {
+            let (log, drain) = AccessLog::new(metrics_shards(&self.config), QUEUE_CAPACITY);
+            state = state.with_access(log);
+            access_drain = Some(drain);
+        }
         let server = bind(&self.config, state).map_err(|e| {
             let code = match e.kind() {
                 std::io::ErrorKind::AddrInUse => "EADDRINUSE",
@@ -243,11 +263,15 @@ impl NativeServer {
         let addr = BoundAddress {
             host: server.local_addr.ip().to_string(),
             port: u32::from(server.local_addr.port()),
+            metrics_port: server.metrics_addr.map(|a| u32::from(a.port())),
         };
         if let Some(handle) = server.handle() {
             let (tx, rx) = mpsc::unbounded_channel();
             handle.spawn(deliver_answers(rx));
             *lock(&self.inbox.answers) = Some(tx);
+            if let (Some(drain), Some(sink)) = (access_drain, sink) {
+                handle.spawn(access::deliver(drain, sink));
+            }
         }
         *running = Some(server);
         Ok(addr)

@@ -33,6 +33,21 @@ pub struct ServerConfig {
     /// How long a keep-alive connection may wait for its next request, in
     /// milliseconds; 0 means no limit. Default: Node's `keepAliveTimeout`.
     pub keep_alive_timeout_ms: Option<u64>,
+    /// The Prometheus endpoint, when asked for.
+    pub metrics: Option<MetricsConfig>,
+    /// Finished requests are recorded for `onAccess`.
+    pub access_log: bool,
+}
+
+/// `metrics: { path, port }`: where the Prometheus text is served.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsConfig {
+    /// The pathname scraped; outside the base path unless on a port of its own.
+    pub path: String,
+    /// A port of its own (on the same host; 0: any free one), or `None`:
+    /// the server's port.
+    pub port: Option<u16>,
 }
 
 /// Node's default `server.requestTimeout`: 300 s.
@@ -195,5 +210,23 @@ mod tests {
         assert_eq!(cfg.base_path(), "/__runner");
         assert_eq!(cfg.max_json_bytes(), 2 * 1024 * 1024);
         assert_eq!(cfg.host(), "127.0.0.1");
+        assert_eq!(cfg.metrics, None);
+        assert!(!cfg.access_log);
+    }
+
+    #[test]
+    fn metrics_and_access_log_parse_from_wrapper_json() {
+        let cfg = ServerConfig::from_json(
+            r#"{"metrics":{"path":"/metrics","port":9100},"accessLog":true}"#,
+        )
+        .expect("valid config");
+        assert_eq!(
+            cfg.metrics,
+            Some(MetricsConfig {
+                path: "/metrics".into(),
+                port: Some(9100)
+            })
+        );
+        assert!(cfg.access_log);
     }
 }

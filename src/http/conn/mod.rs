@@ -31,6 +31,7 @@ use super::answer::Body;
 use super::body::RequestBody;
 use super::h1::{self, Decoder, Framing, Head, Refusal};
 use super::handler::handle;
+use super::served::{self, Served};
 use super::state::ServerState;
 
 /// First read of a request: room for a typical head (and a small body).
@@ -52,6 +53,7 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
     _live: mpsc::Sender<()>,
 ) {
+    let _open = state.metrics.connection();
     let mut buf: Option<BytesMut> = None;
     let mut idle = state.keep_alive_timeout.map(IdleLimit::new);
     let head_limit = state
@@ -64,6 +66,7 @@ pub async fn serve(
             Ok(None) => break,
             Err(e) => {
                 let _ = write_all(&io, e.answer()).await;
+                served::refused_head(&state, e, buf.as_ref().map_or(0, BytesMut::len));
                 break;
             }
         };
@@ -177,11 +180,13 @@ async fn exchange(
     head: Head,
     started: Option<Instant>,
 ) -> stdio::Result<bool> {
+    let mut served = Served::begin(state, head.request.method(), head.request.uri(), head.len);
     let Head {
         request,
         framing,
         keep_alive,
         expect_continue,
+        ..
     } = head;
     let method = request.method().clone();
     let version = request.version();
@@ -190,12 +195,16 @@ async fn exchange(
     if expect_continue {
         // Node answers `expect: 100-continue` at once, before any handler.
         write_all(io, h1::CONTINUE).await?;
+        served.sent += h1::CONTINUE.len() as u64;
     }
     let mut body_in: Option<BodyIn> = None;
     let body = request_body(framing, buf, &mut body_in);
+    if let (None, Framing::Length(n)) = (&body_in, framing) {
+        served.received += n;
+    }
     let mut late = body_deadline(&body_in, state.request_timeout, started);
 
-    let mut answering = Box::pin(handle(state, parts, body));
+    let mut answering = Box::pin(handle(state, parts, body, &served.kind));
     let answer = if body_in.is_none() {
         match answer_or_gone(io, buf, answering.as_mut()).await {
             Some(answer) => answer,
@@ -204,7 +213,10 @@ async fn exchange(
             None => return Ok(false),
         }
     } else {
-        match answer_while_receiving(io, buf, answering.as_mut(), &mut body_in, &mut late).await {
+        let awaited =
+            answer_while_receiving(io, buf, answering.as_mut(), &mut body_in, &mut late).await;
+        served.received += body_in.as_ref().map_or(0, |b| b.received);
+        match awaited {
             Awaited::Answer(answer) => answer,
             Awaited::PeerGone => return Ok(false),
             Awaited::Refused(refusal) => {
@@ -212,6 +224,7 @@ async fn exchange(
                 // refusal and the connection closes.
                 drop(answering);
                 let _ = write_all(io, refusal).await;
+                served.refused(refusal);
                 return Ok(false);
             }
         }
@@ -219,6 +232,7 @@ async fn exchange(
     drop(answering);
 
     let (parts, body) = answer.into_parts();
+    served.answer(&parts);
     let to = AnswerTo {
         method: &method,
         version,
@@ -230,15 +244,23 @@ async fn exchange(
         Body::Full(bytes) => {
             let whole = encode_whole(&parts, &bytes, &to);
             write_all(io, &whole.out).await?;
+            served.sent += whole.out.len() as u64;
             if whole.body_apart {
                 write_all(io, &bytes).await?;
+                served.sent += bytes.len() as u64;
             }
             whole.keep_alive
         }
         Body::Stream(stream) => {
-            write_streamed(io, buf, &mut body_in, &mut late, &parts, stream, &to).await?
+            let (from, sent) = (body_in.as_ref().map_or(0, |b| b.received), &mut served.sent);
+            let keep = write_streamed(io, buf, &mut body_in, &mut late, &parts, stream, &to, sent);
+            let keep = keep.await;
+            // What arrived of a duplex body while the answer streamed.
+            served.received += body_in.as_ref().map_or(0, |b| b.received) - from;
+            keep?
         }
     };
+    served.written();
     match body_in {
         Some(rest) => finish_body(io, buf, rest, keep).await,
         None => Ok(keep),
@@ -268,6 +290,7 @@ fn request_body(
                 decoder: Decoder::new(framing),
                 tx: Some(tx),
                 broken: false,
+                received: 0,
             });
             let length = match framing {
                 Framing::Length(n) => Some(n),
