@@ -1,7 +1,7 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { TunnelServer } from './index';
+import type { TunnelServer, MetricsOptions, AccessRecord, ServerStats } from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
@@ -9,8 +9,15 @@ import type { TunnelServer } from './index';
  * without `http.listen` nothing listens (as with nodeExposure).
  * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
  */
-export type NativeExposureConfig = NodeExposureConfig;
-export type NativeExposureHttpConfig = NodeExposureHttpConfig;
+export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: NativeExposureHttpConfig };
+/**
+ * `nodeExposure`'s `http` config, and the native server's own: `metrics` (the Prometheus
+ * endpoint) and `onAccess` (the access log), as `TunnelServer` takes them.
+ */
+export type NativeExposureHttpConfig = NodeExposureHttpConfig & {
+  metrics?: MetricsOptions;
+  onAccess?: (records: AccessRecord[]) => void | Promise<void>;
+};
 
 /** The value of the `nativeExposure` resource. */
 export interface NativeExposureValue {
@@ -24,6 +31,10 @@ export interface NativeExposureValue {
   url: string | null;
   /** `url` + `basePath`: what Runner's clients take as `baseUrl`. */
   baseUrl: string | null;
+  /** Where the metrics are scraped, with `http.metrics` and `http.listen`; otherwise `null`. */
+  metricsUrl: string | null;
+  /** The server's figures (`TunnelServer.stats()`), with or without `http.metrics`. */
+  stats(): ServerStats;
   /**
    * Recomputes the allow-list from the tunnel resources and pushes it to the
    * native side. It is recomputed automatically whenever a tunnel resource

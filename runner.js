@@ -322,6 +322,9 @@ async function createNativeExposure(cfg, deps) {
     if (http.limits.multipart !== undefined) options.limits.multipart = http.limits.multipart;
   }
   options.abortReason = clientClosedError;
+  // The native server's own: the Prometheus endpoint and the access log.
+  if (http.metrics !== undefined) options.metrics = http.metrics;
+  if (http.onAccess !== undefined) options.onAccess = http.onAccess;
   const server = new TunnelServer(options);
 
   // Allow-list: the reference recomputes it per request; here it is pushed to the
@@ -466,6 +469,8 @@ async function createNativeExposure(cfg, deps) {
     port: null,
     url: null,
     baseUrl: null,
+    metricsUrl: null,
+    stats: () => server.stats(),
     refreshAllowList,
     close: async () => {
       active = false;
@@ -484,6 +489,7 @@ async function createNativeExposure(cfg, deps) {
       value.port = address.port;
       value.url = address.url;
       value.baseUrl = address.url + (basePath === '/' ? '' : basePath);
+      value.metricsUrl = address.metricsUrl ?? null;
     } catch (err) {
       await value.close().catch(() => {});
       throw err;

@@ -4,6 +4,8 @@
 // JSON config the native side reads (`config`) and what stays on the JS side
 // (`extras`: serializer, logger, callbacks).
 
+const { checkObserveOptions } = require('./observe.js');
+
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function fail(field, expected) {
@@ -174,6 +176,7 @@ function normalizeOptions(options) {
     if (!Number.isInteger(n) || n < 0) fail('closeGraceMs', 'a non-negative integer');
     extras.closeGraceMs = n;
   }
+  checkObserveOptions(options, config, extras);
   // Without a serializer, small JSON bodies may arrive joined per batch.
   config.plainJsonCalls = extras.serializer === null;
   return { config, extras };
