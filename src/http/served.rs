@@ -22,7 +22,8 @@ pub const CLIENT_GONE: u16 = 499;
 pub struct Served<'a> {
     state: &'a ServerState,
     begun: Instant,
-    answered: Option<Instant>,
+    /// Nanoseconds from `begun` to the answer written; 0: not (yet) written.
+    answered_after: u64,
     /// What the handler routed the request as.
     pub kind: KindSlot,
     status: u16,
@@ -30,36 +31,45 @@ pub struct Served<'a> {
     pub received: u64,
     /// Bytes of the answer on the wire.
     pub sent: u64,
-    /// Only with an access log: what its record needs of the request.
-    method: Option<Method>,
-    target: Option<Uri>,
+    /// Only with an access log: what its record needs of the request (boxed:
+    /// every connection's future would otherwise hold room for it).
+    logged: Option<Box<Logged>>,
+}
+
+/// What an access record takes from the request and its answer.
+struct Logged {
+    method: Method,
+    target: Uri,
     request_id: Option<HeaderValue>,
 }
 
 impl<'a> Served<'a> {
     /// A request whose head (`head_len` bytes) was just parsed.
     pub fn begin(state: &'a ServerState, method: &Method, target: &Uri, head_len: usize) -> Self {
-        // Shared buffers: cloning them copies nothing.
-        let logged = state.access.is_some();
         Served {
             state,
             begun: Instant::now(),
-            answered: None,
+            answered_after: 0,
             kind: KindSlot::default(),
             status: CLIENT_GONE,
             received: head_len as u64,
             sent: 0,
-            method: logged.then(|| method.clone()),
-            target: logged.then(|| target.clone()),
-            request_id: None,
+            // Shared buffers: cloning them copies nothing.
+            logged: state.access.as_ref().map(|_| {
+                Box::new(Logged {
+                    method: method.clone(),
+                    target: target.clone(),
+                    request_id: None,
+                })
+            }),
         }
     }
 
     /// The answer's head is about to be written.
     pub fn answer(&mut self, parts: &response::Parts) {
         self.status = parts.status.as_u16();
-        if self.state.access.is_some() {
-            self.request_id = parts.headers.get(REQUEST_ID).cloned();
+        if let Some(logged) = self.logged.as_mut() {
+            logged.request_id = parts.headers.get(REQUEST_ID).cloned();
         }
     }
 
@@ -73,14 +83,16 @@ impl<'a> Served<'a> {
 
     /// The answer has been written whole.
     pub fn written(&mut self) {
-        self.answered = Some(Instant::now());
+        self.answered_after = nanos_since(self.begun).max(1);
     }
 }
 
 impl Drop for Served<'_> {
     fn drop(&mut self) {
-        let done = self.answered.unwrap_or_else(Instant::now);
-        let nanos = done.saturating_duration_since(self.begun).as_nanos() as u64;
+        let nanos = match self.answered_after {
+            0 => nanos_since(self.begun),
+            after => after,
+        };
         let metrics = &self.state.metrics;
         metrics.request(
             self.kind.get(),
@@ -89,19 +101,28 @@ impl Drop for Served<'_> {
             self.received,
             self.sent,
         );
-        if let Some(log) = &self.state.access {
+        if let (Some(log), Some(logged)) = (&self.state.access, self.logged.take()) {
+            let Logged {
+                method,
+                target,
+                request_id,
+            } = *logged;
             let record = AccessRecord {
-                method: self.method.take(),
-                target: self.target.take(),
+                method: Some(method),
+                target: Some(target),
                 status: self.status,
                 nanos,
                 received: self.received,
                 sent: self.sent,
-                request_id: self.request_id.take(),
+                request_id,
             };
             log.push(metrics.slot(), record, metrics);
         }
     }
+}
+
+fn nanos_since(begun: Instant) -> u64 {
+    u64::try_from(begun.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A request refused before its head was whole: no kind, no duration.

@@ -180,14 +180,14 @@ async fn exchange(
     head: Head,
     started: Option<Instant>,
 ) -> stdio::Result<bool> {
-    let mut served = Served::begin(state, head.request.method(), head.request.uri(), head.len);
     let Head {
         request,
         framing,
         keep_alive,
         expect_continue,
-        ..
+        len,
     } = head;
+    let mut served = Served::begin(state, request.method(), request.uri(), len);
     let method = request.method().clone();
     let version = request.version();
     let (parts, ()) = request.into_parts();
