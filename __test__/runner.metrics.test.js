@@ -3,11 +3,11 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { nativeExposure } = require('../runner');
-const { startApp, TOKEN } = require('./helpers/runner-app');
+const { startRnApp, TOKEN } = require('./helpers/rn-app');
 
 test('http.metrics serves the figures, value.stats() gives them, http.onAccess gets the records', async () => {
   const records = [];
-  const nat = await startApp(nativeExposure, {
+  const nat = await startRnApp(nativeExposure, {
     auth: { token: TOKEN },
     metrics: { path: '/metrics' },
     onAccess: (batch) => records.push(...batch),
