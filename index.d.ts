@@ -102,6 +102,8 @@ export interface TunnelServerOptions {
   keepAliveTimeout?: number;
   /** How long `close()` waits for in-flight handlers, in ms; default 10000. */
   closeGraceMs?: number;
+  /** HTTPS on the same port; `listen()` then gives an `https://` url. */
+  tls?: TlsOptions;
   /**
    * Serve the server's figures (`stats()`) as Prometheus text at `GET {path}`, answered
    * natively without the JS thread. Without `port`, on the server's port, outside
@@ -180,12 +182,38 @@ export interface ServerStats {
    * it, or, when JS was busy and fetched the batch itself, from taking the batch before.
    */
   jsBatchWaitSeconds: DurationHistogram;
-  /** Request bytes received (heads and bodies). */
+  /** Request bytes received (heads and bodies; with `tls`, the HTTP bytes before encryption). */
   receivedBytes: number;
   /** Answer bytes written (heads and bodies). */
   sentBytes: number;
   /** Access records dropped because `onAccess` fell behind. */
   accessLogDropped: number;
+}
+
+/** PEM text, as a string or the bytes of a file. */
+export type Pem = string | Buffer | Uint8Array;
+
+/**
+ * The `tls` option. Bad types throw a TypeError naming the field; a bad certificate or
+ * key, a mismatched pair or a wrong passphrase make `listen()` reject with code
+ * `ERR_TLS_CONFIG`.
+ */
+export interface TlsOptions {
+  /** The certificate chain, leaf first: PEM, or several PEM values. */
+  cert: Pem | Pem[];
+  /** The private key, PEM: PKCS#8, PKCS#1, SEC1, or encrypted PKCS#8 with `passphrase`. */
+  key: Pem;
+  /** The CAs client certificates are checked against (with `requestCert`). */
+  ca?: Pem | Pem[];
+  /** Opens an encrypted PKCS#8 key (`-----BEGIN ENCRYPTED PRIVATE KEY-----`). */
+  passphrase?: string;
+  /**
+   * Require a client certificate signed by one of `ca`; a client without one is refused at
+   * the handshake (as Node's https with `rejectUnauthorized: true`). Needs `ca`.
+   */
+  requestCert?: boolean;
+  /** Only `true` (the default): unauthenticated clients are always refused with `requestCert`. */
+  rejectUnauthorized?: true;
 }
 
 /** What a handler gets besides its input. Read it while the handler runs. */

@@ -17,7 +17,7 @@
 //   observe.js   the metrics and onAccess options, stats(), access deliveries
 
 const { NativeServer } = require('./native.js');
-const { normalizeOptions, allowListJson, checkHandler } = require('./lib/options.js');
+const { normalizeOptions, allowListInput, checkHandler } = require('./lib/options.js');
 const { BodyCodec } = require('./lib/codec.js');
 const { AnswerWriter } = require('./lib/wire.js');
 const { StreamTable } = require('./lib/streams.js');
@@ -41,7 +41,7 @@ class TunnelServer {
     this._closing = null;
     const codec = new BodyCodec(extras.serializer);
     // The native side calls back once listening, when jobs are queued.
-    const native = new NativeServer(JSON.stringify(config), () => dispatcher.fetch());
+    const native = new NativeServer(config, () => dispatcher.fetch());
     if (extras.onAccess) native.setAccessSink(accessDelivery(extras.onAccess, extras.logger));
     this._metricsPath = extras.metricsPath;
     const streams = new StreamTable(native);
@@ -51,6 +51,7 @@ class TunnelServer {
     const calls = new Calls(native, streams, answers, codec, extras);
     const dispatcher = new Dispatcher(native, this._tasks, this._events, calls, streams, answers, codec, extras);
     this._native = native;
+    this._scheme = config.tls ? 'https' : 'http';
   }
 
   registerTask(id, handler) {
@@ -92,7 +93,7 @@ class TunnelServer {
    * discovery. `null` serves every registered id again.
    */
   setAllowList(list) {
-    this._native.setAllowList(allowListJson(list));
+    this._native.setAllowList(allowListInput(list));
   }
 
   /** `{ host, port, url }` while listening, otherwise `null`. */
@@ -103,13 +104,15 @@ class TunnelServer {
   /** Binds and serves. Resolves with `{ host, port, url }`. */
   async listen() {
     if (this._address) throw new Error('TunnelServer is already listening');
-    // Throws with `code` set natively (EADDRINUSE, ...).
+    // Throws with `code` set natively (EADDRINUSE, ERR_TLS_CONFIG, ...).
     const bound = this._native.listen();
     const host = bound.host;
     const urlHost = host.includes(':') ? `[${host}]` : host;
-    this._address = { host, port: bound.port, url: `http://${urlHost}:${bound.port}` };
+    this._address = { host, port: bound.port, url: `${this._scheme}://${urlHost}:${bound.port}` };
     if (this._metricsPath !== undefined) {
-      this._address.metricsUrl = `http://${urlHost}:${bound.metricsPort ?? bound.port}${this._metricsPath}`;
+      // The metrics port speaks plain HTTP; on the server's port, what the server speaks.
+      const origin = bound.metricsPort === undefined ? this._address.url : `http://${urlHost}:${bound.metricsPort}`;
+      this._address.metricsUrl = `${origin}${this._metricsPath}`;
     }
     // The native server does not hold the event loop open by itself.
     this._keepAlive = setInterval(() => {}, 1 << 30);

@@ -1,7 +1,7 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { TunnelServer, MetricsOptions, AccessRecord, ServerStats } from './index';
+import type { TunnelServer, TlsOptions, MetricsOptions, AccessRecord, ServerStats } from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
@@ -11,10 +11,12 @@ import type { TunnelServer, MetricsOptions, AccessRecord, ServerStats } from './
  */
 export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: NativeExposureHttpConfig };
 /**
- * `nodeExposure`'s `http` config, and the native server's own: `metrics` (the Prometheus
- * endpoint) and `onAccess` (the access log), as `TunnelServer` takes them.
+ * nodeExposure's `http` config, and the native server's own: `tls` (HTTPS on the same
+ * port, see `TlsOptions`), `metrics` (the Prometheus endpoint) and `onAccess` (the access
+ * log), as `TunnelServer` takes them.
  */
 export type NativeExposureHttpConfig = NodeExposureHttpConfig & {
+  tls?: TlsOptions;
   metrics?: MetricsOptions;
   onAccess?: (records: AccessRecord[]) => void | Promise<void>;
 };
@@ -25,7 +27,7 @@ export interface NativeExposureValue {
   server: TunnelServer;
   /** The normalised base path, e.g. `/__runner` (as nodeExposure's `basePath`). */
   basePath: string;
-  /** Bound host, port and origin URL (`http://host:port`); `null` without `http.listen`. */
+  /** Bound host, port and origin URL (`http://host:port`, `https://` with `http.tls`); `null` without `http.listen`. */
   host: string | null;
   port: number | null;
   url: string | null;

@@ -330,3 +330,26 @@ test('bad metrics and onAccess options throw a TypeError naming the field', () =
   new TunnelServer({ basePath: '/api', metrics: { path: '/__runner/metrics' } });
   new TunnelServer({ metrics: null, onAccess: null });
 });
+
+test('with tls: the metrics path answers over https on the server port, over http on a port of its own', async () => {
+  const { serverTls, httpsRequest } = require('./helpers/tls');
+  const shared = await start({ tls: serverTls(), metrics: {} });
+  const apart = await start({ tls: serverTls(), metrics: { port: 0 } });
+  try {
+    assert.equal(shared.metricsUrl, `${shared.url}/metrics`);
+    assert.ok(shared.metricsUrl.startsWith('https://'));
+    const add = await httpsRequest(`${shared.url}/__runner/task/app.add`, {
+      headers: AUTH,
+      body: '{"input":{"a":1,"b":2}}',
+    });
+    assert.equal(add.status, 200);
+    const scraped = await httpsRequest(shared.metricsUrl, { method: 'GET' });
+    assert.equal(scraped.status, 200);
+    assert.equal(samples(scraped.body.toString()).get('runner_native_requests_total{kind="task",status="200"}'), 1);
+    assert.ok(apart.metricsUrl.startsWith('http://'));
+    assert.equal((await fetch(apart.metricsUrl)).status, 200);
+  } finally {
+    await shared.server.close();
+    await apart.server.close();
+  }
+});

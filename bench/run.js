@@ -20,12 +20,13 @@ const path = require('node:path');
 const { SCENARIO_KINDS } = require('./lib/common');
 const { ensureWrk, writeLuaScript } = require('./lib/wrk');
 const { readConfig, BACKGROUND_WARN, KINDS } = require('./lib/config');
-const { startServers, stopAll } = require('./lib/peers');
+const { ServerProc, startServers, stopAll } = require('./lib/peers');
 const { checkServer } = require('./lib/checks');
 const { throughputPhase } = require('./lib/phases/throughput');
 const { fixedRatePhase } = require('./lib/phases/fixed-rate');
 const { uploadPhase } = require('./lib/phases/upload');
 const { idleMemoryPhase } = require('./lib/phases/idle-memory');
+const { tlsPhase, renderTls } = require('./lib/tls');
 const { machineInfo, renderText, renderSvg } = require('./lib/report');
 
 const log = (...a) => console.error(...a);
@@ -102,6 +103,19 @@ async function main() {
     upload = await uploadPhase(bench, live);
   }
 
+  // ---------------------------------------------------------------- HTTPS (BENCH_TLS=0 skips it)
+  const tls =
+    SMOKE || env.BENCH_TLS === '0'
+      ? null
+      : await tlsPhase({
+          start: (name) => new ServerProc(name, { logDir: tmpDir, log, verbose: cfg.verbose }).start(),
+          wrkBin,
+          scripts,
+          bodies,
+          cfg,
+          log,
+        });
+
   // ---------------------------------------------------------------- idle keep-alive memory
   let idleMemory = null;
   if (cfg.idleConns > 0) {
@@ -141,6 +155,7 @@ async function main() {
     summary,
     fixedRate: fixed,
     upload,
+    tls,
     idleMemory,
     runs,
     elapsedS: Math.round((Date.now() - t0) / 1000),
@@ -152,6 +167,11 @@ async function main() {
   result.stealRemeasured = stealRedone;
   result.loadAverageAtStart = loadAtStart;
   const text = renderText(result, names, scenarios);
+  const tlsText = renderTls(result.tls);
+  if (tlsText) {
+    text.plain += '\n' + tlsText.plain.join('\n');
+    text.markdown += '\n' + tlsText.md.join('\n');
+  }
   console.log(text.plain);
 
   fs.mkdirSync(path.dirname(cfg.out), { recursive: true });

@@ -73,6 +73,7 @@ function serverOptions(http, basePath, { store, taskRunner, logger, serializer }
     resolveError: (err) => resolveAppErrorExtra(store, err),
   };
   if (http.cors !== undefined) options.cors = http.cors;
+  if (http.tls !== undefined) options.tls = http.tls;
   if (http.limits?.json !== undefined || http.limits?.multipart !== undefined) {
     options.limits = {};
     if (http.limits.json !== undefined) options.limits.json = http.limits.json;

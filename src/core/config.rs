@@ -1,5 +1,5 @@
 //! Server configuration as it arrives from the JavaScript wrapper (one JSON
-//! document, validated there with field-naming TypeErrors).
+//! value, validated there with field-naming TypeErrors).
 
 #![forbid(unsafe_code)]
 
@@ -33,6 +33,8 @@ pub struct ServerConfig {
     /// How long a keep-alive connection may wait for its next request, in
     /// milliseconds; 0 means no limit. Default: Node's `keepAliveTimeout`.
     pub keep_alive_timeout_ms: Option<u64>,
+    /// HTTPS on the same port; `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
     /// The Prometheus endpoint, when asked for.
     pub metrics: Option<MetricsConfig>,
     /// Finished requests are recorded for `onAccess`.
@@ -50,11 +52,48 @@ pub struct MetricsConfig {
     pub port: Option<u16>,
 }
 
+/// The `tls` option: PEM text as the wrapper passed it (Buffers decoded,
+/// arrays joined). Checked when the server starts (`http::tls`).
+#[derive(Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TlsConfig {
+    /// The server's certificate chain, leaf first.
+    pub cert: String,
+    /// Its private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), or encrypted PKCS#8.
+    pub key: String,
+    /// The CAs client certificates are checked against.
+    pub ca: Option<String>,
+    /// Decrypts an encrypted PKCS#8 key.
+    pub passphrase: Option<String>,
+    /// Require a client certificate signed by one of `ca`.
+    pub request_cert: bool,
+}
+
+/// Key material stays out of debug output.
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("cert_bytes", &self.cert.len())
+            .field("key", &"<redacted>")
+            .field("ca_bytes", &self.ca.as_ref().map(String::len))
+            .field(
+                "passphrase",
+                &self.passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .field("request_cert", &self.request_cert)
+            .finish()
+    }
+}
+
 /// Node's default `server.requestTimeout`: 300 s.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 300_000;
 
 /// Node's default `server.keepAliveTimeout`: 5 s.
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 5_000;
+
+fn invalid(e: serde_json::Error) -> String {
+    format!("invalid server configuration: {e}")
+}
 
 fn millis_or_none(ms: u64) -> Option<std::time::Duration> {
     (ms > 0).then(|| std::time::Duration::from_millis(ms))
@@ -62,7 +101,21 @@ fn millis_or_none(ms: u64) -> Option<std::time::Duration> {
 
 impl ServerConfig {
     pub fn from_json(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| format!("invalid server configuration: {e}"))
+        serde_json::from_str(text).map_err(invalid)
+    }
+
+    pub fn from_value(value: serde_json::Value) -> Result<Self, String> {
+        serde_json::from_value(value).map_err(invalid)
+    }
+
+    /// With the handlers on the JS thread: unless set, one worker fewer than
+    /// the cores (at least one), so that thread has a core of its own.
+    pub fn leaving_a_core_to_js(mut self) -> Self {
+        if self.worker_threads == 0 {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            self.worker_threads = cores.saturating_sub(1).max(1);
+        }
+        self
     }
 
     pub fn host(&self) -> &str {
@@ -202,6 +255,48 @@ mod tests {
             cfg.cors.expect("cors").origin,
             OriginSpec::List(vec!["https://a".into()])
         );
+    }
+
+    #[test]
+    fn tls_parses_and_its_key_stays_out_of_debug_output() {
+        let cfg = ServerConfig::from_json(
+            r#"{"tls":{"cert":"C","key":"SECRET-KEY","passphrase":"SECRET-PASS","requestCert":true,"ca":"A"}}"#,
+        )
+        .expect("valid config");
+        let tls = cfg.tls.as_ref().expect("tls");
+        assert_eq!((tls.cert.as_str(), tls.key.as_str()), ("C", "SECRET-KEY"));
+        assert!(tls.request_cert);
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(ServerConfig::from_json("{}").expect("empty").tls.is_none());
+    }
+
+    #[test]
+    fn the_js_thread_keeps_a_core_unless_workers_are_set() {
+        let cfg = |workers: usize| ServerConfig {
+            worker_threads: workers,
+            ..Default::default()
+        };
+        assert_eq!(cfg(3).leaving_a_core_to_js().worker_threads, 3);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(
+            cfg(0).leaving_a_core_to_js().worker_threads,
+            (cores - 1).max(1)
+        );
+    }
+
+    #[test]
+    fn a_value_reads_as_its_json_text_does() {
+        let text = r#"{"port":8080,"maxJsonBytes":5000000000,"cors":{"origin":{"kind":"exact","value":"https://a"},"maxAge":1.5}}"#;
+        let value: serde_json::Value = serde_json::from_str(text).expect("json");
+        let (a, b) = (
+            ServerConfig::from_json(text).expect("text"),
+            ServerConfig::from_value(value).expect("value"),
+        );
+        assert_eq!((a.port, a.max_json_bytes), (b.port, b.max_json_bytes));
+        assert_eq!(a.cors.map(|c| c.max_age), b.cors.map(|c| c.max_age));
+        assert!(ServerConfig::from_value(serde_json::json!({"port": "x"}))
+            .is_err_and(|e| e.starts_with("invalid server configuration: ")));
     }
 
     #[test]

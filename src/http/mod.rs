@@ -56,6 +56,8 @@ mod served;
 mod server;
 mod state;
 pub mod stream;
+/// The `tls` option as a rustls configuration.
+pub mod tls;
 
 pub use answer::{Reply, ReplyBody};
 pub use body::RequestBody;

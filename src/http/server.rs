@@ -176,7 +176,16 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(conn::serve(stream, Arc::clone(&state), stop.clone(), live.clone()));
+                    match &state.tls {
+                        None => tokio::spawn(conn::serve(stream, Arc::clone(&state), stop.clone(), live.clone())),
+                        Some(tls) => tokio::spawn(conn::serve_tls(
+                            stream,
+                            Arc::clone(tls),
+                            Arc::clone(&state),
+                            stop.clone(),
+                            live.clone(),
+                        )),
+                    };
                 }
                 // Out of descriptors or similar: let connections close
                 // before trying again.

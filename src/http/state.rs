@@ -40,6 +40,8 @@ pub struct ServerState {
     pub metrics_endpoint: Option<MetricsEndpoint>,
     /// Where finished requests are recorded, with `onAccess`.
     pub access: Option<Arc<AccessLog>>,
+    /// Connections speak TLS with this configuration; `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerState {
@@ -67,7 +69,14 @@ impl ServerState {
                 }
             }),
             access: None,
+            tls: None,
         }
+    }
+
+    /// Serves HTTPS with this configuration (`tls::server_config`).
+    pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Counts into `metrics` (kept by the caller) instead of its own.

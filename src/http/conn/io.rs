@@ -1,10 +1,77 @@
-//! Reads and writes on the socket, driven by its readiness.
+//! Reads and writes on the socket, driven by its readiness. `Transport` is
+//! what the connection driver needs of its byte stream; the plain TCP socket
+//! is one (the functions below), TLS over it another (`tls.rs`).
 
+use std::future::Future;
 use std::io;
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use tokio::io::Interest;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+
+/// A connection's byte stream, driven by readiness: every method but
+/// `shutdown` takes `&self`, so the driver may watch for the client while
+/// it writes.
+pub(crate) trait Transport: Send + Sync + 'static {
+    /// Resolves when a read may find bytes (or the end of the stream).
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// `readable` as a poll: `Ready` when a read may find something.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// One non-blocking read into the buffer, with room for `want` bytes:
+    /// `Ok(0)` at the end of the stream, `WouldBlock` when nothing came yet.
+    fn read_some(&self, buf: &mut Option<BytesMut>, want: usize) -> io::Result<usize>;
+    /// Writes everything, waiting for the socket as needed.
+    fn write_all(&self, data: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Ends the server's side of the stream.
+    fn shutdown(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+impl Transport for TcpStream {
+    #[inline]
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        TcpStream::readable(self)
+    }
+
+    #[inline]
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+
+    #[inline]
+    fn read_some(&self, buf: &mut Option<BytesMut>, want: usize) -> io::Result<usize> {
+        tcp_read_some(self, buf, want)
+    }
+
+    #[inline]
+    fn write_all(&self, data: &[u8]) -> impl Future<Output = io::Result<()>> + Send {
+        tcp_write_all(self, data)
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = AsyncWriteExt::shutdown(self).await;
+    }
+}
+
+/// One non-blocking read from the transport (see [`Transport::read_some`]).
+#[inline]
+pub(super) fn read_some<T: Transport>(
+    io: &T,
+    buf: &mut Option<BytesMut>,
+    want: usize,
+) -> io::Result<usize> {
+    io.read_some(buf, want)
+}
+
+/// Writes everything to the transport (see [`Transport::write_all`]); the
+/// transport's own future, with no state machine of its own around it.
+#[inline]
+pub(super) fn write_all<'a, T: Transport>(
+    io: &'a T,
+    data: &'a [u8],
+) -> impl Future<Output = io::Result<()>> + Send + 'a {
+    io.write_all(data)
+}
 
 /// Whether a read found the connection closed (or broken); a read that
 /// would block found nothing yet.
@@ -16,11 +83,7 @@ pub(super) fn ended(read: &io::Result<usize>) -> bool {
 }
 
 /// One non-blocking read into the buffer, with room for `want` bytes.
-pub(super) fn read_some(
-    io: &TcpStream,
-    buf: &mut Option<BytesMut>,
-    want: usize,
-) -> io::Result<usize> {
+fn tcp_read_some(io: &TcpStream, buf: &mut Option<BytesMut>, want: usize) -> io::Result<usize> {
     let b = buf.get_or_insert_with(|| BytesMut::with_capacity(want));
     if b.capacity() - b.len() < want {
         // A little more than asked: when everything expected has arrived the
@@ -50,7 +113,7 @@ pub(super) fn read_some(
 }
 
 /// Writes everything, waiting for the socket as needed.
-pub(super) async fn write_all(io: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+async fn tcp_write_all(io: &TcpStream, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         match io.try_write(data) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -11,6 +11,7 @@
 mod io;
 mod receive;
 mod send;
+mod tls;
 
 use std::io as stdio;
 use std::pin::Pin;
@@ -19,14 +20,13 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use http::{Method, Version};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
 
-use self::io::{ended, read_some, write_all};
+use self::io::{ended, read_some, write_all, Transport};
 use self::receive::{answer_or_gone, answer_while_receiving, finish_body, Awaited, BodyIn};
 use self::send::{encode_whole, write_streamed};
+pub(crate) use self::tls::serve_tls;
 use super::answer::Body;
 use super::body::RequestBody;
 use super::h1::{self, Decoder, Framing, Head, Refusal};
@@ -47,8 +47,8 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Serves one connection until it closes, the server stops, or it idles out.
 /// `_live` is held until this returns, so the server can wait for all
 /// connections when it stops.
-pub async fn serve(
-    io: TcpStream,
+pub async fn serve<T: Transport>(
+    mut io: T,
     state: Arc<ServerState>,
     mut stop: watch::Receiver<bool>,
     _live: mpsc::Sender<()>,
@@ -56,9 +56,7 @@ pub async fn serve(
     let _open = state.metrics.connection();
     let mut buf: Option<BytesMut> = None;
     let mut idle = state.keep_alive_timeout.map(IdleLimit::new);
-    let head_limit = state
-        .request_timeout
-        .map_or(HEAD_TIMEOUT, |t| t.min(HEAD_TIMEOUT));
+    let head_limit = head_limit(&state);
     loop {
         let read = read_head(&io, &mut buf, &mut stop, idle.as_mut(), head_limit).await;
         let (head, started) = match read {
@@ -79,8 +77,15 @@ pub async fn serve(
             buf = None;
         }
     }
-    let mut io = io;
-    let _ = io.shutdown().await;
+    io.shutdown().await;
+}
+
+/// How long a request head may take to arrive: `HEAD_TIMEOUT`, or the
+/// request timeout if that is shorter.
+fn head_limit(state: &ServerState) -> Duration {
+    state
+        .request_timeout
+        .map_or(HEAD_TIMEOUT, |t| t.min(HEAD_TIMEOUT))
 }
 
 /// How long a keep-alive connection may wait for its next request, kept with
@@ -122,8 +127,8 @@ impl IdleLimit {
 /// server is stopping. A head that is not whole within `limit` of its first
 /// bytes is refused with 408, and one cut short by the client with 400, as
 /// Node's server answers them.
-async fn read_head(
-    io: &TcpStream,
+async fn read_head<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     stop: &mut watch::Receiver<bool>,
     mut idle: Option<&mut IdleLimit>,
@@ -172,8 +177,8 @@ async fn read_head(
 }
 
 /// One request and its answer. `Ok(true)`: the connection may carry another.
-async fn exchange(
-    io: &TcpStream,
+async fn exchange<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     state: &Arc<ServerState>,
     stop: &watch::Receiver<bool>,

@@ -6,10 +6,9 @@ use std::pin::Pin;
 use bytes::BytesMut;
 use http::response;
 use http_body_util::BodyExt;
-use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-use super::io::write_all;
+use super::io::{write_all, Transport};
 use super::receive::{io_step, receiving, timer, BodyIn, Step};
 use super::AnswerTo;
 use crate::http::h1::{self, BodyOut};
@@ -66,8 +65,8 @@ pub(super) fn encode_whole(parts: &response::Parts, bytes: &[u8], to: &AnswerTo<
 /// `sent`. `Ok(true)`: as far as the answer goes, the connection may carry
 /// another request.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn write_streamed(
-    io: &TcpStream,
+pub(super) async fn write_streamed<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     body_in: &mut Option<BodyIn>,
     late: &mut Option<Pin<Box<Sleep>>>,
@@ -109,8 +108,8 @@ pub(super) async fn write_streamed(
 
 /// Writes a streamed answer's body. `Ok(false)`: the connection ends (the
 /// client went away, or the request body came too slowly).
-pub(super) async fn stream_answer(
-    io: &TcpStream,
+pub(super) async fn stream_answer<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     body_in: &mut Option<BodyIn>,
     late: &mut Option<Pin<Box<Sleep>>>,
