@@ -14,9 +14,10 @@
 //   handlers.js  registered handlers by slot
 //   streams.js, multipart.js  streamed bodies and answers, uploads
 //   logging.js   what is logged, and how a failing logger is survived
+//   observe.js   the metrics and onAccess options, stats(), access deliveries
 
 const { NativeServer } = require('./native.js');
-const { normalizeOptions, allowListJson, checkHandler } = require('./lib/options.js');
+const { normalizeOptions, allowListInput, checkHandler } = require('./lib/options.js');
 const { BodyCodec } = require('./lib/codec.js');
 const { AnswerWriter } = require('./lib/wire.js');
 const { StreamTable } = require('./lib/streams.js');
@@ -24,6 +25,7 @@ const { Calls } = require('./lib/calls.js');
 const { Dispatcher } = require('./lib/dispatch.js');
 const { HandlerSlots } = require('./lib/handlers.js');
 const { ProtocolError } = require('./lib/outcome.js');
+const { accessDelivery, shapeStats } = require('./lib/observe.js');
 
 class TunnelServer {
   /**
@@ -39,7 +41,9 @@ class TunnelServer {
     this._closing = null;
     const codec = new BodyCodec(extras.serializer);
     // The native side calls back once listening, when jobs are queued.
-    const native = new NativeServer(JSON.stringify(config), () => dispatcher.fetch());
+    const native = new NativeServer(config, () => dispatcher.fetch());
+    if (extras.onAccess) native.setAccessSink(accessDelivery(extras.onAccess, extras.logger));
+    this._metricsPath = extras.metricsPath;
     const streams = new StreamTable(native);
     const answers = new AnswerWriter(native, (ticket, kind, id, ctx, value) =>
       calls.answerAlone(ticket, kind, id, ctx, value),
@@ -47,6 +51,8 @@ class TunnelServer {
     const calls = new Calls(native, streams, answers, codec, extras);
     const dispatcher = new Dispatcher(native, this._tasks, this._events, calls, streams, answers, codec, extras);
     this._native = native;
+    this._dispatcher = dispatcher;
+    this._scheme = config.tls ? 'https' : 'http';
   }
 
   registerTask(id, handler) {
@@ -88,7 +94,7 @@ class TunnelServer {
    * discovery. `null` serves every registered id again.
    */
   setAllowList(list) {
-    this._native.setAllowList(allowListJson(list));
+    this._native.setAllowList(allowListInput(list));
   }
 
   /** `{ host, port, url }` while listening, otherwise `null`. */
@@ -99,14 +105,29 @@ class TunnelServer {
   /** Binds and serves. Resolves with `{ host, port, url }`. */
   async listen() {
     if (this._address) throw new Error('TunnelServer is already listening');
-    // Throws with `code` set natively (EADDRINUSE, ...).
+    // Throws with `code` set natively (EADDRINUSE, ERR_TLS_CONFIG, ...).
     const bound = this._native.listen();
     const host = bound.host;
     const urlHost = host.includes(':') ? `[${host}]` : host;
-    this._address = { host, port: bound.port, url: `http://${urlHost}:${bound.port}` };
+    this._address = { host, port: bound.port, url: `${this._scheme}://${urlHost}:${bound.port}` };
+    if (this._metricsPath !== undefined) {
+      // The metrics port speaks plain HTTP; on the server's port, what the server speaks.
+      const origin = bound.metricsPort === undefined ? this._address.url : `http://${urlHost}:${bound.metricsPort}`;
+      this._address.metricsUrl = `${origin}${this._metricsPath}`;
+    }
     // The native server does not hold the event loop open by itself.
     this._keepAlive = setInterval(() => {}, 1 << 30);
     return { ...this._address };
+  }
+
+  /** The server's figures (the same as its Prometheus metrics), counted since it was made. */
+  stats() {
+    return shapeStats(this._native.statsJson());
+  }
+
+  /** The server's figures in Prometheus' text format, for serving them from elsewhere. */
+  metricsText() {
+    return this._native.metricsText();
   }
 
   /** Stops accepting, lets in-flight requests finish, frees the port. */
@@ -116,6 +137,9 @@ class TunnelServer {
     this._closing = (async () => {
       try {
         await this._native.close(this._closeGraceMs);
+        // The aborts of calls cut off by the grace are queued by now: the
+        // handlers' signals fire before close() resolves.
+        this._dispatcher.fetch();
       } finally {
         clearInterval(this._keepAlive);
         this._keepAlive = null;

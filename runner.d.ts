@@ -1,21 +1,42 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { TunnelServer, TunnelServerOptions } from './index';
+import type {
+  HealthOptions,
+  TlsOptions,
+  TunnelServer,
+  TunnelServerOptions,
+  MetricsOptions,
+  AccessRecord,
+  ServerStats,
+} from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
  * `http.server` (attaching to an existing node:http server) is not supported;
- * without `http.listen` nothing listens (as with nodeExposure).
+ * without `http.listen` nothing listens (as with nodeExposure). Beyond nodeExposure's:
+ * `http.tls`, `http.health` and `http.closeGraceMs`.
  * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
  */
 export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: NativeExposureHttpConfig };
 /**
- * `nodeExposure`'s `http` config, plus the native server's production options (see
- * `TunnelServerOptions`): `maxConnections`, `maxInFlight`, `retryAfterSeconds`, `compression`.
+ * nodeExposure's `http` config, and the native server's own: `tls` (HTTPS on the same
+ * port, see `TlsOptions`), `health` (probes outside `basePath`), `closeGraceMs`, `metrics`
+ * (the Prometheus endpoint), `onAccess` (the access log), and `maxConnections`,
+ * `maxInFlight`, `retryAfterSeconds` and `compression` (load shedding and compressed
+ * answers), as `TunnelServer` takes them.
  */
 export type NativeExposureHttpConfig = NodeExposureHttpConfig &
-  Pick<TunnelServerOptions, 'maxConnections' | 'maxInFlight' | 'retryAfterSeconds' | 'compression'>;
+  Pick<TunnelServerOptions, 'maxConnections' | 'maxInFlight' | 'retryAfterSeconds' | 'compression'> & {
+    /** HTTPS on the same port (see `TlsOptions`). */
+    tls?: TlsOptions;
+    /** Health and readiness probes outside `basePath`, as `TunnelServer`'s `health` option. */
+    health?: HealthOptions;
+    /** How long disposal lets in-flight calls finish, in ms (default 10000); then they are aborted. */
+    closeGraceMs?: number;
+    metrics?: MetricsOptions;
+    onAccess?: (records: AccessRecord[]) => void | Promise<void>;
+  };
 
 /** The value of the `nativeExposure` resource. */
 export interface NativeExposureValue {
@@ -23,12 +44,16 @@ export interface NativeExposureValue {
   server: TunnelServer;
   /** The normalised base path, e.g. `/__runner` (as nodeExposure's `basePath`). */
   basePath: string;
-  /** Bound host, port and origin URL (`http://host:port`); `null` without `http.listen`. */
+  /** Bound host, port and origin URL (`http://host:port`, `https://` with `http.tls`); `null` without `http.listen`. */
   host: string | null;
   port: number | null;
   url: string | null;
   /** `url` + `basePath`: what Runner's clients take as `baseUrl`. */
   baseUrl: string | null;
+  /** Where the metrics are scraped, with `http.metrics` and `http.listen`; otherwise `null`. */
+  metricsUrl: string | null;
+  /** The server's figures (`TunnelServer.stats()`), with or without `http.metrics`. */
+  stats(): ServerStats;
   /**
    * Recomputes the allow-list from the tunnel resources and pushes it to the
    * native side. It is recomputed automatically whenever a tunnel resource

@@ -39,7 +39,7 @@ describe('discovery of a standalone server (compared with a reference whose tunn
   after(async () => pair && pair.close());
 
   it('GET discovery lists the registered tasks and events with enabled: true (same answer as the reference)', async () => {
-    const { nat } = await sameAnswer(pair, discoveryReq());
+    const { nat } = await sameAnswer(pair, discoveryReq(), '200');
     assert.deepEqual(nat.json(), {
       ok: true,
       result: {
@@ -48,16 +48,16 @@ describe('discovery of a standalone server (compared with a reference whose tunn
     });
   });
   it('allow-listed task is callable (same answer as the reference)', async () => {
-    await sameAnswer(pair, taskReq('app.beta', '{"input":{"b":1}}'));
+    await sameAnswer(pair, taskReq('app.beta', '{"input":{"b":1}}'), '200');
   });
   it('allow-listed task with a slash in its id is callable (same answer as the reference)', async () => {
-    await sameAnswer(pair, taskReq('x%2Fy.z', ''));
+    await sameAnswer(pair, taskReq('x%2Fy.z', ''), '200');
   });
   it('allow-listed event is callable (same answer as the reference)', async () => {
-    await sameAnswer(pair, eventReq('app.ev.one', '{"payload":3,"returnPayload":true}'));
+    await sameAnswer(pair, eventReq('app.ev.one', '{"payload":3,"returnPayload":true}'), '200');
   });
   it('discovery via HEAD -> 405 (same answer as the reference)', async () => {
-    await sameAnswer(pair, discoveryReq({ method: 'HEAD' }));
+    await sameAnswer(pair, discoveryReq({ method: 'HEAD' }), '405'); // a HEAD answer has no body (no code)
   });
 });
 
@@ -68,7 +68,7 @@ describe('discovery with nothing registered (compared with an allow-listing refe
   });
   after(async () => pair && pair.close());
   it('GET discovery -> enabled with empty lists (same answer as the reference)', async () => {
-    const { nat } = await sameAnswer(pair, discoveryReq());
+    const { nat } = await sameAnswer(pair, discoveryReq(), '200');
     assert.deepEqual(nat.json(), { ok: true, result: { allowList: { enabled: true, tasks: [], events: [] } } });
   });
 });
@@ -80,18 +80,19 @@ describe('disableDiscovery: true (taken from the reference handleDiscovery)', ()
   });
   after(async () => pair && pair.close());
   const cases = [
-    ['GET discovery -> 404', discoveryReq()],
-    ['GET discovery without token -> 404 (before auth)', discoveryReq({ auth: false })],
-    ['POST discovery -> 404 (before the method check)', discoveryReq({ method: 'POST' })],
+    ['GET discovery -> 404', discoveryReq(), '404 NOT_FOUND'],
+    ['GET discovery without token -> 404 (before auth)', discoveryReq({ auth: false }), '404 NOT_FOUND'],
+    ['POST discovery -> 404 (before the method check)', discoveryReq({ method: 'POST' }), '404 NOT_FOUND'],
     [
       'OPTIONS discovery is still a preflight',
       { method: 'OPTIONS', path: '/__runner/discovery', headers: [['Origin', 'https://x.example']] },
+      '204',
     ],
-    ['tasks still work', taskReq('app.beta', '{"input":1}')],
+    ['tasks still work', taskReq('app.beta', '{"input":1}'), '200'],
   ];
-  for (const [label, spec] of cases) {
+  for (const [label, spec, expected] of cases) {
     it(`${label} (same answer as the reference)`, async () => {
-      await sameAnswer(pair, spec, { label });
+      await sameAnswer(pair, spec, expected, { label });
     });
   }
 });
@@ -118,7 +119,7 @@ describe('request ids (taken from the reference ensureRequestId)', () => {
   ];
   for (const [label, header] of cases) {
     it(`${label} (same answer as the reference)`, async () => {
-      await sameAnswer(pair, taskReq('app.echo', '{"input":"rid"}', { headers: [header] }), { label });
+      await sameAnswer(pair, taskReq('app.echo', '{"input":"rid"}', { headers: [header] }), '200', { label });
       // and the handler sees the id that was echoed
       const res = await rawRequest(pair.nat, taskReq('app.requestId', '', { headers: [header] }));
       assert.equal(res.status, 200);
@@ -126,7 +127,7 @@ describe('request ids (taken from the reference ensureRequestId)', () => {
     });
   }
   it('repeated request id headers are replaced (joined value is invalid) (same answer as the reference)', async () => {
-    await sameAnswer(pair, taskReq('app.echo', '{"input":1}', { headers: [rid('first'), rid('second')] }));
+    await sameAnswer(pair, taskReq('app.echo', '{"input":1}', { headers: [rid('first'), rid('second')] }), '200');
   });
   it('generated id is handed to the handler as ctx.requestId', async () => {
     const res = await rawRequest(pair.nat, taskReq('app.requestId', ''));
@@ -146,28 +147,29 @@ describe('request ids (taken from the reference ensureRequestId)', () => {
   });
 
   const where = [
-    ['on 401', taskReq('app.echo', '{}', { auth: false })],
-    ['on 404 unknown task', taskReq('missing', '{}')],
-    ['on 404 under the base path', { ...taskReq('x', '{}'), path: '/__runner/nope' }],
-    ['not on 404 outside the base path', { ...taskReq('x', '{}'), path: '/nope' }],
-    ['on 405', taskReq('app.echo', undefined, { method: 'GET' })],
-    ['on 400', taskReq('app.echo', '{')],
-    ['on 413', taskReq('app.echo', `{"input":"${'x'.repeat(300)}"}`)],
-    ['on 500', taskReq('app.throwPlain', '')],
-    ['on 499', taskReq('app.throwCancellation', '')],
-    ['on events', eventReq('app.ev.wrap', '{"payload":1}')],
-    ['on discovery', discoveryReq()],
+    ['on 401', taskReq('app.echo', '{}', { auth: false }), '401 UNAUTHORIZED'],
+    ['on 404 unknown task', taskReq('missing', '{}'), '404 NOT_FOUND'],
+    ['on 404 under the base path', { ...taskReq('x', '{}'), path: '/__runner/nope' }, '404 NOT_FOUND'],
+    ['not on 404 outside the base path', { ...taskReq('x', '{}'), path: '/nope' }, '404 NOT_FOUND'],
+    ['on 405', taskReq('app.echo', undefined, { method: 'GET' }), '405 METHOD_NOT_ALLOWED'],
+    ['on 400', taskReq('app.echo', '{'), '400 INVALID_JSON'],
+    ['on 413', taskReq('app.echo', `{"input":"${'x'.repeat(300)}"}`), '413 PAYLOAD_TOO_LARGE'],
+    ['on 500', taskReq('app.throwPlain', ''), '500 INTERNAL_ERROR'],
+    ['on 499', taskReq('app.throwCancellation', ''), '499 REQUEST_ABORTED'],
+    ['on events', eventReq('app.ev.wrap', '{"payload":1}'), '200'],
+    ['on discovery', discoveryReq(), '200'],
     [
       'not on preflight',
       { method: 'OPTIONS', path: '/__runner/task/app.echo', headers: [['Origin', 'https://x.example']] },
+      '204',
     ],
   ];
-  for (const [label, spec] of where) {
+  for (const [label, spec, expected] of where) {
     it(`request id ${label}, client id kept (same answer as the reference)`, async () => {
-      await sameAnswer(pair, { ...spec, headers: [...spec.headers, rid('where-test-1')] }, { label });
+      await sameAnswer(pair, { ...spec, headers: [...spec.headers, rid('where-test-1')] }, expected, { label });
     });
     it(`request id ${label}, generated (same answer as the reference)`, async () => {
-      await sameAnswer(pair, spec, { label });
+      await sameAnswer(pair, spec, expected, { label });
     });
   }
 });
@@ -190,6 +192,7 @@ describe('repeated and odd headers (taken from the reference)', () => {
         ],
         body: '{"input":"mixed"}',
       },
+      '200',
     ],
     [
       'repeated unrelated header',
@@ -199,6 +202,7 @@ describe('repeated and odd headers (taken from the reference)', () => {
           ['x-custom', 'b'],
         ],
       }),
+      '200',
     ],
     [
       'repeated x-runner-context header',
@@ -208,22 +212,25 @@ describe('repeated and odd headers (taken from the reference)', () => {
           ['x-runner-context', '{}'],
         ],
       }),
+      '200',
     ],
     [
       'invalid x-runner-context header is ignored',
       taskReq('app.echo', '{"input":1}', { headers: [['x-runner-context', '{not json']] }),
+      '200',
     ],
-    ['Connection: close', taskReq('app.echo', '{"input":1}', { headers: [['Connection', 'close']] })],
-    ['Expect: 100-continue', taskReq('app.echo', '{"input":1}', { headers: [['Expect', '100-continue']] })],
-    ['HTTP/1.0 request', { ...taskReq('app.echo', '{"input":1}'), httpVersion: '1.0' }],
+    ['Connection: close', taskReq('app.echo', '{"input":1}', { headers: [['Connection', 'close']] }), '200'],
+    ['Expect: 100-continue', taskReq('app.echo', '{"input":1}', { headers: [['Expect', '100-continue']] }), '200'],
+    ['HTTP/1.0 request', { ...taskReq('app.echo', '{"input":1}'), httpVersion: '1.0' }, '200'],
     [
       'request without Host header on HTTP/1.0',
       { ...taskReq('app.echo', '{"input":1}'), httpVersion: '1.0', noHost: true },
+      '200',
     ],
   ];
-  for (const [label, spec] of cases) {
+  for (const [label, spec, expected] of cases) {
     it(`${label} (same answer as the reference)`, async () => {
-      await sameAnswer(pair, spec, { label });
+      await sameAnswer(pair, spec, expected, { label });
     });
   }
 });

@@ -16,56 +16,102 @@ describe('handler failures and result encoding (taken from the reference handleR
       });
       after(async () => pair && pair.close());
 
+      // Runner's Serializer writes a BigInt but refuses a function; JSON.stringify the other way round.
+      const byMode = (json, runner) => (serializer === 'json' ? json : runner);
       const cases = [
-        ['plain Error -> 500 Internal Error without details', taskReq('app.throwPlain', '')],
-        ['thrown string -> 500 Internal Error', taskReq('app.throwString', '')],
-        ['thrown undefined -> 500 Internal Error', taskReq('app.throwUndefined', '')],
-        ['typed error with httpCode 418 -> 418 with message/id/data/httpCode', taskReq('app.throwTeapot', '')],
-        ['typed error with httpCode 400 and nested data', taskReq('app.throwBadRequest', '{"input":[1,"two"]}')],
-        ['typed error without httpCode -> 500 with message/id/data', taskReq('app.throwNoHttpCode', '')],
-        ['typed error with httpCode 500 -> 500 with httpCode', taskReq('app.throwExplicit500', '')],
-        ['typed error with remediation keeps the full message', taskReq('app.throwRemediation', '')],
-        ['cancellation thrown by the task -> 499 REQUEST_ABORTED', taskReq('app.throwCancellation', '')],
-        ['typed error thrown by an event hook', eventReq('app.ev.throwTeapot', '{"payload":1}')],
+        ['plain Error -> 500 Internal Error without details', taskReq('app.throwPlain', ''), '500 INTERNAL_ERROR'],
+        ['thrown string -> 500 Internal Error', taskReq('app.throwString', ''), '500 INTERNAL_ERROR'],
+        ['thrown undefined -> 500 Internal Error', taskReq('app.throwUndefined', ''), '500 INTERNAL_ERROR'],
+        [
+          'typed error with httpCode 418 -> 418 with message/id/data/httpCode',
+          taskReq('app.throwTeapot', ''),
+          '418 INTERNAL_ERROR',
+        ],
+        [
+          'typed error with httpCode 400 and nested data',
+          taskReq('app.throwBadRequest', '{"input":[1,"two"]}'),
+          '400 INTERNAL_ERROR',
+        ],
+        [
+          'typed error without httpCode -> 500 with message/id/data',
+          taskReq('app.throwNoHttpCode', ''),
+          '500 INTERNAL_ERROR',
+        ],
+        [
+          'typed error with httpCode 500 -> 500 with httpCode',
+          taskReq('app.throwExplicit500', ''),
+          '500 INTERNAL_ERROR',
+        ],
+        [
+          'typed error with remediation keeps the full message',
+          taskReq('app.throwRemediation', ''),
+          '422 INTERNAL_ERROR',
+        ],
+        [
+          'cancellation thrown by the task -> 499 REQUEST_ABORTED',
+          taskReq('app.throwCancellation', ''),
+          '499 REQUEST_ABORTED',
+        ],
+        ['typed error thrown by an event hook', eventReq('app.ev.throwTeapot', '{"payload":1}'), '418 INTERNAL_ERROR'],
         [
           'plain error thrown by an event hook -> 500',
           eventReq('app.ev.throwPlain', '{"payload":1,"returnPayload":true}'),
+          '500 INTERNAL_ERROR',
         ],
-        ['cancellation thrown by an event hook -> 499', eventReq('app.ev.throwCancellation', '{"payload":1}')],
-        ['handler returning undefined', taskReq('app.returnUndefined', '')],
-        ['handler returning null', taskReq('app.returnNull', '')],
-        ['handler returning a cyclic object -> 500', taskReq('app.returnCyclic', '')],
-        ['handler returning a function property', taskReq('app.returnFunction', '')],
-        ['handler returning a Date', taskReq('app.returnDate', '')],
-        ['handler returning a string with quotes, non-ASCII and U+2028', taskReq('app.returnString', '')],
-        ['handler returning a BigInt', taskReq('app.returnBigInt', '')],
-        ['handler returning a 1 MiB result', taskReq('app.returnLarge', '')],
+        [
+          'cancellation thrown by an event hook -> 499',
+          eventReq('app.ev.throwCancellation', '{"payload":1}'),
+          '499 REQUEST_ABORTED',
+        ],
+        ['handler returning undefined', taskReq('app.returnUndefined', ''), '200'],
+        ['handler returning null', taskReq('app.returnNull', ''), '200'],
+        ['handler returning a cyclic object -> 500', taskReq('app.returnCyclic', ''), '500 INTERNAL_ERROR'],
+        [
+          'handler returning a function property',
+          taskReq('app.returnFunction', ''),
+          byMode('200', '500 INTERNAL_ERROR'),
+        ],
+        ['handler returning a Date', taskReq('app.returnDate', ''), '200'],
+        ['handler returning a string with quotes, non-ASCII and U+2028', taskReq('app.returnString', ''), '200'],
+        ['handler returning a BigInt', taskReq('app.returnBigInt', ''), byMode('500 INTERNAL_ERROR', '200')],
+        ['handler returning a 1 MiB result', taskReq('app.returnLarge', ''), '200'],
         [
           'typed error with non-ASCII data and message',
           taskReq('app.throwBadRequest', '{"input":"ünïcödé 😀 \\u2028"}'),
+          '400 INTERNAL_ERROR',
         ],
         [
           'thrown plain object shaped like a typed error -> 500 Internal Error',
           taskReq('app.throwTypedLikeObject', ''),
+          '500 INTERNAL_ERROR',
         ],
-        ['plain Error carrying own data -> 500 Internal Error, nothing leaked', taskReq('app.throwErrorWithData', '')],
+        [
+          'plain Error carrying own data -> 500 Internal Error, nothing leaked',
+          taskReq('app.throwErrorWithData', ''),
+          '500 INTERNAL_ERROR',
+        ],
         [
           'TypeError carrying data and httpCode -> 500 Internal Error, nothing leaked',
           taskReq('app.throwTypeErrorWithData', ''),
+          '500 INTERNAL_ERROR',
         ],
-        ['plain Error carrying only an httpCode -> 500 Internal Error', taskReq('app.throwErrorWithHttpCode', '')],
+        [
+          'plain Error carrying only an httpCode -> 500 Internal Error',
+          taskReq('app.throwErrorWithHttpCode', ''),
+          '500 INTERNAL_ERROR',
+        ],
       ];
-      for (const [label, spec] of cases) {
+      for (const [label, spec, expected] of cases) {
         it(`${label} (same answer as the reference)`, async () => {
-          await sameAnswer(pair, spec, { label });
+          await sameAnswer(pair, spec, expected, { label });
         });
       }
 
       it('the server keeps serving after a result that could not be serialized (same answers as the reference)', async () => {
         for (let i = 0; i < 3; i += 1) {
-          await sameAnswer(pair, taskReq('app.returnBigInt', ''));
-          await sameAnswer(pair, taskReq('app.returnCyclic', ''));
-          const { nat } = await sameAnswer(pair, taskReq('app.echo', `{"input":${i}}`));
+          await sameAnswer(pair, taskReq('app.returnBigInt', ''), byMode('500 INTERNAL_ERROR', '200'));
+          await sameAnswer(pair, taskReq('app.returnCyclic', ''), '500 INTERNAL_ERROR');
+          const { nat } = await sameAnswer(pair, taskReq('app.echo', `{"input":${i}}`), '200');
           assert.equal(nat.status, 200);
         }
       });
@@ -80,16 +126,24 @@ describe('400 INVALID_JSON and 404 NOT_FOUND (taken from the reference)', () => 
   });
   after(async () => pair && pair.close());
   const cases = [
-    ['invalid JSON on a task -> 400', taskReq('app.echo', '{oops')],
-    ['invalid JSON on an event -> 400', eventReq('app.ev.wrap', '[1,')],
-    ['invalid JSON on an unknown task -> 404 (existence checked before the body)', taskReq('missing.task', '{oops')],
-    ['unknown task -> 404 Task {id} not found', taskReq('missing.task', '{"input":1}')],
-    ['unknown event -> 404 Event {id} not found', eventReq('missing.event', '{"payload":1}')],
-    ['unknown route under the base -> 404 Not Found', { ...taskReq('x', '{}'), path: '/__runner/nothing/here' }],
+    ['invalid JSON on a task -> 400', taskReq('app.echo', '{oops'), '400 INVALID_JSON'],
+    ['invalid JSON on an event -> 400', eventReq('app.ev.wrap', '[1,'), '400 INVALID_JSON'],
+    [
+      'invalid JSON on an unknown task -> 404 (existence checked before the body)',
+      taskReq('missing.task', '{oops'),
+      '404 NOT_FOUND',
+    ],
+    ['unknown task -> 404 Task {id} not found', taskReq('missing.task', '{"input":1}'), '404 NOT_FOUND'],
+    ['unknown event -> 404 Event {id} not found', eventReq('missing.event', '{"payload":1}'), '404 NOT_FOUND'],
+    [
+      'unknown route under the base -> 404 Not Found',
+      { ...taskReq('x', '{}'), path: '/__runner/nothing/here' },
+      '404 NOT_FOUND',
+    ],
   ];
-  for (const [label, spec] of cases) {
+  for (const [label, spec, expected] of cases) {
     it(`${label} (same answer as the reference)`, async () => {
-      await sameAnswer(pair, spec, { label });
+      await sameAnswer(pair, spec, expected, { label });
     });
   }
 });
@@ -101,34 +155,40 @@ describe('405 METHOD_NOT_ALLOWED for every wrong method (taken from the referenc
   });
   after(async () => pair && pair.close());
   const wrongForTaskOrEvent = ['GET', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'TRACE'];
+  // A HEAD answer has no body to read the code from.
+  const notAllowed = (method) => (method === 'HEAD' ? '405' : '405 METHOD_NOT_ALLOWED');
   for (const method of wrongForTaskOrEvent) {
     it(`${method} on a task -> 405 (same answer as the reference)`, async () => {
-      await sameAnswer(pair, taskReq('app.echo', undefined, { method }));
+      await sameAnswer(pair, taskReq('app.echo', undefined, { method }), notAllowed(method));
     });
     if (['PUT', 'DELETE', 'PATCH'].includes(method)) {
       it(`${method} on a task with a body -> 405 (same answer as the reference)`, async () => {
-        await sameAnswer(pair, taskReq('app.echo', '{"input":1}', { method }));
+        await sameAnswer(pair, taskReq('app.echo', '{"input":1}', { method }), notAllowed(method));
       });
     }
     it(`${method} on an unknown task -> 405 before the existence check (same answer as the reference)`, async () => {
-      await sameAnswer(pair, taskReq('missing.task', undefined, { method }));
+      await sameAnswer(pair, taskReq('missing.task', undefined, { method }), notAllowed(method));
     });
     it(`${method} on a task without a token -> 405 before auth (same answer as the reference)`, async () => {
-      await sameAnswer(pair, taskReq('app.echo', undefined, { method, auth: false }));
+      await sameAnswer(pair, taskReq('app.echo', undefined, { method, auth: false }), notAllowed(method));
     });
     it(`${method} on an event -> 405 (same answer as the reference)`, async () => {
-      await sameAnswer(pair, eventReq('app.ev.wrap', undefined, { method }));
+      await sameAnswer(pair, eventReq('app.ev.wrap', undefined, { method }), notAllowed(method));
     });
   }
   for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'TRACE']) {
     it(`${method} on discovery -> 405 (same answer as the reference)`, async () => {
-      await sameAnswer(pair, {
-        ...discoveryReq({ method }),
-        ...(method === 'POST' || method === 'PUT' || method === 'PATCH' ? { body: '{}' } : {}),
-      });
+      await sameAnswer(
+        pair,
+        {
+          ...discoveryReq({ method }),
+          ...(method === 'POST' || method === 'PUT' || method === 'PATCH' ? { body: '{}' } : {}),
+        },
+        notAllowed(method),
+      );
     });
     it(`${method} on discovery without a token -> 405 before auth (same answer as the reference)`, async () => {
-      await sameAnswer(pair, discoveryReq({ method, auth: false }));
+      await sameAnswer(pair, discoveryReq({ method, auth: false }), notAllowed(method));
     });
   }
 });
@@ -150,15 +210,15 @@ describe('413 PAYLOAD_TOO_LARGE (taken from the reference readRequestBody)', () 
   it('body of exactly the limit is accepted (same answer as the reference)', async () => {
     const body = jsonOfSize(LIMIT);
     assert.equal(Buffer.byteLength(body), LIMIT);
-    const { nat } = await sameAnswer(pair, taskReq('app.length', body));
+    const { nat } = await sameAnswer(pair, taskReq('app.length', body), '200');
     assert.equal(nat.status, 200);
   });
   it('body one byte over the limit, sent at once -> 413 (same answer as the reference)', async () => {
-    const { nat } = await sameAnswer(pair, taskReq('app.length', jsonOfSize(LIMIT + 1)));
+    const { nat } = await sameAnswer(pair, taskReq('app.length', jsonOfSize(LIMIT + 1)), '413 PAYLOAD_TOO_LARGE');
     assert.equal(nat.status, 413);
   });
   it('large body (64 KiB) sent at once -> 413 (same answer as the reference)', async () => {
-    await sameAnswer(pair, taskReq('app.length', jsonOfSize(64 * 1024)));
+    await sameAnswer(pair, taskReq('app.length', jsonOfSize(64 * 1024)), '413 PAYLOAD_TOO_LARGE');
   });
   it('oversized body sent slowly with chunked encoding -> 413 while the client is still sending (same answer as the reference)', async () => {
     const chunks = Array.from({ length: 40 }, () => 'x'.repeat(100));
@@ -168,29 +228,29 @@ describe('413 PAYLOAD_TOO_LARGE (taken from the reference readRequestBody)', () 
       chunks: ['{"input":"', ...chunks, '"}'],
       chunkDelayMs: 15,
     };
-    const { nat } = await sameAnswer(pair, spec);
+    const { nat } = await sameAnswer(pair, spec, '413 PAYLOAD_TOO_LARGE');
     assert.equal(nat.status, 413);
   });
   it('oversized chunked body that never ends -> 413 anyway (same answer as the reference)', async () => {
     const chunks = Array.from({ length: 20 }, () => 'y'.repeat(100));
     const spec = { ...taskReq('app.length', undefined), chunked: true, chunks, chunkDelayMs: 5, noFinalChunk: true };
-    await sameAnswer(pair, spec);
+    await sameAnswer(pair, spec, '413 PAYLOAD_TOO_LARGE');
   });
   it('oversized body on an event -> 413 (same answer as the reference)', async () => {
-    await sameAnswer(pair, eventReq('app.ev.wrap', `{"payload":"${'z'.repeat(2000)}"}`));
+    await sameAnswer(pair, eventReq('app.ev.wrap', `{"payload":"${'z'.repeat(2000)}"}`), '413 PAYLOAD_TOO_LARGE');
   });
   it('the limit counts bytes, not characters (same answer as the reference)', async () => {
     const body = `{"input":"${'é'.repeat(600)}"}`; // 612 characters, 1212 bytes
     assert.ok(body.length < LIMIT && Buffer.byteLength(body) > LIMIT);
-    const { nat } = await sameAnswer(pair, taskReq('app.length', body));
+    const { nat } = await sameAnswer(pair, taskReq('app.length', body), '413 PAYLOAD_TOO_LARGE');
     assert.equal(nat.status, 413);
   });
   it('invalid JSON under the limit is still 400 (same answer as the reference)', async () => {
-    await sameAnswer(pair, taskReq('app.length', '{"input":'));
+    await sameAnswer(pair, taskReq('app.length', '{"input":'), '400 INVALID_JSON');
   });
   it('the server keeps serving after a 413 (same answer as the reference)', async () => {
-    await sameAnswer(pair, taskReq('app.length', jsonOfSize(5000)));
-    const { nat } = await sameAnswer(pair, taskReq('app.length', '{"input":"ok"}'));
+    await sameAnswer(pair, taskReq('app.length', jsonOfSize(5000)), '413 PAYLOAD_TOO_LARGE');
+    const { nat } = await sameAnswer(pair, taskReq('app.length', '{"input":"ok"}'), '200');
     assert.equal(nat.status, 200);
   });
 });
@@ -205,9 +265,9 @@ describe('413 with the default 2 MiB limit (taken from the reference)', () => {
     const make = (n) => `{"input":"${'a'.repeat(n - 12)}"}`;
     const ok = make(2 * 1024 * 1024);
     assert.equal(Buffer.byteLength(ok), 2 * 1024 * 1024);
-    const small = await sameAnswer(pair, taskReq('app.depth', ok));
+    const small = await sameAnswer(pair, taskReq('app.depth', ok), '200');
     assert.equal(small.nat.status, 200);
-    const big = await sameAnswer(pair, taskReq('app.depth', make(2 * 1024 * 1024 + 1)));
+    const big = await sameAnswer(pair, taskReq('app.depth', make(2 * 1024 * 1024 + 1)), '413 PAYLOAD_TOO_LARGE');
     assert.equal(big.nat.status, 413);
   });
 });
@@ -222,18 +282,22 @@ describe('early answers while a large body is still being sent are delivered (ta
   after(async () => pair && pair.close());
   const big = `{"input":"${'x'.repeat(4 * 1024 * 1024)}"}`;
   const cases = [
-    ['413 for a 4 MB body over a 1 MiB limit', taskReq('app.echo', big)],
-    ['413 for a 4 MB event body', eventReq('app.ev.wrap', big)],
-    ['401 for a 4 MB body without token (auth before body)', taskReq('app.echo', big, { auth: false })],
-    ['404 for a 4 MB body to an unknown task', taskReq('missing.task', big)],
-    ['405 for a 4 MB PUT', taskReq('app.echo', big, { method: 'PUT' })],
-    ['404 for a 4 MB body outside the base path', { ...taskReq('x', big), path: '/elsewhere' }],
+    ['413 for a 4 MB body over a 1 MiB limit', taskReq('app.echo', big), '413 PAYLOAD_TOO_LARGE'],
+    ['413 for a 4 MB event body', eventReq('app.ev.wrap', big), '413 PAYLOAD_TOO_LARGE'],
+    [
+      '401 for a 4 MB body without token (auth before body)',
+      taskReq('app.echo', big, { auth: false }),
+      '401 UNAUTHORIZED',
+    ],
+    ['404 for a 4 MB body to an unknown task', taskReq('missing.task', big), '404 NOT_FOUND'],
+    ['405 for a 4 MB PUT', taskReq('app.echo', big, { method: 'PUT' }), '405 METHOD_NOT_ALLOWED'],
+    ['404 for a 4 MB body outside the base path', { ...taskReq('x', big), path: '/elsewhere' }, '404 NOT_FOUND'],
   ];
   // Whether the answer survives depends on timing, so each case is tried 5 times on fresh
   // connections; the reference delivers the answer every time.
-  for (const [label, spec] of cases) {
+  for (const [label, spec, expected] of cases) {
     it(`${label}, 5 times (same answers as the reference)`, async () => {
-      for (let i = 0; i < 5; i += 1) await sameAnswer(pair, spec, { label: `${label}, attempt ${i + 1}` });
+      for (let i = 0; i < 5; i += 1) await sameAnswer(pair, spec, expected, { label: `${label}, attempt ${i + 1}` });
     });
   }
 });
@@ -260,10 +324,10 @@ describe('limits.json.maxSize 0 (taken from the reference: any non-empty body is
   });
   after(async () => pair && pair.close());
   it('empty body is accepted (same answer as the reference)', async () => {
-    await sameAnswer(pair, taskReq('app.describe', ''));
+    await sameAnswer(pair, taskReq('app.describe', ''), '200');
   });
   it('one-byte body -> 413 (same answer as the reference)', async () => {
-    await sameAnswer(pair, taskReq('app.describe', '1'));
+    await sameAnswer(pair, taskReq('app.describe', '1'), '413 PAYLOAD_TOO_LARGE');
   });
 });
 
@@ -278,24 +342,24 @@ describe('a custom serializer is used for every JSON answer (taken from the refe
   });
   after(async () => pair && pair.close());
   const cases = [
-    ['200 task result', taskReq('app.echo', '{"input":{"a":[1,2]}}')],
-    ['200 event without result', eventReq('app.ev.wrap', '{"payload":1}')],
-    ['200 event with result', eventReq('app.ev.wrap', '{"payload":1,"returnPayload":true}')],
-    ['200 discovery', discoveryReq()],
-    ['400 invalid JSON', taskReq('app.echo', '{')],
-    ['401', taskReq('app.echo', '{}', { auth: false })],
-    ['404 unknown task', taskReq('missing', '{}')],
-    ['404 under the base path', { ...taskReq('x', '{}'), path: '/__runner/nothing' }],
-    ['404 outside the base path', { ...taskReq('x', '{}'), path: '/nothing' }],
-    ['405', taskReq('app.echo', undefined, { method: 'GET' })],
-    ['413', taskReq('app.echo', `{"input":"${'x'.repeat(100)}"}`)],
-    ['418 typed error', taskReq('app.throwTeapot', '')],
-    ['499 cancellation', taskReq('app.throwCancellation', '')],
-    ['500 plain error', taskReq('app.throwPlain', '')],
+    ['200 task result', taskReq('app.echo', '{"input":{"a":[1,2]}}'), '200'],
+    ['200 event without result', eventReq('app.ev.wrap', '{"payload":1}'), '200'],
+    ['200 event with result', eventReq('app.ev.wrap', '{"payload":1,"returnPayload":true}'), '200'],
+    ['200 discovery', discoveryReq(), '200'],
+    ['400 invalid JSON', taskReq('app.echo', '{'), '400 INVALID_JSON'],
+    ['401', taskReq('app.echo', '{}', { auth: false }), '401 UNAUTHORIZED'],
+    ['404 unknown task', taskReq('missing', '{}'), '404 NOT_FOUND'],
+    ['404 under the base path', { ...taskReq('x', '{}'), path: '/__runner/nothing' }, '404 NOT_FOUND'],
+    ['404 outside the base path', { ...taskReq('x', '{}'), path: '/nothing' }, '404 NOT_FOUND'],
+    ['405', taskReq('app.echo', undefined, { method: 'GET' }), '405 METHOD_NOT_ALLOWED'],
+    ['413', taskReq('app.echo', `{"input":"${'x'.repeat(100)}"}`), '413 PAYLOAD_TOO_LARGE'],
+    ['418 typed error', taskReq('app.throwTeapot', ''), '418 INTERNAL_ERROR'],
+    ['499 cancellation', taskReq('app.throwCancellation', ''), '499 REQUEST_ABORTED'],
+    ['500 plain error', taskReq('app.throwPlain', ''), '500 INTERNAL_ERROR'],
   ];
-  for (const [label, spec] of cases) {
+  for (const [label, spec, expected] of cases) {
     it(`${label} (same answer as the reference)`, async () => {
-      await sameAnswer(pair, spec, { label });
+      await sameAnswer(pair, spec, expected, { label });
     });
   }
 });
@@ -318,13 +382,13 @@ describe('a serializer whose parse throws on some input -> 400; whose stringify 
   });
   after(async () => pair && pair.close());
   const cases = [
-    ['parse throws -> 400 INVALID_JSON', taskReq('app.echo', '{"input":"reject me"}')],
-    ['stringify throws on the result -> 500', taskReq('app.echo', '{"input":"cannot encode"}')],
-    ['still fine otherwise', taskReq('app.echo', '{"input":"fine"}')],
+    ['parse throws -> 400 INVALID_JSON', taskReq('app.echo', '{"input":"reject me"}'), '400 INVALID_JSON'],
+    ['stringify throws on the result -> 500', taskReq('app.echo', '{"input":"cannot encode"}'), '500 INTERNAL_ERROR'],
+    ['still fine otherwise', taskReq('app.echo', '{"input":"fine"}'), '200'],
   ];
-  for (const [label, spec] of cases) {
+  for (const [label, spec, expected] of cases) {
     it(`${label} (same answer as the reference)`, async () => {
-      await sameAnswer(pair, spec, { label });
+      await sameAnswer(pair, spec, expected, { label });
     });
   }
 });

@@ -20,6 +20,7 @@ const v8 = require('node:v8');
 const vm = require('node:vm');
 const { readInputFileToBuffer, Serializer, Errors } = require('@bluelibs/runner');
 const { startReference, request, JSON_SERIALIZER, TOKEN } = require('./helpers');
+const { multipartBuffer, fileSentinel, manifestPart, filePart, fileShape } = require('./helpers/streams');
 const { parseMultipart, InputFile, isMultipart, toHttpResponse, DEFAULT_LIMITS } = require('../lib/multipart');
 
 const TASK_ID = 'mp.echo';
@@ -29,35 +30,11 @@ const CT = `multipart/form-data; boundary=${BOUNDARY}`;
 // ---------------------------------------------------------------------------------------------
 // bodies
 
-const buf = (x) => (Buffer.isBuffer(x) ? x : Buffer.from(String(x), 'utf8'));
-
-/** parts: { name, value } (field) | { name, filename?, type?, data } (file) | { raw } (verbatim bytes) */
-function encode(parts, { boundary = BOUNDARY, close = true } = {}) {
-  const out = [];
-  for (const p of parts) {
-    if (p.raw !== undefined) {
-      out.push(buf(p.raw));
-      continue;
-    }
-    out.push(buf(`--${boundary}\r\n`));
-    let disposition = `Content-Disposition: form-data; name="${p.name}"`;
-    if (p.filename !== undefined) disposition += `; filename="${p.filename}"`;
-    out.push(buf(`${disposition}\r\n`));
-    if (p.type !== undefined) out.push(buf(`Content-Type: ${p.type}\r\n`));
-    out.push(buf('\r\n'), buf(p.data ?? p.value), buf('\r\n'));
-  }
-  if (close) out.push(buf(`--${boundary}--\r\n`));
-  return Buffer.concat(out);
-}
-
-const S = (id, meta) => (meta === undefined ? { $runnerFile: 'File', id } : { $runnerFile: 'File', id, meta });
-const manifest = (input) => ({ name: '__manifest', value: JSON.stringify({ input }) });
-const file = (id, data, filename = `${id}.bin`, type = 'application/octet-stream') => ({
-  name: `file:${id}`,
-  filename,
-  type,
-  data,
-});
+/** parts as helpers/streams.js multipartBuffer's, with this file's boundary. */
+const encode = (parts, opts = {}) => multipartBuffer(parts, { boundary: BOUNDARY, ...opts });
+const S = fileSentinel;
+const manifest = (input) => manifestPart(input);
+const file = filePart;
 
 // ---------------------------------------------------------------------------------------------
 // the task both sides run
@@ -69,25 +46,8 @@ async function readFile(f) {
   return readInputFileToBuffer(f);
 }
 
-const isFile = (v) => !!v && typeof v === 'object' && typeof v.resolve === 'function' && typeof v.stream === 'function';
-
 async function echoTask(input) {
-  const files = [];
-  const mark = (v) => {
-    if (isFile(v)) {
-      let i = files.indexOf(v);
-      if (i < 0) i = files.push(v) - 1;
-      return { $file: i };
-    }
-    if (Array.isArray(v)) return v.map(mark);
-    if (v && typeof v === 'object') {
-      const o = { $proto: Object.getPrototypeOf(v) === Object.prototype ? 'Object' : String(Object.getPrototypeOf(v)) };
-      for (const k of Object.keys(v)) o[k] = mark(v[k]);
-      return o;
-    }
-    return v;
-  };
-  const shape = mark(input);
+  const { shape, files } = fileShape(input, { protos: true });
   const described = [];
   for (const f of files) {
     const content = await readFile(f);

@@ -4,9 +4,8 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { Serializer, createHttpClient, createHttpSmartClient, createHttpMixedClient } = require('@bluelibs/runner');
-const { nodeExposure } = require('@bluelibs/runner');
-const { nativeExposure } = require('../runner');
-const { startApp, errors, userContext, tenantContext, TOKEN } = require('./helpers/runner-app');
+const { nodeExposure, nativeExposure } = require('./helpers/runner-app');
+const { startRnApp, errors, userContext, tenantContext, TOKEN } = require('./helpers/rn-app');
 
 for (const [label, exposure] of [
   ['nativeExposure', nativeExposure],
@@ -17,8 +16,8 @@ for (const [label, exposure] of [
     let baseUrl;
     const serializer = new Serializer();
     before(async () => {
-      app = await startApp(exposure, { auth: { token: TOKEN } });
-      baseUrl = `${app.url}/__runner`;
+      app = await startRnApp(exposure, { auth: { token: TOKEN } });
+      baseUrl = app.baseUrl;
     });
     after(async () => app && app.close());
 

@@ -5,8 +5,8 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { Serializer } = require('@bluelibs/runner');
-const { rawRequest, compare } = require('./helpers');
-const { startRunnerPair, userContext, tenantContext, TOKEN, API_KEY } = require('./helpers/runner-app');
+const { sameAnswer } = require('./helpers');
+const { startRunnerPair, userContext, tenantContext, TOKEN, API_KEY } = require('./helpers/rn-app');
 
 const serializer = new Serializer();
 const BASE = '/__runner';
@@ -31,13 +31,12 @@ const contextHeader = (values) => {
   return ['x-runner-context', serializer.stringify(map)];
 };
 
-/** Send `spec` to both servers, compare; optionally check the (shared) status and body. */
-async function both(pair, spec, expect = {}) {
-  const ref = await rawRequest(pair.ref, spec);
-  const nat = await rawRequest(pair.nat, spec);
-  compare(ref, nat, { spec, label: `${spec.method} ${spec.path}` });
-  if (expect.status !== undefined)
-    assert.equal(ref.status, expect.status, `reference status (harness expectation): ${ref.text}`);
+/**
+ * Send `spec` to both servers, compare, and check that both answered `expect.status` (and
+ * `expect.code`, the error's); optionally check the (shared) body.
+ */
+async function both(pair, spec, expect) {
+  const { ref, nat } = await sameAnswer(pair, spec, expect, { label: `${spec.method} ${spec.path}` });
   if (expect.body !== undefined) assert.deepEqual(serializer.parse(ref.text), expect.body);
   return { ref, nat };
 }
@@ -73,21 +72,23 @@ describe('nativeExposure vs nodeExposure: allow-lists', () => {
     it('a task listed only by a non-http tunnel is not exposed', async () => {
       await both(p(), task('rn.hidden'), {
         status: 403,
+        code: 'FORBIDDEN',
         body: { ok: false, error: { message: 'Task rn.hidden not exposed', code: 'FORBIDDEN' } },
       });
     });
     it('an unknown task is 403 not exposed (allow-list before existence)', async () => {
-      await both(p(), task('rn.nope'), { status: 403 });
+      await both(p(), task('rn.nope'), { status: 403, code: 'FORBIDDEN' });
     });
     it('an event not allow-listed is 403', async () => {
       await both(p(), event('rn.hiddenEvent', 1), {
         status: 403,
+        code: 'FORBIDDEN',
         body: { ok: false, error: { message: 'Event rn.hiddenEvent not exposed', code: 'FORBIDDEN' } },
       });
     });
     it('the allow-list is checked before the body is parsed', async () => {
-      await both(p(), post('/task/rn.hidden', '{not json'), { status: 403 });
-      await both(p(), post('/task/rn.add', '{not json'), { status: 400 });
+      await both(p(), post('/task/rn.hidden', '{not json'), { status: 403, code: 'FORBIDDEN' });
+      await both(p(), post('/task/rn.add', '{not json'), { status: 400, code: 'INVALID_JSON' });
     });
     it('discovery lists the same ids', async () => {
       await both(
@@ -100,12 +101,12 @@ describe('nativeExposure vs nodeExposure: allow-lists', () => {
       await both(
         p(),
         { method: 'GET', path: `${BASE}/task/rn.add`, headers: [['x-runner-token', TOKEN]] },
-        { status: 405 },
+        { status: 405, code: 'METHOD_NOT_ALLOWED' },
       );
       await both(
         p(),
         { method: 'POST', path: `${BASE}/discovery`, headers: [['x-runner-token', TOKEN]] },
-        { status: 405 },
+        { status: 405, code: 'METHOD_NOT_ALLOWED' },
       );
     });
   });
@@ -118,9 +119,10 @@ describe('nativeExposure vs nodeExposure: exposure without server tunnels', () =
         it('fails closed: 403 Exposure not enabled', async () => {
           await both(p(), task('rn.add', { a: 1, b: 1 }), {
             status: 403,
+            code: 'FORBIDDEN',
             body: { ok: false, error: { message: 'Exposure not enabled', code: 'FORBIDDEN' } },
           });
-          await both(p(), event('rn.ordered', {}), { status: 403 });
+          await both(p(), event('rn.ordered', {}), { status: 403, code: 'FORBIDDEN' });
         });
         it('discovery says not enabled', async () => {
           await both(
@@ -136,7 +138,7 @@ describe('nativeExposure vs nodeExposure: exposure without server tunnels', () =
     withPair({ auth: { token: TOKEN }, dangerouslyAllowOpenExposure: true }, { tunnels: 'none' }, (p) => {
       it('every store task is callable, unknown ids are 404', async () => {
         await both(p(), task('rn.hidden'), { status: 200 });
-        await both(p(), task('rn.nope'), { status: 404 });
+        await both(p(), task('rn.nope'), { status: 404, code: 'NOT_FOUND' });
         await both(p(), event('rn.hiddenEvent', 1), { status: 200 });
         await both(
           p(),
@@ -151,48 +153,49 @@ describe('nativeExposure vs nodeExposure: exposure without server tunnels', () =
 describe('nativeExposure vs nodeExposure: errors', () => {
   withPair({ auth: { token: TOKEN } }, {}, (p) => {
     it('typed error with httpCode', async () => {
-      await both(p(), task('rn.buy', { sku: 'A-1' }), { status: 409 });
+      await both(p(), task('rn.buy', { sku: 'A-1' }), { status: 409, code: 'INTERNAL_ERROR' });
     });
     it('typed error without httpCode (500, message and id kept)', async () => {
-      await both(p(), task('rn.noHttpCode'), { status: 500 });
+      await both(p(), task('rn.noHttpCode'), { status: 500, code: 'INTERNAL_ERROR' });
     });
     it('typed error with httpCode 500', async () => {
-      await both(p(), task('rn.explicit500'), { status: 500 });
+      await both(p(), task('rn.explicit500'), { status: 500, code: 'INTERNAL_ERROR' });
     });
     it('typed error whose data is undefined (kept by the serializer)', async () => {
-      const { ref } = await both(p(), task('rn.goneNoData'), { status: 410 });
+      const { ref } = await both(p(), task('rn.goneNoData'), { status: 410, code: 'INTERNAL_ERROR' });
       assert.match(ref.text, /"data":\{"__type":"Undefined"/);
     });
     it('a typed error whose helper is not registered in the app is a plain 500', async () => {
       await both(p(), task('rn.unregistered'), {
         status: 500,
+        code: 'INTERNAL_ERROR',
         body: { ok: false, error: { message: 'Internal Error', code: 'INTERNAL_ERROR' } },
       });
     });
     it('plain error: 500 without details', async () => {
-      await both(p(), task('rn.crash'), { status: 500 });
+      await both(p(), task('rn.crash'), { status: 500, code: 'INTERNAL_ERROR' });
     });
     it('a plain AbortError is a 500 like any error', async () => {
-      await both(p(), task('rn.abortError'), { status: 500 });
+      await both(p(), task('rn.abortError'), { status: 500, code: 'INTERNAL_ERROR' });
     });
     it("Runner's cancellation error is 499", async () => {
-      await both(p(), task('rn.cancel'), { status: 499 });
+      await both(p(), task('rn.cancel'), { status: 499, code: 'REQUEST_ABORTED' });
     });
     it('input validation failure (inputSchema)', async () => {
-      await both(p(), task('rn.validated', { n: 'x' }), { status: 500 });
+      await both(p(), task('rn.validated', { n: 'x' }), { status: 500, code: 'INTERNAL_ERROR' });
       await both(p(), task('rn.validated', { n: 4 }), { status: 200, body: { ok: true, result: { n: 40 } } });
     });
     it('event hook failures: typed and plain', async () => {
-      await both(p(), event('rn.failing', { typed: true }), { status: 409 });
-      await both(p(), event('rn.failing', {}), { status: 500 });
-      await both(p(), event('rn.failing', { typed: true }, true), { status: 409 });
+      await both(p(), event('rn.failing', { typed: true }), { status: 409, code: 'INTERNAL_ERROR' });
+      await both(p(), event('rn.failing', {}), { status: 500, code: 'INTERNAL_ERROR' });
+      await both(p(), event('rn.failing', { typed: true }, true), { status: 409, code: 'INTERNAL_ERROR' });
     });
     it('failures are logged to the Runner logger like the reference', async () => {
       const rid = ['x-runner-request-id', 'log-check-1'];
       p().ref.logs.length = 0;
       p().nat.logs.length = 0;
-      await both(p(), task('rn.crash', undefined, { headers: [rid] }));
-      await both(p(), event('rn.failing', {}, false, { headers: [rid] }));
+      await both(p(), task('rn.crash', undefined, { headers: [rid] }), { status: 500, code: 'INTERNAL_ERROR' });
+      await both(p(), event('rn.failing', {}, false, { headers: [rid] }), { status: 500, code: 'INTERNAL_ERROR' });
       const pick = (logs) =>
         logs
           .filter((l) => l.message === 'exposure.task.error' || l.message === 'exposure.event.error')
@@ -230,10 +233,10 @@ describe('nativeExposure vs nodeExposure: events', () => {
         status: 200,
         body: { ok: true, result: { n: 2 } },
       });
-      await both(p(), event('rn.validatedEvent', { n: 'x' }, true), { status: 500 });
+      await both(p(), event('rn.validatedEvent', { n: 'x' }, true), { status: 500, code: 'INTERNAL_ERROR' });
     });
     it('returnPayload on a parallel event is 400', async () => {
-      await both(p(), event('rn.parallel', {}, true), { status: 400 });
+      await both(p(), event('rn.parallel', {}, true), { status: 400, code: 'PARALLEL_EVENT_RETURN_UNSUPPORTED' });
       await both(p(), event('rn.parallel', {}), { status: 200 });
     });
     it('odd bodies', async () => {
@@ -304,9 +307,9 @@ describe('nativeExposure vs nodeExposure: auth', () => {
   describe('token', () => {
     withPair({ auth: { token: TOKEN } }, {}, (p) => {
       it('missing and wrong tokens are 401', async () => {
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null }), { status: 401 });
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: 'nope' }), { status: 401 });
-        await both(p(), { method: 'GET', path: `${BASE}/discovery` }, { status: 401 });
+        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null }), { status: 401, code: 'UNAUTHORIZED' });
+        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: 'nope' }), { status: 401, code: 'UNAUTHORIZED' });
+        await both(p(), { method: 'GET', path: `${BASE}/discovery` }, { status: 401, code: 'UNAUTHORIZED' });
       });
     });
   });
@@ -316,21 +319,21 @@ describe('nativeExposure vs nodeExposure: auth', () => {
         await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-token', 'two']] }), {
           status: 200,
         });
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: 'one' }), { status: 401 });
+        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: 'one' }), { status: 401, code: 'UNAUTHORIZED' });
       });
     });
   });
   describe("an empty header name (the reference's tokens can never match)", () => {
     withPair({ auth: { token: TOKEN, header: '' } }, {}, (p) => {
       it('401 even with the token', async () => {
-        await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 401 });
+        await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 401, code: 'UNAUTHORIZED' });
       });
     });
   });
   describe('an empty token list', () => {
     withPair({ auth: { token: [] } }, {}, (p) => {
       it('401, not AUTH_NOT_CONFIGURED', async () => {
-        await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 401 });
+        await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 401, code: 'UNAUTHORIZED' });
       });
     });
   });
@@ -342,6 +345,7 @@ describe('nativeExposure vs nodeExposure: auth', () => {
         });
         await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-key', 'wrong']] }), {
           status: 401,
+          code: 'UNAUTHORIZED',
         });
         await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 200 });
       });
@@ -353,14 +357,14 @@ describe('nativeExposure vs nodeExposure: auth', () => {
         await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null, headers: [['x-api-key', API_KEY]] }), {
           status: 200,
         });
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null }), { status: 401 });
+        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null }), { status: 401, code: 'UNAUTHORIZED' });
       });
     });
   });
   describe('no auth config', () => {
     withPair({}, {}, (p) => {
       it('500 AUTH_NOT_CONFIGURED', async () => {
-        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null }), { status: 500 });
+        await both(p(), task('rn.add', { a: 1, b: 2 }, { token: null }), { status: 500, code: 'AUTH_NOT_CONFIGURED' });
       });
     });
   });
@@ -411,6 +415,7 @@ describe('nativeExposure vs nodeExposure: CORS, basePath, limits, discovery swit
           });
           await both(p(), task('rn.hidden', undefined, { headers: [['origin', 'https://a.example']] }), {
             status: 403,
+            code: 'FORBIDDEN',
           });
         });
       },
@@ -465,16 +470,19 @@ describe('nativeExposure vs nodeExposure: CORS, basePath, limits, discovery swit
       (p) => {
         it('serves under the normalised base path', async () => {
           await both(p(), task('rn.add', { a: 1, b: 2 }, { base: '/api' }), { status: 200 });
-          await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 404 });
+          await both(p(), task('rn.add', { a: 1, b: 2 }), { status: 404, code: 'NOT_FOUND' });
         });
         it('413 over the json limit', async () => {
-          await both(p(), task('rn.echo', 'x'.repeat(200), { base: '/api' }), { status: 413 });
+          await both(p(), task('rn.echo', 'x'.repeat(200), { base: '/api' }), {
+            status: 413,
+            code: 'PAYLOAD_TOO_LARGE',
+          });
         });
         it('discovery is 404', async () => {
           await both(
             p(),
             { method: 'GET', path: '/api/discovery', headers: [['x-runner-token', TOKEN]] },
-            { status: 404 },
+            { status: 404, code: 'NOT_FOUND' },
           );
         });
       },

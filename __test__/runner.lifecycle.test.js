@@ -4,27 +4,22 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const { r, run, globals, nodeExposure, useExposureContext, cancellationError } = require('@bluelibs/runner');
-const { nativeExposure } = require('../runner');
-const { rawRequest, openAndSend, compare } = require('./helpers');
-const { startApp, TOKEN } = require('./helpers/runner-app');
+const { r, globals, useExposureContext, cancellationError } = require('@bluelibs/runner');
+const { rawRequest, openAndSend, sameAnswer } = require('./helpers');
+const { startApp, tunnelResource, nodeExposure, nativeExposure } = require('./helpers/runner-app');
+const { startRnApp, TOKEN } = require('./helpers/rn-app');
 
-const RUN_OPTS = { logs: { printThreshold: null }, shutdownHooks: false, errorBoundary: false };
 const portOf = (exposure, value) => (exposure === nodeExposure ? value.server.address().port : value.port);
-const callTask = (port, id, extra = {}) =>
-  rawRequest(
-    { port },
-    {
-      method: 'POST',
-      path: `/__runner/task/${id}`,
-      headers: [
-        ['x-runner-token', TOKEN],
-        ['content-type', 'application/json'],
-      ],
-      body: '{"input":1}',
-      ...extra,
-    },
-  );
+const taskCall = (id) => ({
+  method: 'POST',
+  path: `/__runner/task/${id}`,
+  headers: [
+    ['x-runner-token', TOKEN],
+    ['content-type', 'application/json'],
+  ],
+  body: '{"input":1}',
+});
+const callTask = (port, id) => rawRequest({ port }, taskCall(id));
 
 function connectRefused(port) {
   return new Promise((resolve) => {
@@ -39,8 +34,8 @@ function connectRefused(port) {
 
 describe('nativeExposure value and disposal', () => {
   it('gives basePath (as nodeExposure normalises it), the bound port/url and close()', async () => {
-    const nat = await startApp(nativeExposure, { basePath: 'api/', auth: { token: TOKEN } });
-    const ref = await startApp(nodeExposure, { basePath: 'api/', auth: { token: TOKEN } });
+    const nat = await startRnApp(nativeExposure, { basePath: 'api/', auth: { token: TOKEN } });
+    const ref = await startRnApp(nodeExposure, { basePath: 'api/', auth: { token: TOKEN } });
     try {
       assert.equal(nat.value.basePath, ref.value.basePath);
       assert.equal(nat.value.basePath, '/api');
@@ -66,7 +61,7 @@ describe('nativeExposure value and disposal', () => {
   });
 
   it('closes its server when the Runner app is disposed', async () => {
-    const nat = await startApp(nativeExposure, { auth: { token: TOKEN } });
+    const nat = await startRnApp(nativeExposure, { auth: { token: TOKEN } });
     const port = nat.value.port;
     assert.equal(await connectRefused(port), false);
     await nat.runtime.dispose();
@@ -75,44 +70,40 @@ describe('nativeExposure value and disposal', () => {
   });
 
   it('close() first, then dispose, is fine', async () => {
-    const nat = await startApp(nativeExposure, { auth: { token: TOKEN } });
+    const nat = await startRnApp(nativeExposure, { auth: { token: TOKEN } });
     await nat.value.close();
     assert.equal(await connectRefused(nat.value.port), true);
     await nat.runtime.dispose();
   });
 
   it('without http.listen nothing listens (like nodeExposure without listen/server)', async () => {
-    const app = r
-      .resource('lc.app.nolisten')
-      .register([nativeExposure.with({ http: { auth: { token: TOKEN } } })])
-      .build();
-    const rt = await run(app, RUN_OPTS);
+    const app = await startApp(nativeExposure, {
+      id: 'lc.app.nolisten',
+      http: { auth: { token: TOKEN } },
+      listen: false,
+    });
     try {
-      const v = rt.getResourceValue(nativeExposure);
-      assert.equal(v.port, null);
-      assert.equal(v.server.address(), null);
-      assert.equal(v.basePath, '/__runner');
+      assert.equal(app.value.port, null);
+      assert.equal(app.value.server.address(), null);
+      assert.equal(app.value.basePath, '/__runner');
     } finally {
-      await rt.dispose();
+      await app.close();
     }
   });
 
   it('http.server (attach to a node:http server) is refused with a clear error', async () => {
-    const app = r
-      .resource('lc.app.server')
-      .register([nativeExposure.with({ http: { server: require('node:http').createServer() } })])
-      .build();
-    await assert.rejects(run(app, RUN_OPTS), /http\.server .*not supported/);
+    const http = { server: require('node:http').createServer() };
+    await assert.rejects(
+      startApp(nativeExposure, { id: 'lc.app.server', http, listen: false }),
+      /http\.server .*not supported/,
+    );
   });
 
   it('a busy port fails run() with EADDRINUSE', async () => {
-    const nat = await startApp(nativeExposure, { auth: { token: TOKEN } });
+    const nat = await startRnApp(nativeExposure, { auth: { token: TOKEN } });
     try {
-      const app = r
-        .resource('lc.app.busy')
-        .register([nativeExposure.with({ http: { listen: { port: nat.value.port, host: '127.0.0.1' } } })])
-        .build();
-      await assert.rejects(run(app, RUN_OPTS), (e) => e.code === 'EADDRINUSE');
+      const http = { listen: { port: nat.value.port, host: '127.0.0.1' } };
+      await assert.rejects(startApp(nativeExposure, { id: 'lc.app.busy', http }), (e) => e.code === 'EADDRINUSE');
     } finally {
       await nat.close();
     }
@@ -130,7 +121,6 @@ async function startupProbe(exposure, initMode) {
     .task('lc.add')
     .run(async (n) => n + 1)
     .build();
-  const exposureWith = exposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } });
   const probe = (id, deps) =>
     r
       .resource(id)
@@ -140,20 +130,17 @@ async function startupProbe(exposure, initMode) {
         probes[id] = { status: res.status, text: res.text };
       })
       .build();
-  const tunnel = r
-    .resource('lc.tunnel')
-    .tags([globals.tags.tunnel])
-    .init(async () => {
-      await new Promise((res) => setImmediate(res));
-      return { mode: 'server', transport: 'http', tasks: [add.id] };
-    })
-    .build();
-  const app = r
-    .resource('lc.app.startup')
-    .register([exposureWith, add, probe('lc.probe.before', {}), tunnel, probe('lc.probe.after', { tunnel })])
-    .build();
-  const rt = await run(app, { ...RUN_OPTS, initMode });
-  await rt.dispose();
+  const tunnel = tunnelResource('lc.tunnel', async () => {
+    await new Promise((res) => setImmediate(res));
+    return { mode: 'server', transport: 'http', tasks: [add.id] };
+  });
+  const app = await startApp(exposure, {
+    id: 'lc.app.startup',
+    http: { auth: { token: TOKEN } },
+    items: [add, probe('lc.probe.before', {}), tunnel, probe('lc.probe.after', { tunnel })],
+    runOptions: { initMode },
+  });
+  await app.close();
   return probes;
 }
 
@@ -171,7 +158,7 @@ describe('allow-list during start-up', () => {
 
 describe('allow-list changes at runtime', () => {
   it('refreshAllowList() picks up a mutated tunnel value (the reference recomputes per request)', async () => {
-    const make = (exposure) => {
+    const start = (exposure) => {
       const a = r
         .task('lc.rt.a')
         .run(async () => 'a')
@@ -180,31 +167,17 @@ describe('allow-list changes at runtime', () => {
         .task('lc.rt.b')
         .run(async () => 'b')
         .build();
-      const tunnel = r
-        .resource('lc.rt.tunnel')
-        .tags([globals.tags.tunnel])
-        .init(async () => ({ mode: 'server', tasks: [a.id] }))
-        .build();
-      return r
-        .resource('lc.rt.app')
-        .register([
-          exposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } }),
-          a,
-          b,
-          tunnel,
-        ])
-        .build();
+      const tunnel = tunnelResource('lc.rt.tunnel', () => ({ mode: 'server', tasks: [a.id] }));
+      return startApp(exposure, { id: 'lc.rt.app', http: { auth: { token: TOKEN } }, items: [a, b, tunnel] });
     };
-    const refRt = await run(make(nodeExposure), RUN_OPTS);
-    const natRt = await run(make(nativeExposure), RUN_OPTS);
+    const ref = await start(nodeExposure);
+    const nat = await start(nativeExposure);
     try {
-      const refPort = portOf(nodeExposure, refRt.getResourceValue(nodeExposure));
-      const natValue = natRt.getResourceValue(nativeExposure);
-      const check = async (id) =>
-        compare(await callTask(refPort, id), await callTask(natValue.port, id), { label: id });
-      await check('lc.rt.b');
-      for (const rt of [refRt, natRt]) {
-        const store = rt.getResourceValue(globals.resources.store);
+      const natValue = nat.value;
+      const check = (id, expected) => sameAnswer({ ref, nat }, taskCall(id), expected, { label: id });
+      await check('lc.rt.b', '403 FORBIDDEN');
+      for (const { runtime } of [ref, nat]) {
+        const store = runtime.getResourceValue(globals.resources.store);
         const value = store.resources.get('lc.rt.tunnel').value;
         value.tasks.push('lc.rt.b', 'lc.rt.ghost');
       }
@@ -215,15 +188,13 @@ describe('allow-list changes at runtime', () => {
         tasks: ['lc.rt.a', 'lc.rt.b', 'lc.rt.ghost'],
         events: [],
       });
-      await check('lc.rt.b');
-      await check('lc.rt.ghost'); // allow-listed, not registered: 404
+      await check('lc.rt.b', '200');
+      await check('lc.rt.ghost', '404 NOT_FOUND'); // allow-listed, not registered
       const disc = { method: 'GET', path: '/__runner/discovery', headers: [['x-runner-token', TOKEN]] };
-      compare(await rawRequest({ port: refPort }, disc), await rawRequest({ port: natValue.port }, disc), {
-        spec: disc,
-      });
+      await sameAnswer({ ref, nat }, disc, '200');
     } finally {
-      await refRt.dispose();
-      await natRt.dispose();
+      await ref.close();
+      await nat.close();
     }
   });
 });
@@ -248,22 +219,14 @@ describe('cancellation', () => {
         throw signal.reason;
       })
       .build();
-    const tunnel = r
-      .resource('lc.c.tunnel')
-      .tags([globals.tags.tunnel])
-      .init(async () => ({ mode: 'server', tasks: [wait.id] }))
-      .build();
-    const app = r
-      .resource('lc.c.app')
-      .register([
-        nativeExposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN } } }),
-        wait,
-        tunnel,
-      ])
-      .build();
-    const rt = await run(app, RUN_OPTS);
+    const tunnel = tunnelResource('lc.c.tunnel', () => ({ mode: 'server', tasks: [wait.id] }));
+    const app = await startApp(nativeExposure, {
+      id: 'lc.c.app',
+      http: { auth: { token: TOKEN } },
+      items: [wait, tunnel],
+    });
     try {
-      const { port } = rt.getResourceValue(nativeExposure);
+      const { port } = app;
       const socket = await openAndSend(
         { port },
         { method: 'POST', path: '/__runner/task/lc.wait', headers: [['x-runner-token', TOKEN]], body: '{}' },
@@ -279,7 +242,7 @@ describe('cancellation', () => {
       );
       assert.equal(res.status, 200);
     } finally {
-      await rt.dispose();
+      await app.close();
     }
   });
 });

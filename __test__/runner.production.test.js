@@ -1,127 +1,149 @@
 'use strict';
-// nativeExposure's production options: `http.maxInFlight`, `http.retryAfterSeconds`,
-// `http.maxConnections` and `http.compression` reach the native server, and bad values
-// are TypeErrors naming the field.
+// nativeExposure in production: Runner's dispose drains like close() (in-flight
+// calls answered with `connection: close`, new connections refused, bounded by
+// `http.closeGraceMs`), and `http.health` serves the probes.
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const { r, run, globals, createHttpClient, Serializer } = require('@bluelibs/runner');
+const { r, run, globals, useExposureContext } = require('@bluelibs/runner');
 const { nativeExposure } = require('../runner');
-const { deferred, sleep, TOKEN } = require('./helpers');
+const { rawRequest, taskReq, deferred, sleep, TOKEN } = require('./helpers');
 
+const RUN_OPTS = { logs: { printThreshold: null }, shutdownHooks: false, errorBoundary: false };
+
+const connectOutcome = (port) =>
+  new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.once('error', (e) => resolve(e.code));
+  });
+
+/** An app with `pr.wait` (waits for `gate`, reports its exposure signal) and `pr.ping`. */
 async function startApp(http) {
-  const state = { calls: 0, gate: deferred() };
+  const gate = deferred();
+  const started = deferred();
+  const signals = [];
   const wait = r
-    .task('prod.wait')
+    .task('pr.wait')
     .run(async () => {
-      state.calls += 1;
-      await state.gate.promise;
-      return 'done';
+      signals.push(useExposureContext().signal);
+      started.resolve();
+      await gate.promise;
+      return 'waited';
     })
     .build();
-  const items = r
-    .task('prod.items')
-    .run(async (n) => Array.from({ length: n }, (_, i) => ({ id: i, name: `item-${i}` })))
+  const ping = r
+    .task('pr.ping')
+    .run(async () => 'pong')
     .build();
   const tunnel = r
-    .resource('prod.tunnel')
+    .resource('pr.tunnel')
     .tags([globals.tags.tunnel])
-    .init(async () => ({ mode: 'server', transport: 'http', tasks: [wait.id, items.id], events: [] }))
+    .init(async () => ({ mode: 'server', tasks: [wait.id, ping.id] }))
     .build();
   const app = r
-    .resource('prod.app')
+    .resource('pr.app')
     .register([
       wait,
-      items,
+      ping,
       tunnel,
-      nativeExposure.with({
-        http: { auth: { token: TOKEN }, listen: { port: 0, host: '127.0.0.1' }, ...http },
-      }),
+      nativeExposure.with({ http: { listen: { port: 0, host: '127.0.0.1' }, auth: { token: TOKEN }, ...http } }),
     ])
     .build();
-  const runtime = await run(app, { logs: { printThreshold: null }, shutdownHooks: false, errorBoundary: false });
-  const value = runtime.getResourceValue(nativeExposure);
-  const client = createHttpClient({ baseUrl: value.baseUrl, auth: { token: TOKEN }, serializer: new Serializer() });
-  return { runtime, value, state, client, close: () => runtime.dispose() };
+  const runtime = await run(app, RUN_OPTS);
+  const { port } = runtime.getResourceValue(nativeExposure);
+  return { runtime, port, started: started.promise, release: () => gate.resolve(), signals };
 }
 
-async function until(check, what) {
-  for (let i = 0; i < 1000 && !check(); i++) await sleep(5);
-  assert.ok(check(), what);
-}
-
-describe('nativeExposure production options', () => {
-  it('http.maxInFlight and http.retryAfterSeconds: the call past the limit is a 503 Runner never runs', async () => {
-    const app = await startApp({ maxInFlight: 1, retryAfterSeconds: 3 });
+describe('nativeExposure: dispose drains', () => {
+  it('an in-flight call is answered (connection: close) before dispose resolves; new connections are refused', async () => {
+    const app = await startApp({});
+    let disposed = false;
     try {
-      const first = app.client.task('prod.wait');
-      await until(() => app.state.calls === 1, 'the first call runs');
-      const res = await fetch(`${app.value.baseUrl}/task/prod.wait`, {
-        method: 'POST',
-        headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' },
-        body: '{}',
-      });
-      assert.equal(res.status, 503);
-      assert.equal(res.headers.get('retry-after'), '3');
-      assert.deepEqual(await res.json(), { ok: false, error: { message: 'Server busy', code: 'OVERLOADED' } });
-      await assert.rejects(app.client.task('prod.wait'), (e) => e.code === 'OVERLOADED');
-      assert.equal(app.state.calls, 1);
-      app.state.gate.resolve();
-      assert.equal(await first, 'done');
-      assert.equal(await app.client.task('prod.wait'), 'done');
+      const call = rawRequest({ port: app.port }, taskReq('pr.wait', ''));
+      await app.started;
+      const disposing = app.runtime.dispose().then(() => (disposed = true));
+      let outcome;
+      for (let i = 0; i < 50 && outcome !== 'ECONNREFUSED'; i++) {
+        outcome = await connectOutcome(app.port);
+        if (outcome !== 'ECONNREFUSED') await sleep(10);
+      }
+      assert.equal(outcome, 'ECONNREFUSED');
+      assert.equal(disposed, false, 'dispose waits for the call');
+      app.release();
+      const res = await call;
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.json(), { ok: true, result: 'waited' });
+      assert.equal(res.headers.connection, 'close');
+      await disposing;
     } finally {
-      app.state.gate.resolve();
-      await app.close();
+      app.release();
+      if (!disposed) await app.runtime.dispose().catch(() => {});
     }
   });
 
-  it('http.maxConnections: a connection past it is closed at once', async () => {
-    const app = await startApp({ maxConnections: 1 });
-    const held = net.connect(app.value.port, '127.0.0.1');
+  it('http.closeGraceMs bounds dispose: what is left is aborted (useExposureContext().signal fires)', async () => {
+    const app = await startApp({ closeGraceMs: 200 });
     try {
-      await new Promise((resolve) => held.once('connect', resolve));
-      // Let the server accept the first one before the second arrives.
-      await sleep(50);
-      const refused = net.connect(app.value.port, '127.0.0.1');
-      refused.on('error', () => {});
-      const outcome = await new Promise((resolve) => {
-        refused.once('data', () => resolve('data'));
-        refused.once('close', () => resolve('closed'));
-      });
-      assert.equal(outcome, 'closed');
+      const call = rawRequest({ port: app.port }, taskReq('pr.wait', '')).catch((e) => e);
+      await app.started;
+      const t0 = Date.now();
+      await app.runtime.dispose();
+      const took = Date.now() - t0;
+      assert.ok(took >= 180 && took < 2000, `dispose took the grace and little more (${took} ms)`);
+      assert.equal(app.signals[0].aborted, true);
+      assert.ok((await call) instanceof Error, 'no answer after the grace');
     } finally {
-      held.destroy();
-      await app.close();
+      app.release();
+    }
+  });
+});
+
+describe('nativeExposure: http.health', () => {
+  it('serves the probes outside the base path, the tunnel as before', async () => {
+    const app = await startApp({ health: { path: '/healthz', readyPath: '/readyz' } });
+    try {
+      const live = await rawRequest({ port: app.port }, { method: 'GET', path: '/healthz', headers: [] });
+      assert.deepEqual([live.status, live.json()], [200, { ok: true, status: 'serving' }]);
+      assert.equal(live.headers['cache-control'], 'no-store');
+      const ready = await rawRequest({ port: app.port }, { method: 'GET', path: '/readyz', headers: [] });
+      assert.deepEqual([ready.status, ready.json()], [200, { ok: true, status: 'ready' }]);
+      assert.equal((await rawRequest({ port: app.port }, taskReq('pr.ping', ''))).json().result, 'pong');
+    } finally {
+      app.release();
+      await app.runtime.dispose();
     }
   });
 
-  it("http.compression: Runner's answers are compressed and decode to the same result", async () => {
-    const app = await startApp({ compression: { threshold: 256 } });
-    try {
-      const res = await fetch(`${app.value.baseUrl}/task/prod.items`, {
-        method: 'POST',
-        headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json', 'accept-encoding': 'br' },
-        body: '{"input":300}',
-      });
-      assert.equal(res.headers.get('content-encoding'), 'br');
-      assert.equal((await res.json()).result.length, 300);
-      const result = await app.client.task('prod.items', 300);
-      assert.equal(result.length, 300);
-      assert.deepEqual(result[299], { id: 299, name: 'item-299' });
-    } finally {
-      await app.close();
+  it('a bad http.health fails run() with a TypeError naming the field', async () => {
+    for (const [health, field] of [
+      [{ path: 'healthz' }, 'health.path'],
+      [{ path: '/__runner/h' }, 'health.path'],
+      [{ path: '/h', readyTimeoutMs: -1 }, 'health.readyTimeoutMs'],
+    ]) {
+      const app = r
+        .resource('pr.bad')
+        .register([nativeExposure.with({ http: { listen: { port: 0 }, auth: { token: TOKEN }, health } })])
+        .build();
+      await assert.rejects(
+        run(app, RUN_OPTS),
+        (err) => err instanceof TypeError && err.message.includes(`"${field}"`),
+        JSON.stringify(health),
+      );
     }
   });
 
-  for (const [field, http] of [
-    ['maxInFlight', { maxInFlight: 0 }],
-    ['maxConnections', { maxConnections: 'many' }],
-    ['retryAfterSeconds', { retryAfterSeconds: -5 }],
-    ['compression', { compression: 'br' }],
-    ['compression.gzipLevel', { compression: { gzipLevel: 11 } }],
-  ]) {
-    it(`a bad http.${field} is a TypeError naming it`, async () => {
-      await assert.rejects(startApp(http), (e) => e instanceof TypeError && e.message.includes(`"${field}"`));
-    });
-  }
+  it('a bad http.closeGraceMs fails run() with a TypeError naming the field', async () => {
+    const app = r
+      .resource('pr.badGrace')
+      .register([nativeExposure.with({ http: { listen: { port: 0 }, auth: { token: TOKEN }, closeGraceMs: -5 } })])
+      .build();
+    await assert.rejects(
+      run(app, RUN_OPTS),
+      (err) => err instanceof TypeError && err.message.includes('"closeGraceMs"'),
+    );
+  });
 });

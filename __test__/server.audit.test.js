@@ -5,12 +5,13 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { TunnelServer } = require('..');
+const { TOKEN } = require('./helpers/fixtures');
 
 test('an auth refusal is logged as exposure.auth.failure with the request facts (as the reference)', async () => {
   const warnings = [];
   const server = new TunnelServer({
     port: 0,
-    auth: { token: 'secret' },
+    auth: { token: TOKEN },
     logger: { error() {}, warn: (message, data) => warnings.push({ message, data }) },
   });
   server.registerTask('app.add', async () => 1);
@@ -24,7 +25,7 @@ test('an auth refusal is logged as exposure.auth.failure with the request facts 
     assert.equal(refused.status, 401);
     const allowed = await fetch(`${url}/__runner/task/app.add`, {
       method: 'POST',
-      headers: { 'x-runner-token': 'secret' },
+      headers: { 'x-runner-token': TOKEN },
       body: '{}',
     });
     assert.equal(allowed.status, 200);

@@ -222,17 +222,10 @@ describe('client disconnects', () => {
   });
 
   it('a client that sends half a request head and disconnects does not disturb the server', async () => {
-    const net = require('node:net');
-    await new Promise((resolve) => {
-      const s = net.connect({ port: nat.port, host: '127.0.0.1' }, () => {
-        s.write('POST /__runner/task/dc.ok HTTP/1.1\r\nHost: x\r\nContent-Le');
-        setTimeout(() => {
-          s.destroy();
-          resolve();
-        }, 50);
-      });
-      s.on('error', () => {});
-    });
+    const s = await openAndSend(nat, { raw: 'POST /__runner/task/dc.ok HTTP/1.1\r\nHost: x\r\nContent-Le' });
+    s.on('error', () => {});
+    await sleep(50);
+    s.destroy();
     const res = await rawRequest(nat, taskReq('dc.ok', '{"input":5}'));
     assert.equal(res.status, 200);
   });

@@ -206,11 +206,11 @@ describe('listen and close', () => {
       const http = require('node:http');
       const { TunnelServer } = require(${JSON.stringify(pkg)});
       (async () => {
-        const server = new TunnelServer({ port: 0, host: '127.0.0.1', auth: { token: 't' }, logger: { error() {}, warn() {} } });
+        const server = new TunnelServer({ port: 0, host: '127.0.0.1', auth: { token: ${JSON.stringify(TOKEN)} }, logger: { error() {}, warn() {} } });
         server.registerTask('one', async (input) => ({ twice: input * 2 }));
         const { port } = await server.listen();
         const body = await new Promise((resolve, reject) => {
-          const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/__runner/task/one', headers: { 'x-runner-token': 't', 'content-type': 'application/json' }, agent: false }, (res) => {
+          const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/__runner/task/one', headers: { 'x-runner-token': ${JSON.stringify(TOKEN)}, 'content-type': 'application/json' }, agent: false }, (res) => {
             let data = '';
             res.on('data', (c) => (data += c));
             res.on('end', () => resolve(data));
@@ -246,7 +246,7 @@ describe('listen and close', () => {
     const pkg = path.resolve(__dirname, '..');
     const script = `
       const { TunnelServer } = require(${JSON.stringify(pkg)});
-      const server = new TunnelServer({ port: 0, host: '127.0.0.1', auth: { token: 't' } });
+      const server = new TunnelServer({ port: 0, host: '127.0.0.1', auth: { token: ${JSON.stringify(TOKEN)} } });
       server.registerTask('x', async () => 1);
     `;
     const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });

@@ -1,5 +1,5 @@
 'use strict';
-// Runner's Node clients, unchanged, against the streams app (helpers/streams.js) exposed by
+// Runner's Node clients, unchanged, against the streams app (helpers/streams-app.js) exposed by
 // nativeExposure, and by nodeExposure as a control that the expectations are right:
 // createHttpSmartClient / createHttpMixedClient uploading createNodeFile(...) files (buffer and
 // stream sources), duplex calls with a Readable input and a streamed answer, JSON calls.
@@ -7,14 +7,9 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { Readable } = require('node:stream');
-const {
-  Serializer,
-  nodeExposure,
-  createHttpSmartClient,
-  createHttpMixedClient,
-  createNodeFile,
-} = require('@bluelibs/runner');
-const { nativeExposure } = require('../runner');
+const { Serializer, createHttpSmartClient, createHttpMixedClient, createNodeFile } = require('@bluelibs/runner');
+const { nodeExposure, nativeExposure } = require('./helpers/runner-app');
+const { startStreamsApp } = require('./helpers/streams-app');
 const S = require('./helpers/streams');
 
 const { TOKEN, MB } = S;
@@ -27,7 +22,7 @@ for (const [label, exposure] of [
     let app;
     const serializer = new Serializer();
     before(async () => {
-      app = await S.startStreamsApp(exposure, {
+      app = await startStreamsApp(exposure, {
         limits: { multipart: { fileSize: 64 * MB, files: 10, fields: 100, fieldSize: MB } },
       });
     });

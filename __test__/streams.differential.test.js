@@ -1,5 +1,5 @@
 'use strict';
-// The same Runner app (helpers/streams.js buildStreamsApp) exposed by Runner's nodeExposure (the
+// The same Runner app (helpers/streams-app.js) exposed by Runner's nodeExposure (the
 // reference) and by nativeExposure: multipart uploads (success and every error), raw
 // application/octet-stream bodies read through useExposureContext().req, streamed answers, and
 // answers written through useExposureContext().res. The same raw HTTP request goes to both;
@@ -11,7 +11,8 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const { Serializer } = require('@bluelibs/runner');
 const { startBoth } = require('./helpers/runner-app');
-const { rawRequest, buildRequest, compare, startPair, sameAnswer } = require('./helpers');
+const { startStreamsApp, probes } = require('./helpers/streams-app');
+const { rawRequest, buildRequest, startPair, sameAnswer } = require('./helpers');
 const S = require('./helpers/streams');
 
 const { TOKEN, MB } = S;
@@ -34,14 +35,12 @@ const F = S.fileSentinel;
 const file = S.filePart;
 
 function startRunnerPair(http) {
-  return startBoth((exposure) => S.startStreamsApp(exposure, http));
+  return startBoth((exposure) => startStreamsApp(exposure, http));
 }
 
-async function both(pair, spec, label) {
-  const ref = await rawRequest(pair.ref, { timeoutMs: 20000, ...spec });
-  const nat = await rawRequest(pair.nat, { timeoutMs: 20000, ...spec });
-  compare(ref, nat, { spec, label });
-  return { ref, nat };
+/** sameAnswer with a longer timeout: the same request to both, compared, `expected` on both. */
+function both(pair, spec, expected, label) {
+  return sameAnswer(pair, { timeoutMs: 20000, ...spec }, expected, { label });
 }
 
 // -------------------------------------------------------------------------------------------
@@ -60,22 +59,26 @@ const SUCCESS_CASES = [
       file('A', 'hello', 'part-a.bin', 'application/x-a'),
       file('B', 'second file', 'part-b.txt', 'text/markdown'),
     ],
+    '200',
   ],
   [
     'file read through stream()',
     'st.filesViaStream',
     [manifest({ f: F('F', { name: 'f.txt' }) }), file('F', 'via stream()')],
+    '200',
   ],
   [
     'binary file of 300 KB',
     'st.files',
     [manifest({ f: F('F') }), file('F', S.patternBytes(300 * 1024), 'bin.dat', 'application/octet-stream')],
+    '200',
   ],
-  ['no files at all', 'st.files', [manifest({ plain: true, n: 3, when: new Date(0) })]],
+  ['no files at all', 'st.files', [manifest({ plain: true, n: 3, when: new Date(0) })], '200'],
   [
     'a file part before the manifest',
     'st.files',
     [file('F', 'early bytes', 'early.txt', 'text/plain'), manifest({ f: F('F') })],
+    '200',
   ],
   [
     'an undeclared file part and a non-file: part are ignored',
@@ -87,26 +90,31 @@ const SUCCESS_CASES = [
       { name: 'other', filename: 'o.txt', type: 'text/plain', data: 'not a file: part' },
       { name: 'field', value: 'plain field' },
     ],
+    '200',
   ],
   [
     'the same file twice in the input',
     'st.files',
     [manifest({ a: F('F'), b: F('F', { name: 'again.txt' }) }), file('F', 'shared')],
+    '200',
   ],
   [
     'toTempFile()',
     'st.fileTemp',
     [manifest({ file: F('T', { name: 'temp.bin' }) }), file('T', S.patternBytes(100 * 1024))],
+    '200',
   ],
   [
     'a multipart task answering with a stream',
     'st.filesThenStream',
     [manifest({ f: F('F') }), file('F', 'streamed back')],
+    '200',
   ],
   [
     'a multipart task throwing a typed error',
     'st.filesThenReject',
     [manifest({ f: F('F') }), file('F', 'then rejected')],
+    '422 INTERNAL_ERROR',
   ],
 ];
 
@@ -122,36 +130,66 @@ const SMALL_LIMITS = {
 };
 const ERROR_CASES = [
   // INVALID_MULTIPART
-  ['INVALID_MULTIPART: no boundary in the content-type', [manifest({ a: 1 })], { contentType: 'multipart/form-data' }],
+  [
+    'INVALID_MULTIPART: no boundary in the content-type',
+    '400 INVALID_MULTIPART',
+    [manifest({ a: 1 })],
+    { contentType: 'multipart/form-data' },
+  ],
   [
     'INVALID_MULTIPART: boundary in the header differs from the body',
+    '400 INVALID_MULTIPART',
     [manifest({ a: 1 })],
     { contentType: 'multipart/form-data; boundary=not-the-one' },
   ],
   [
     'INVALID_MULTIPART: body ends inside the manifest',
+    '400 INVALID_MULTIPART',
     [{ raw: `--${S.BOUNDARY}\r\nContent-Disposition: form-data; name="__manifest"\r\n\r\n{"input":` }],
     { close: false },
   ],
-  ['INVALID_MULTIPART: manifest is not JSON', [{ name: '__manifest', value: '{"input": nope' }]],
-  ['INVALID_MULTIPART: garbage instead of parts', [{ raw: 'this is not multipart at all' }], { close: false }],
+  [
+    'INVALID_MULTIPART: manifest is not JSON',
+    '400 INVALID_MULTIPART',
+    [{ name: '__manifest', value: '{"input": nope' }],
+  ],
+  [
+    'INVALID_MULTIPART: garbage instead of parts',
+    '400 INVALID_MULTIPART',
+    [{ raw: 'this is not multipart at all' }],
+    { close: false },
+  ],
   // MISSING_MANIFEST
-  ['MISSING_MANIFEST: only a file part', [file('F', 'x')]],
-  ['MISSING_MANIFEST: manifest is null', [{ name: '__manifest', value: 'null' }]],
-  ['MISSING_MANIFEST: manifest is empty', [{ name: '__manifest', value: '' }]],
-  ['MISSING_MANIFEST: empty form', []],
+  ['MISSING_MANIFEST: only a file part', '400 MISSING_MANIFEST', [file('F', 'x')]],
+  ['MISSING_MANIFEST: manifest is null', '400 MISSING_MANIFEST', [{ name: '__manifest', value: 'null' }]],
+  ['MISSING_MANIFEST: manifest is empty', '400 MISSING_MANIFEST', [{ name: '__manifest', value: '' }]],
+  ['MISSING_MANIFEST: empty form', '400 MISSING_MANIFEST', []],
   // MISSING_FILE_PART
-  ['MISSING_FILE_PART: a declared file never sent', [manifest({ a: F('A'), b: F('B') }), file('A', 'only A')]],
-  ['MISSING_FILE_PART: the only file never sent', [manifest({ f: F('F', { name: 'ghost.txt' }) })]],
+  [
+    'MISSING_FILE_PART: a declared file never sent',
+    '500 MISSING_FILE_PART',
+    [manifest({ a: F('A'), b: F('B') }), file('A', 'only A')],
+  ],
+  [
+    'MISSING_FILE_PART: the only file never sent',
+    '500 MISSING_FILE_PART',
+    [manifest({ f: F('F', { name: 'ghost.txt' }) })],
+  ],
   // PAYLOAD_TOO_LARGE, one per limit
-  ['PAYLOAD_TOO_LARGE fileSize', [manifest({ f: F('F') }), file('F', S.patternBytes(4000))]],
-  ['PAYLOAD_TOO_LARGE files (file parts)', [manifest({ a: F('A') }), file('A', 'a'), file('B', 'b'), file('C', 'c')]],
+  ['PAYLOAD_TOO_LARGE fileSize', '413 PAYLOAD_TOO_LARGE', [manifest({ f: F('F') }), file('F', S.patternBytes(4000))]],
+  [
+    'PAYLOAD_TOO_LARGE files (file parts)',
+    '413 PAYLOAD_TOO_LARGE',
+    [manifest({ a: F('A') }), file('A', 'a'), file('B', 'b'), file('C', 'c')],
+  ],
   [
     'PAYLOAD_TOO_LARGE files (manifest sentinels)',
+    '413 PAYLOAD_TOO_LARGE',
     [manifest({ a: F('A'), b: F('B'), c: F('C') }), file('A', 'a'), file('B', 'b'), file('C', 'c')],
   ],
   [
     'PAYLOAD_TOO_LARGE fields',
+    '413 PAYLOAD_TOO_LARGE',
     [
       manifest({ a: 1 }),
       { name: 'x1', value: '1' },
@@ -160,15 +198,25 @@ const ERROR_CASES = [
       { name: 'x4', value: '4' },
     ],
   ],
-  ['PAYLOAD_TOO_LARGE fieldSize (the manifest)', [manifest({ big: 'y'.repeat(700) })]],
-  ['PAYLOAD_TOO_LARGE fieldSize (another field)', [manifest({ a: 1 }), { name: 'note', value: 'z'.repeat(700) }]],
+  ['PAYLOAD_TOO_LARGE fieldSize (the manifest)', '413 PAYLOAD_TOO_LARGE', [manifest({ big: 'y'.repeat(700) })]],
+  [
+    'PAYLOAD_TOO_LARGE fieldSize (another field)',
+    '413 PAYLOAD_TOO_LARGE',
+    [manifest({ a: 1 }), { name: 'note', value: 'z'.repeat(700) }],
+  ],
   [
     'fieldNameSize (busboy applies it to urlencoded forms only)',
+    '200',
     [manifest({ a: 1 }), { name: 'n'.repeat(80), value: 'v' }],
   ],
-  ['PAYLOAD_TOO_LARGE parts', [manifest({ a: 1 }), ...Array.from({ length: 8 }, (_, i) => file(`P${i}`, 'p'))]],
+  [
+    'PAYLOAD_TOO_LARGE parts',
+    '413 PAYLOAD_TOO_LARGE',
+    [manifest({ a: 1 }), ...Array.from({ length: 8 }, (_, i) => file(`P${i}`, 'p'))],
+  ],
   [
     'headerPairs: a part with more header lines than allowed',
+    '200',
     [
       {
         ...manifest({ a: 1 }),
@@ -183,6 +231,7 @@ const ERROR_CASES = [
   ],
   [
     'headerPairs: a file part with more header lines than allowed',
+    '200',
     [
       manifest({ f: F('F') }),
       {
@@ -205,9 +254,9 @@ describe('streams: nativeExposure vs nodeExposure', () => {
   after(async () => pair && pair.close());
 
   describe('multipart uploads', () => {
-    for (const [label, id, parts] of SUCCESS_CASES) {
+    for (const [label, id, parts, expected] of SUCCESS_CASES) {
       it(label, async () => {
-        const { ref } = await both(pair, mpSpec(id, parts), label);
+        const { ref } = await both(pair, mpSpec(id, parts), expected, label);
         // the reference itself must have succeeded (or failed as the case says), so the
         // comparison is about something
         if (id === 'st.filesThenReject') assert.equal(ref.status, 422, ref.text);
@@ -220,7 +269,7 @@ describe('streams: nativeExposure vs nodeExposure', () => {
       const parts = [];
       for (let off = 0; off < body.length; off += 256 * 1024) parts.push(body.subarray(off, off + 256 * 1024));
       const spec = { ...rawSpec('st.files', undefined, { contentType: S.MULTIPART_CT }), body: undefined, parts };
-      const { ref } = await both(pair, spec, '5 MB in 256 KiB writes');
+      const { ref } = await both(pair, spec, '200', '5 MB in 256 KiB writes');
       assert.equal(ref.status, 200, ref.text);
       assert.equal(ref.json().result.files[0].sha256, S.expectedDigest(5 * MB).sha256);
     });
@@ -228,7 +277,7 @@ describe('streams: nativeExposure vs nodeExposure', () => {
 
   describe('application/octet-stream read through useExposureContext().req', () => {
     it('1 MB body', async () => {
-      const { ref } = await both(pair, rawSpec('st.rawDigest', S.patternBytes(MB)), '1 MB');
+      const { ref } = await both(pair, rawSpec('st.rawDigest', S.patternBytes(MB)), '200', '1 MB');
       assert.deepEqual(ref.json().result, {
         inputType: 'undefined',
         contentType: 'application/octet-stream',
@@ -237,30 +286,42 @@ describe('streams: nativeExposure vs nodeExposure', () => {
     });
     it('chunked body, slow', async () => {
       const chunks = Array.from({ length: 10 }, (_, i) => S.patternBytes(10000, i * 10000));
-      await both(pair, rawSpec('st.rawDigest', undefined, { chunked: true, chunks, chunkDelayMs: 10 }), 'chunked');
+      await both(
+        pair,
+        rawSpec('st.rawDigest', undefined, { chunked: true, chunks, chunkDelayMs: 10 }),
+        '200',
+        'chunked',
+      );
     });
     it('empty body', async () => {
-      await both(pair, rawSpec('st.rawDigest', Buffer.alloc(0)), 'empty');
+      await both(pair, rawSpec('st.rawDigest', Buffer.alloc(0)), '200', 'empty');
     });
     it('content-type with parameters', async () => {
       await both(
         pair,
         rawSpec('st.rawText', 'text in a raw body', { contentType: 'application/octet-stream; charset=binary' }),
+        '200',
         'params',
       );
     });
     it('a task that ignores the raw body answers JSON', async () => {
-      await both(pair, rawSpec('st.add', Buffer.from('ignored bytes')), 'ignored body');
+      // its input is undefined, so destructuring { a, b } throws: a JSON 500
+      await both(pair, rawSpec('st.add', Buffer.from('ignored bytes')), '500 INTERNAL_ERROR', 'ignored body');
     });
   });
 
   describe('streamed answers', () => {
     it('a returned Readable', async () => {
-      const { ref } = await both(pair, jsonSpec('st.readable', { parts: ['one ', 'two ', 'three'] }), 'readable');
+      const { ref } = await both(
+        pair,
+        jsonSpec('st.readable', { parts: ['one ', 'two ', 'three'] }),
+        '200',
+        'readable',
+      );
       assert.equal(ref.text, 'one two three');
     });
     it('{ stream } alone', async () => {
-      await both(pair, jsonSpec('st.streamObj', { parts: ['x', 'y'] }), 'stream only');
+      await both(pair, jsonSpec('st.streamObj', { parts: ['x', 'y'] }), '200', 'stream only');
     });
     it('{ stream, status, contentType, headers } with blocked headers', async () => {
       const input = {
@@ -276,18 +337,18 @@ describe('streams: nativeExposure vs nodeExposure', () => {
           'X-Frame-Options': 'ALLOWALL',
         },
       };
-      const { ref, nat } = await both(pair, jsonSpec('st.streamObj', input), 'blocked headers');
+      const { ref, nat } = await both(pair, jsonSpec('st.streamObj', input), '203', 'blocked headers');
       assert.equal(ref.headers['x-custom'], 'kept');
       assert.equal(nat.headers['x-custom'], 'kept');
       assert.equal(nat.headers['set-cookie'], ref.headers['set-cookie']);
       assert.equal(nat.headers['set-cookie'], undefined);
     });
     it('1 MB pattern download', async () => {
-      const { nat } = await both(pair, jsonSpec('st.download', { size: MB }), 'download');
+      const { nat } = await both(pair, jsonSpec('st.download', { size: MB }), '200', 'download');
       assert.deepEqual(S.digestOf(nat.body), S.expectedDigest(MB));
     });
     it('duplex: upper-casing echo', async () => {
-      const { ref } = await both(pair, rawSpec('st.upper', 'hello duplex world'), 'upper');
+      const { ref } = await both(pair, rawSpec('st.upper', 'hello duplex world'), '200', 'upper');
       assert.equal(ref.text, 'HELLO DUPLEX WORLD');
     });
   });
@@ -300,12 +361,12 @@ describe('streams: nativeExposure vs nodeExposure', () => {
         parts: ['a', 'b'],
         last: 'c',
       };
-      const { ref, nat } = await both(pair, jsonSpec('st.resWrite', input), 'writeHead');
+      const { ref, nat } = await both(pair, jsonSpec('st.resWrite', input), '202', 'writeHead');
       assert.equal(ref.text, 'abc');
       assert.equal(nat.headers['x-by'], 'res');
     });
     it('statusCode + setHeader + write + end', async () => {
-      const { nat } = await both(pair, jsonSpec('st.resSetHeader', {}), 'setHeader');
+      const { nat } = await both(pair, jsonSpec('st.resSetHeader', {}), '201', 'setHeader');
       assert.equal(nat.headers['x-written-by'], 'task');
     });
     // Not compared: the reference never ends this answer (its error handler throws
@@ -328,11 +389,11 @@ async function disconnectWhen(target, spec, task, ready, settleMs = 1500) {
       if (r.task !== task) return;
       rec = r;
       if (ready(r)) {
-        S.probes.removeListener('record', on);
+        probes.removeListener('record', on);
         resolve();
       }
     };
-    S.probes.on('record', on);
+    probes.on('record', on);
   });
   const socket = net.connect({ host: '127.0.0.1', port: target.port });
   socket.on('error', () => {});
@@ -385,9 +446,9 @@ describe('streams: multipart errors, nativeExposure vs nodeExposure (small limit
   });
   after(async () => pair && pair.close());
 
-  for (const [label, parts, opts] of ERROR_CASES) {
+  for (const [label, expected, parts, opts] of ERROR_CASES) {
     it(label, async () => {
-      const { ref } = await both(pair, mpSpec('st.files', parts, opts), label);
+      const { ref } = await both(pair, mpSpec('st.files', parts, opts), expected, label);
       const code = label.split(':')[0].split(' ')[0];
       if (/^[A-Z_]+$/.test(code))
         assert.equal(ref.json().error.code, code, `the reference answered ${ref.status} ${ref.text}`);
@@ -405,13 +466,13 @@ describe('streams: multipart errors, standalone TunnelServer vs the reference (s
   });
   after(async () => pair && pair.close());
 
-  for (const [label, parts, opts] of [
+  for (const [label, expected, parts, opts] of [
     ...ERROR_CASES,
-    ['success', [manifest({ f: F('F', { name: 'ok.txt' }) }), file('F', 'fine')]],
+    ['success', '200', [manifest({ f: F('F', { name: 'ok.txt' }) }), file('F', 'fine')]],
   ]) {
     it(label, async () => {
       const spec = mpSpec('st.files', parts, opts);
-      const { ref } = await sameAnswer(pair, { ...spec, timeoutMs: 20000 }, { label });
+      const { ref } = await sameAnswer(pair, { ...spec, timeoutMs: 20000 }, expected, { label });
       const code = label.split(':')[0].split(' ')[0];
       if (/^[A-Z_]+$/.test(code))
         assert.equal(ref.json().error.code, code, `the reference answered ${ref.status} ${ref.text}`);

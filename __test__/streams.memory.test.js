@@ -1,5 +1,5 @@
 'use strict';
-// Memory under 200 MB transfers: the server runs in a child process (helpers/streams.js run as
+// Memory under 200 MB transfers: the server runs in a child process (helpers/streams-app.js run as
 // `memory-server standalone|runner`) and its VmRSS is read from /proc every 50 ms. The client
 // generates uploads on the fly and consumes downloads into a running digest, so neither side
 // needs to hold the bytes; the server's RSS may grow by less than 64 MB over its baseline
@@ -15,6 +15,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { fork } = require('node:child_process');
 const { once } = require('node:events');
+const { request, streamRequest } = require('./helpers/raw-client');
 const S = require('./helpers/streams');
 
 const { TOKEN, MB } = S;
@@ -23,7 +24,7 @@ const WARMUP = 32 * MB;
 const LIMIT = 64 * MB;
 
 function startChild(mode) {
-  const child = fork(path.join(__dirname, 'helpers', 'streams.js'), ['memory-server', mode], {
+  const child = fork(path.join(__dirname, 'helpers', 'streams-app.js'), ['memory-server', mode], {
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -58,9 +59,10 @@ async function gc(child) {
 const headers = (contentType) => ({ 'x-runner-token': TOKEN, 'content-type': contentType });
 
 async function rawUpload(srv, size) {
-  const res = await S.fullRequest(`${srv.url}/mem.sink`, {
+  const res = await request(`${srv.url}/mem.sink`, {
     headers: headers('application/octet-stream'),
     body: new S.PatternSource(size),
+    timeoutMs: 60000,
   });
   assert.equal(res.status, 200, res.text.slice(0, 300));
   return res.json().result;
@@ -71,7 +73,7 @@ async function multipartUpload(srv, size) {
     S.manifestPart({ file: S.fileSentinel('F', { name: 'big.bin' }) }),
     S.filePart('F', new S.PatternSource(size), 'big.bin'),
   ]);
-  const res = await S.fullRequest(`${srv.url}/mem.upload`, { headers: headers(S.MULTIPART_CT), body });
+  const res = await request(`${srv.url}/mem.upload`, { headers: headers(S.MULTIPART_CT), body, timeoutMs: 60000 });
   assert.equal(res.status, 200, res.text.slice(0, 300));
   return res.json().result;
 }
@@ -81,7 +83,7 @@ async function download(srv, size) {
     status,
     headers: h,
     res,
-  } = await S.streamRequest(`${srv.url}/mem.download`, {
+  } = await streamRequest(`${srv.url}/mem.download`, {
     headers: headers('application/json'),
     body: JSON.stringify({ input: { size } }),
   });
@@ -126,37 +128,32 @@ for (const mode of ['standalone', 'runner']) {
       clearTimeout(t);
     });
 
-    it('200 MB raw upload (application/octet-stream) read from the request stream', async (t) => {
-      const m = await measured(srv, () => rawUpload(srv, SIZE));
-      t.diagnostic(`baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)}, growth ${fmt(m.growth)} (${m.samples} samples)`);
-      assert.deepEqual(m.result, S.expectedDigest(SIZE));
-      assert.ok(m.samples > 3, 'too few RSS samples');
-      assert.ok(
-        m.growth < LIMIT,
-        `server RSS grew by ${fmt(m.growth)} (baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)})`,
-      );
-    });
-
-    it('200 MB multipart file upload read from the InputFile stream', async (t) => {
-      const m = await measured(srv, () => multipartUpload(srv, SIZE));
-      t.diagnostic(`baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)}, growth ${fmt(m.growth)} (${m.samples} samples)`);
-      assert.deepEqual(m.result, { ...S.expectedDigest(SIZE), name: 'big.bin' });
-      assert.ok(m.samples > 3, 'too few RSS samples');
-      assert.ok(
-        m.growth < LIMIT,
-        `server RSS grew by ${fmt(m.growth)} (baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)})`,
-      );
-    });
-
-    it('200 MB streamed download', async (t) => {
-      const m = await measured(srv, () => download(srv, SIZE));
-      t.diagnostic(`baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)}, growth ${fmt(m.growth)} (${m.samples} samples)`);
-      assert.deepEqual(m.result, S.expectedDigest(SIZE));
-      assert.ok(m.samples > 3, 'too few RSS samples');
-      assert.ok(
-        m.growth < LIMIT,
-        `server RSS grew by ${fmt(m.growth)} (baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)})`,
-      );
-    });
+    const transfers = [
+      [
+        '200 MB raw upload (application/octet-stream) read from the request stream',
+        rawUpload,
+        () => S.expectedDigest(SIZE),
+      ],
+      [
+        '200 MB multipart file upload read from the InputFile stream',
+        multipartUpload,
+        () => ({ ...S.expectedDigest(SIZE), name: 'big.bin' }),
+      ],
+      ['200 MB streamed download', download, () => S.expectedDigest(SIZE)],
+    ];
+    for (const [title, transfer, expected] of transfers) {
+      it(title, async (t) => {
+        const m = await measured(srv, () => transfer(srv, SIZE));
+        t.diagnostic(
+          `baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)}, growth ${fmt(m.growth)} (${m.samples} samples)`,
+        );
+        assert.deepEqual(m.result, expected());
+        assert.ok(m.samples > 3, 'too few RSS samples');
+        assert.ok(
+          m.growth < LIMIT,
+          `server RSS grew by ${fmt(m.growth)} (baseline ${fmt(m.baseline)}, peak ${fmt(m.peak)})`,
+        );
+      });
+    }
   });
 }

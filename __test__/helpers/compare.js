@@ -94,10 +94,45 @@ function compare(ref, nat, opts = {}) {
 }
 
 /**
- * Send the same raw request to both servers (reference first) and compare the answers.
- * Returns { ref, nat }.
+ * What a case expects of an answer, from the protocol: `'404 NOT_FOUND'` (the status and the
+ * error's `code`), `'200'` (the status alone), or `{ status, code }`.
  */
-async function sameAnswer(pair, spec, opts = {}) {
+function parseExpected(expected) {
+  if (typeof expected === 'string') {
+    const m = /^(\d{3})(?: ([A-Z_]+))?$/.exec(expected);
+    if (!m) throw new Error(`expected answer ${JSON.stringify(expected)} is not "STATUS" or "STATUS CODE"`);
+    return { status: Number(m[1]), code: m[2] };
+  }
+  if (expected && Number.isInteger(expected.status)) return { status: expected.status, code: expected.code };
+  throw new Error('a differential case needs its expected status ("404 NOT_FOUND", "200" or { status, code })');
+}
+
+/** The `error.code` of a JSON error answer (undefined when the body has none). */
+function errorCode(res) {
+  try {
+    const body = JSON.parse(res.body.toString('utf8'));
+    return body && body.error ? body.error.code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Asserts that `res` has the expected status and, when one is expected, error code. */
+function assertExpected(res, expected, who, label) {
+  const { status, code } = parseExpected(expected);
+  const ctx = label ? `[${label}] ` : '';
+  const seen = `${res.status} ${res.body.toString('utf8').slice(0, 300)}`;
+  assert.equal(res.status, status, `${ctx}${who} answered ${seen}; expected status ${status}`);
+  if (code !== undefined) assert.equal(errorCode(res), code, `${ctx}${who} answered ${seen}; expected code ${code}`);
+}
+
+/**
+ * Send the same raw request to both servers (reference first), compare the answers, and check
+ * that both have the `expected` status (and error code): see parseExpected. Comparing alone would
+ * let both servers break the same way. Returns { ref, nat }.
+ */
+async function sameAnswer(pair, spec, expected, opts = {}) {
+  parseExpected(expected); // a case without its expected answer is a harness error, before any request
   let ref = await rawRequest(pair.ref, spec);
   if (pair.refOpen && ref.status === 403) {
     // id outside the allow-list: the standalone server answers like the open reference
@@ -106,7 +141,18 @@ async function sameAnswer(pair, spec, opts = {}) {
   let nat = await rawRequest(pair.nat, spec);
   if (pair.nat.open && nat.status === 403) nat = await rawRequest(pair.nat.open, spec); // RUNNER_NATIVE_SELFTEST only
   compare(ref, nat, { ...opts, spec });
+  assertExpected(ref, expected, 'the reference', opts.label);
+  assertExpected(nat, expected, 'the native server', opts.label);
   return { ref, nat };
 }
 
-module.exports = { compare, sameAnswer, expectedEchoedRequestId, UUID_RE, COMPARED_HEADERS };
+module.exports = {
+  compare,
+  sameAnswer,
+  assertExpected,
+  parseExpected,
+  errorCode,
+  expectedEchoedRequestId,
+  UUID_RE,
+  COMPARED_HEADERS,
+};

@@ -1,7 +1,8 @@
 'use strict';
 // Raw HTTP/1.1 client over `net` sockets, so tests can send exactly the bytes they
 // want (malformed targets, repeated headers, chunked / slow bodies, early disconnects)
-// and see exactly what the server answered. Plus a small `request()` on `http.request`.
+// and see exactly what the server answered. Plus `request()` and `streamRequest()` on
+// `http.request`, for answers read whole or as a stream.
 
 const net = require('node:net');
 const http = require('node:http');
@@ -249,14 +250,20 @@ function rawRequest(target, spec) {
 }
 
 /**
- * Open a connection, send a complete head (and optional body) and then do `onSent(socket)`
- * (e.g. destroy it). Resolves with the socket so tests can manage it.
+ * Open a connection and send a request (its head only when chunked), or `spec.raw` verbatim
+ * (a Buffer, or a string as latin1); resolves with the socket once written, so tests can go on
+ * writing, reading or destroy it.
  */
 function openAndSend(target, spec) {
   const { host, port } = resolveTarget(target);
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port }, () => {
-      const built = buildRequest(spec);
+      const built =
+        spec.raw !== undefined
+          ? Buffer.isBuffer(spec.raw)
+            ? spec.raw
+            : Buffer.from(spec.raw, 'latin1')
+          : buildRequest(spec);
       socket.write(Buffer.isBuffer(built) ? built : built.head, () => resolve(socket));
     });
     socket.on('error', reject);
@@ -303,40 +310,61 @@ function resolveTarget(target) {
   return { host: target.host ?? '127.0.0.1', port: target.port };
 }
 
-/**
- * Simple client over http.request (no keep-alive pooling).
- * request(url, { method, headers, body }) -> { status, headers, body, text, json() }
- */
-function request(url, { method = 'POST', headers = {}, body, timeoutMs = 15000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const payload =
-      body === undefined
-        ? undefined
-        : Buffer.isBuffer(body)
-          ? body
-          : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-    const req = http.request(url, { method, headers, agent: false }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const buf = Buffer.concat(chunks);
-        resolve({
-          status: res.statusCode,
-          headers: res.headers,
-          body: buf,
-          text: buf.toString('utf8'),
-          json() {
-            return JSON.parse(buf.toString('utf8'));
-          },
-        });
-      });
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`request timed out after ${timeoutMs}ms`)));
-    req.on('error', reject);
-    if (payload) req.end(payload);
-    else req.end();
-  });
+/** Reads a Readable to its end into one Buffer. */
+async function readAll(stream) {
+  const chunks = [];
+  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+  return Buffer.concat(chunks);
 }
 
-module.exports = { buildRequest, rawRequest, openAndSend, sendUntilClose, request, ResponseParser, joinHeaders, sleep };
+/**
+ * A request over http.request (no keep-alive pooling), POST by default, with a Buffer / string /
+ * Readable body. Resolves on the response head: { status, headers, res, req } (res: the
+ * IncomingMessage, unread). The request is aborted with `abort()` on the returned promise.
+ */
+function streamRequest(url, { method = 'POST', headers = {}, body, timeoutMs = 60000 } = {}) {
+  let req;
+  const promise = new Promise((resolve, reject) => {
+    req = http.request(url, { method, headers, agent: false }, (res) =>
+      resolve({ status: res.statusCode, headers: res.headers, res, req }),
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`request timed out after ${timeoutMs}ms`)));
+    req.on('error', reject);
+    if (body === undefined) req.end();
+    else if (typeof body.pipe === 'function') {
+      body.on('error', (e) => req.destroy(e));
+      body.pipe(req);
+    } else req.end(body);
+  });
+  promise.abort = () => req.destroy();
+  return promise;
+}
+
+/**
+ * streamRequest and read the whole answer (a body that is neither a Buffer, a string nor a
+ * Readable is sent as JSON): { status, headers, body, text, json() }.
+ */
+async function request(url, { body, timeoutMs = 15000, ...opts } = {}) {
+  const sendable =
+    body === undefined || Buffer.isBuffer(body) || typeof body === 'string' || typeof body.pipe === 'function';
+  const { status, headers, res } = await streamRequest(url, {
+    ...opts,
+    body: sendable ? body : JSON.stringify(body),
+    timeoutMs,
+  });
+  const buf = await readAll(res);
+  return { status, headers, body: buf, text: buf.toString('utf8'), json: () => JSON.parse(buf.toString('utf8')) };
+}
+
+module.exports = {
+  buildRequest,
+  rawRequest,
+  openAndSend,
+  sendUntilClose,
+  request,
+  streamRequest,
+  readAll,
+  ResponseParser,
+  joinHeaders,
+  sleep,
+};

@@ -1,322 +1,79 @@
 'use strict';
-// One Runner application, built by a factory so that the same definition (same ids) can be
-// run twice: once exposed by Runner's `nodeExposure`, once by this package's `nativeExposure`.
+// The one builder of Runner apps for the test suites. An app registers an exposure first —
+// Runner's own `nodeExposure` (the reference) or this package's `nativeExposure` — then the
+// items a suite needs (tasks, events, hooks, tunnel resources, errors, contexts), and is run
+// listening on an ephemeral port of 127.0.0.1.
 //
-// Exposure resources are registered FIRST and tunnel resources after them (and one tunnel
-// waits for a slow resource), so the native allow-list has to follow tunnels that initialise
-// after the exposure, as the reference (which recomputes per request) does.
+//   startApp(exposure, { http, items, serializer, listen, runOptions, id })
+//   startBoth((exposure) => startApp(exposure, ...))   the same app once per exposure
+//   handlerItems({ tasks, events, errors })            a standalone server's handlers as Runner items
+//   tunnelResource(id, value)                          a resource tagged globals.tags.tunnel
 
-const {
-  r,
-  run,
-  globals,
-  nodeExposure,
-  useExposureContext,
-  cancellationError,
-  createContext,
-} = require('@bluelibs/runner');
+const { r, run, globals, nodeExposure, useExposureContext } = require('@bluelibs/runner');
 const { nativeExposure } = require('../../runner');
 
-// The one token of the test suites.
-const { TOKEN } = require('./fixtures');
-const API_KEY = 'let-me-in';
+const RUN_OPTIONS = Object.freeze({ logs: { printThreshold: null }, shutdownHooks: false, errorBoundary: false });
 
-// Error helpers and contexts are shared by both apps (only ids matter to Runner), so tests and
-// clients can use them too.
-const errors = {
-  outOfStock: r
-    .error('rn.errors.outOfStock')
-    .httpCode(409)
-    .format((d) => `Out of stock: ${d.sku}`)
-    .build(),
-  noHttpCode: r
-    .error('rn.errors.noHttpCode')
-    .format(() => 'typed without http code')
-    .build(),
-  explicit500: r
-    .error('rn.errors.explicit500')
-    .httpCode(500)
-    .format(() => 'typed with 500')
-    .build(),
-  gone: r.error('rn.errors.gone').httpCode(410).build(),
-  // NOT registered in the app: the reference does not treat it as typed.
-  unregistered: r
-    .error('rn.errors.unregistered')
-    .httpCode(422)
-    .format(() => 'not registered')
-    .build(),
-};
-const userContext = createContext('rn.ctx.user');
-const tenantContext = createContext('rn.ctx.tenant');
+/** Plain JSON as the app's serializer (the reference's answers then read like a standalone server's). */
+const JSON_SERIALIZER = Object.freeze({
+  parse: (text) => JSON.parse(text),
+  stringify: (value) => JSON.stringify(value),
+});
 
-const readCtx = (ctx) => {
-  try {
-    return ctx.use();
-  } catch {
-    return null;
-  }
-};
+let appCounter = 0;
 
 /**
- * options.tunnels: 'full' (default) | 'none' | 'client' (a client-mode tunnel only)
- * options.validator: register an auth validator task (x-api-key: let-me-in)
+ * Runs an app exposed by `exposure` (nodeExposure or nativeExposure).
+ *  http:       the exposure's `http` config; `listen` (port 0 on 127.0.0.1) is added unless
+ *              `http.listen` is given or `listen` is false
+ *  items:      what the app registers after the exposure
+ *  serializer: the app's serializer: Runner's own (default, or 'runner'), 'json' (plain JSON)
+ *              or a { parse, stringify } object
+ *  runOptions: more options for Runner's run() (e.g. initMode)
+ *  id:         the app resource's id
+ * Resolves { kind, runtime, value, logs, port, host, url, baseUrl, close() } (`logs`: what the
+ * app's Runner logger logged; `port` and the urls are null when nothing listens).
  */
-function buildApp(exposureWith, options = {}) {
-  const tunnels = options.tunnels ?? 'full';
-  const items = [exposureWith];
-
-  const stamp = r.middleware
-    .task('rn.mw.stamp')
-    .run(async ({ task, next }) => {
-      const out = await next(task.input);
-      return { ...out, stamped: true };
-    })
-    .build();
-
-  const t = (id, fn, extra = (b) => b) => extra(r.task(id)).run(fn).build();
-  const tasks = {
-    add: t('rn.add', async ({ a, b }) => a + b),
-    echo: t('rn.echo', async (input) => input),
-    dates: t('rn.dates', async ({ when, n }) => ({
-      isDate: when instanceof Date,
-      next: new Date(when.getTime() + 86400000),
-      doubled: n * 2n,
-      none: undefined,
-    })),
-    buy: t('rn.buy', async ({ sku }) => errors.outOfStock.throw({ sku })),
-    noHttpCode: t('rn.noHttpCode', async () => errors.noHttpCode.throw({ x: 1 })),
-    explicit500: t('rn.explicit500', async () => errors.explicit500.throw({ y: 2 })),
-    goneNoData: t('rn.goneNoData', async () => {
-      try {
-        errors.gone.throw({});
-      } catch (e) {
-        e.data = undefined;
-        throw e;
-      }
-    }),
-    unregistered: t('rn.unregistered', async () => errors.unregistered.throw({ a: 1 })),
-    crash: t('rn.crash', async () => {
-      throw new Error('internal detail');
-    }),
-    abortError: t('rn.abortError', async () => {
-      const e = new Error('The operation was aborted');
-      e.name = 'AbortError';
-      throw e;
-    }),
-    cancel: t('rn.cancel', async () => cancellationError.throw({ reason: 'stop' })),
-    validated: t(
-      'rn.validated',
-      async (input) => ({ n: input.n }),
-      (b) =>
-        b.inputSchema({
-          parse(v) {
-            if (!v || typeof v.n !== 'number') throw new Error('n must be a number');
-            return { n: v.n * 10 };
-          },
-        }),
-    ),
-    middlewared: t(
-      'rn.middlewared',
-      async () => ({ ran: true }),
-      (b) => b.middleware([stamp]),
-    ),
-    whoami: t('rn.whoami', async () => ({ user: readCtx(userContext), tenant: readCtx(tenantContext) })),
-    whoamiNoCtx: t('rn.whoamiNoCtx', async () => ({ user: readCtx(userContext) })),
-    exposure: t('rn.exposure', async () => {
-      const ex = useExposureContext();
-      return {
-        basePath: ex.basePath,
-        method: ex.method,
-        isUrl: ex.url instanceof URL,
-        pathname: ex.url.pathname,
-        search: ex.url.search,
-        custom: ex.headers['x-custom'] ?? null,
-        requestId: ex.headers['x-runner-request-id'],
-        hasSignal: ex.signal instanceof AbortSignal,
-        aborted: ex.signal.aborted,
-        reqMethod: ex.req.method,
-        reqUrl: ex.req.url,
-      };
-    }),
-    hidden: t('rn.hidden', async () => 'should not be reachable'),
-    selOne: t('rn.sel.one', async () => 'selected one'),
-  };
-  items.push(stamp, ...Object.values(tasks));
-  if (options.validator) {
-    items.push(
-      r
-        .task('rn.auth.validator')
-        .tags([globals.tags.authValidator])
-        .run(async ({ headers, method, url, path }) => ({
-          ok: headers['x-api-key'] === API_KEY && method === 'POST' && typeof url === 'string' && path.startsWith('/'),
-        }))
-        .build(),
-    );
+async function startApp(exposure, { http = {}, items = [], serializer, listen = true, runOptions = {}, id } = {}) {
+  const isNode = exposure === nodeExposure;
+  if (!isNode && exposure !== nativeExposure)
+    throw new Error('startApp: exposure must be nodeExposure or nativeExposure');
+  const config = listen && http.listen === undefined ? { ...http, listen: { port: 0, host: '127.0.0.1' } } : http;
+  let app = r.resource(id ?? `test.app.${++appCounter}`).register([exposure.with({ http: config }), ...items]);
+  const ser = serializer === 'json' ? JSON_SERIALIZER : serializer;
+  if (ser && typeof ser === 'object') {
+    app = app.overrides([r.override(globals.resources.serializer, async () => ser)]);
+  } else if (ser !== undefined && ser !== 'runner') {
+    throw new Error(`unknown serializer mode ${ser}`);
   }
-
-  const ordered = r.event('rn.ordered').build();
-  const noop = r.event('rn.noop').build();
-  const parallel = r.event('rn.parallel').parallel(true).build();
-  const failing = r.event('rn.failing').build();
-  const ctxEvent = r.event('rn.ctxEvent').build();
-  const hiddenEvent = r.event('rn.hiddenEvent').build();
-  const clear = r.event('rn.clear').build();
-  const validatedEvent = r
-    .event('rn.validatedEvent')
-    .payloadSchema({
-      parse(v) {
-        if (!v || typeof v.n !== 'number') throw new Error('n must be a number');
-        return { n: v.n + 1 };
-      },
-    })
-    .build();
-  items.push(
-    clear,
-    validatedEvent,
-    r
-      .hook('rn.clear.hook')
-      .on(clear)
-      .run(async (e) => {
-        e.data = undefined;
-      })
-      .build(),
-    ordered,
-    noop,
-    parallel,
-    failing,
-    ctxEvent,
-    hiddenEvent,
-    r
-      .hook('rn.ordered.hook')
-      .on(ordered)
-      .run(async (e) => {
-        e.data = { ...e.data, seen: true };
-      })
-      .build(),
-    r
-      .hook('rn.parallel.hook')
-      .on(parallel)
-      .run(async () => {})
-      .build(),
-    r
-      .hook('rn.failing.hook')
-      .on(failing)
-      .run(async (e) => {
-        if (e.data && e.data.typed) errors.outOfStock.throw({ sku: 'EV' });
-        throw new Error('hook failed');
-      })
-      .build(),
-    r
-      .hook('rn.ctxEvent.hook')
-      .on(ctxEvent)
-      .run(async (e) => {
-        e.data = { user: readCtx(userContext) };
-      })
-      .build(),
-  );
-
-  items.push(errors.outOfStock, errors.noHttpCode, errors.explicit500, errors.gone, userContext, tenantContext);
-
-  if (tunnels === 'full') {
-    const slow = r
-      .resource('rn.slow')
-      .init(async () => {
-        await new Promise((res) => setTimeout(res, 20));
-        return 'slow';
-      })
-      .build();
-    const main = r
-      .resource('rn.tunnel.main')
-      .tags([globals.tags.tunnel])
-      .dependencies({ slow })
-      .init(async () => ({
-        mode: 'server',
-        transport: 'http',
-        tasks: [
-          tasks.add.id,
-          tasks.echo.id,
-          tasks.dates.id,
-          tasks.buy.id,
-          tasks.noHttpCode.id,
-          tasks.explicit500.id,
-          tasks.goneNoData.id,
-          tasks.unregistered.id,
-          tasks.crash.id,
-          tasks.abortError.id,
-          tasks.cancel.id,
-          tasks.validated.id,
-          tasks.whoami.id,
-          tasks.exposure.id,
-          tasks.middlewared, // a definition object, not an id
-        ],
-        events: [ordered.id, noop.id, parallel.id, failing.id, ctxEvent, clear.id, validatedEvent.id],
-      }))
-      .build();
-    const selector = r
-      .resource('rn.tunnel.selector')
-      .tags([globals.tags.tunnel])
-      .init(async () => ({
-        // "both": served here AND the selected tasks are tunneled (their run is replaced)
-        mode: 'both',
-        tasks: (task) => task.id.startsWith('rn.sel.'),
-        run: async (task, input) => ({ tunneled: task.id, input }),
-      }))
-      .build();
-    const noCtx = r
-      .resource('rn.tunnel.noCtx')
-      .tags([globals.tags.tunnel])
-      .init(async () => ({
-        mode: 'server',
-        transport: 'http',
-        tasks: [tasks.whoamiNoCtx.id],
-        allowAsyncContext: false,
-      }))
-      .build();
-    const otherTransport = r
-      .resource('rn.tunnel.other')
-      .tags([globals.tags.tunnel])
-      .init(async () => ({ mode: 'server', transport: 'carrier-pigeon', tasks: [tasks.hidden.id] }))
-      .build();
-    items.push(slow, main, selector, noCtx, otherTransport);
-  } else if (tunnels === 'client') {
-    items.push(
-      r
-        .resource('rn.tunnel.client')
-        .tags([globals.tags.tunnel])
-        .init(async () => ({ mode: 'client', transport: 'http', tasks: [tasks.add.id], run: async () => 'remote' }))
-        .build(),
-    );
-  }
-  return r.resource('rn.app').register(items).build();
-}
-
-async function startApp(exposure, http, options = {}) {
+  const runtime = await run(app.build(), { ...RUN_OPTIONS, ...runOptions });
   const logs = [];
-  const app = buildApp(exposure.with({ http: { ...http, listen: { port: 0, host: '127.0.0.1' } } }), options);
-  const runtime = await run(app, { logs: { printThreshold: null }, shutdownHooks: false, errorBoundary: false });
   runtime.getResourceValue(globals.resources.logger).onLog((log) => logs.push(log));
   const value = runtime.getResourceValue(exposure);
-  const port = exposure === nodeExposure ? value.server.address().port : value.port;
+  const port = isNode ? (value.server?.address()?.port ?? null) : value.port;
+  const url = port === null ? null : `http://127.0.0.1:${port}`;
   let closed = false;
   return {
+    kind: isNode ? 'nodeExposure' : 'nativeExposure',
     runtime,
     value,
     logs,
     port,
     host: '127.0.0.1',
-    url: `http://127.0.0.1:${port}`,
+    url,
+    baseUrl: url === null ? null : url + value.basePath.replace(/\/$/, ''),
     async close() {
       if (closed) return;
       closed = true;
-      if (exposure === nodeExposure) value.server.closeAllConnections?.();
+      if (isNode) value.server?.closeAllConnections?.();
       await runtime.dispose();
     },
   };
 }
 
 /**
- * One app twice: `ref` exposed by nodeExposure, `nat` by nativeExposure.
- * `start(exposure)` starts the app with the given exposure resource.
+ * The same app twice: `ref` exposed by nodeExposure, `nat` by nativeExposure.
+ * `start(exposure)` starts the app with the given exposure resource (see startApp).
  */
 async function startBoth(start) {
   const ref = await start(nodeExposure);
@@ -336,9 +93,70 @@ async function startBoth(start) {
   };
 }
 
-/** The same app twice (see `startBoth`), same http config. */
-function startRunnerPair(http = {}, options = {}) {
-  return startBoth((exposure) => startApp(exposure, http, options));
+/** A resource tagged `globals.tags.tunnel` whose value is `value` (or what `value()` resolves). */
+function tunnelResource(id, value, { dependencies } = {}) {
+  let builder = r.resource(id).tags([globals.tags.tunnel]);
+  if (dependencies) builder = builder.dependencies(dependencies);
+  return builder.init(async (config, deps) => (typeof value === 'function' ? value(config, deps) : value)).build();
 }
 
-module.exports = { buildApp, startApp, startBoth, startRunnerPair, errors, userContext, tenantContext, TOKEN, API_KEY };
+/** The `ctx` a standalone server's handler gets, read from useExposureContext() (a task's only). */
+function exposureCtx() {
+  try {
+    const ex = useExposureContext();
+    return {
+      requestId: ex.headers['x-runner-request-id'],
+      headers: ex.headers,
+      method: ex.method,
+      path: ex.url.pathname,
+      signal: ex.signal,
+      context: undefined,
+    };
+  } catch {
+    return {}; // not called through the exposure
+  }
+}
+
+/**
+ * The handlers of a standalone TunnelServer as Runner items, so a Runner app can serve them:
+ *   tasks:  { [id]: async (input, ctx) => result }          a task each
+ *   events: { [id]: async (payload, ctx) => newPayload }   an event each, with a hook running
+ *                                                          the handler (a result replaces the payload)
+ *   errors: [ r.error(...).build(), ... ]                  registered as they are (typed errors)
+ */
+function handlerItems({ tasks = {}, events = {}, errors = [] } = {}) {
+  const items = [];
+  for (const [id, fn] of Object.entries(tasks)) {
+    items.push(
+      r
+        .task(id)
+        .run(async (input) => fn(input, exposureCtx()))
+        .build(),
+    );
+  }
+  for (const [id, fn] of Object.entries(events)) {
+    const ev = r.event(id).build();
+    const hook = r
+      .hook(`${id}.__testHook`)
+      .on(ev)
+      .run(async (e) => {
+        const out = await fn(e.data, {});
+        if (out !== undefined) e.data = out;
+      })
+      .build();
+    items.push(ev, hook);
+  }
+  items.push(...errors);
+  return items;
+}
+
+module.exports = {
+  startApp,
+  startBoth,
+  tunnelResource,
+  handlerItems,
+  nodeExposure,
+  nativeExposure,
+  JSON_SERIALIZER,
+  RUN_OPTIONS,
+};

@@ -16,12 +16,8 @@
 //                  (what discovery of a standalone server is compared against)
 // native-only:      { native: { ...extra TunnelServer options } }
 
-const { r, run, globals, nodeExposure, useExposureContext, Serializer } = require('@bluelibs/runner');
-
-const JSON_SERIALIZER = Object.freeze({
-  parse: (text) => JSON.parse(text),
-  stringify: (value) => JSON.stringify(value),
-});
+const { Serializer, nodeExposure } = require('@bluelibs/runner');
+const { startApp, handlerItems, tunnelResource, JSON_SERIALIZER } = require('./runner-app');
 
 const silentLogger = () => {
   const entries = [];
@@ -44,66 +40,18 @@ let refCounter = 0;
 
 async function startReference(handlers = {}, options = {}) {
   const n = ++refCounter;
-  const tasks = handlers.tasks ?? {};
-  const events = handlers.events ?? {};
-  const errorHelpers = handlers.errors ?? [];
-  const items = [];
-
-  for (const [id, fn] of Object.entries(tasks)) {
-    items.push(
-      r
-        .task(id)
-        .run(async (input) => {
-          let ctx = {};
-          try {
-            const ex = useExposureContext();
-            ctx = {
-              requestId: ex.headers['x-runner-request-id'],
-              headers: ex.headers,
-              method: ex.method,
-              path: ex.url.pathname,
-              signal: ex.signal,
-              context: undefined,
-            };
-          } catch {
-            /* not called through the exposure */
-          }
-          return fn(input, ctx);
-        })
-        .build(),
-    );
-  }
-  for (const [id, fn] of Object.entries(events)) {
-    const ev = r.event(id).build();
-    const hook = r
-      .hook(`${id}.__testHook`)
-      .on(ev)
-      .run(async (e) => {
-        const out = await fn(e.data, {});
-        if (out !== undefined) e.data = out;
-      })
-      .build();
-    items.push(ev, hook);
-  }
-  items.push(...errorHelpers);
-
+  const items = handlerItems(handlers);
   if (options.exposure === 'allowList') {
     items.push(
-      r
-        .resource(`test.reference.tunnel.${n}`)
-        .tags([globals.tags.tunnel])
-        .init(async () => ({
-          mode: 'server',
-          transport: 'http',
-          tasks: Object.keys(tasks),
-          events: Object.keys(events),
-        }))
-        .build(),
+      tunnelResource(`test.reference.tunnel.${n}`, () => ({
+        mode: 'server',
+        transport: 'http',
+        tasks: Object.keys(handlers.tasks ?? {}),
+        events: Object.keys(handlers.events ?? {}),
+      })),
     );
   }
-
   const http = defined({
-    listen: { port: 0, host: '127.0.0.1' },
     basePath: options.basePath,
     auth: options.auth,
     cors: options.cors,
@@ -111,37 +59,13 @@ async function startReference(handlers = {}, options = {}) {
     disableDiscovery: options.disableDiscovery,
     dangerouslyAllowOpenExposure: options.exposure === 'allowList' ? undefined : true,
   });
-  items.push(nodeExposure.with({ http }));
-
-  let app = r.resource(`test.reference.app.${n}`).register(items);
-  const ser = options.serializer ?? 'json';
-  if (ser === 'json') {
-    app = app.overrides([r.override(globals.resources.serializer, async () => JSON_SERIALIZER)]);
-  } else if (ser && typeof ser === 'object') {
-    app = app.overrides([r.override(globals.resources.serializer, async () => ser)]);
-  } else if (ser !== 'runner') {
-    throw new Error(`unknown serializer mode ${ser}`);
-  }
-  const runtime = await run(app.build(), {
-    logs: { printThreshold: null },
-    shutdownHooks: false,
-    errorBoundary: false,
+  const app = await startApp(nodeExposure, {
+    id: `test.reference.app.${n}`,
+    http,
+    items,
+    serializer: options.serializer ?? 'json',
   });
-  const exposure = runtime.getResourceValue(nodeExposure);
-  const { port } = exposure.server.address();
-  let closed = false;
-  return {
-    kind: 'reference',
-    port,
-    host: '127.0.0.1',
-    url: `http://127.0.0.1:${port}`,
-    async close() {
-      if (closed) return;
-      closed = true;
-      exposure.server.closeAllConnections?.();
-      await runtime.dispose();
-    },
-  };
+  return { ...app, kind: 'reference' };
 }
 
 function loadNative() {

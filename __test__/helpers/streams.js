@@ -3,19 +3,16 @@
 //  - deterministic byte sources generated on the fly (PatternSource) and a running digest
 //    (byte count + sha256) to check that bytes arrive intact without holding them;
 //  - a multipart/form-data encoder (buffer or streamed, file parts may be Readables);
-//  - a streaming HTTP client (streamRequest) whose request body may be a Readable;
-//  - the same Runner app built for nodeExposure and nativeExposure (startStreamsApp);
-//  - when run as a script (`node streams.js memory-server <standalone|runner>`), a server in a
-//    child process for the memory tests, so the parent can read its RSS from /proc.
+//  - a description of the files in a call's input (describeFiles).
+// The Runner app of the streams suites is in helpers/streams-app.js.
 
-const http = require('node:http');
 const fs = require('node:fs');
 const crypto = require('node:crypto');
 const { Readable, Transform } = require('node:stream');
-const { EventEmitter } = require('node:events');
 
 // The one token of the test suites.
 const { TOKEN } = require('./fixtures');
+const { readAll, sleep } = require('./raw-client');
 
 // ---------------------------------------------------------------------------------------------
 // deterministic bytes
@@ -113,12 +110,6 @@ async function digestStream(stream) {
   const d = new Digest();
   for await (const chunk of stream) d.update(chunk);
   return d.result();
-}
-
-async function readAll(stream) {
-  const chunks = [];
-  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
-  return Buffer.concat(chunks);
 }
 
 /** ASCII a-z to A-Z, byte for byte (other bytes untouched, length kept). */
@@ -219,42 +210,7 @@ const filePart = (id, data, filename = `${id}.bin`, type = 'application/octet-st
 const MULTIPART_CT = `multipart/form-data; boundary=${BOUNDARY}`;
 
 // ---------------------------------------------------------------------------------------------
-// streaming HTTP client
-
-/**
- * POST (by default) with a Buffer / string / Readable body. Resolves on the response head:
- * { status, headers, res } (res: the IncomingMessage, unread). The request is aborted with
- * `abort()`.
- */
-function streamRequest(url, { method = 'POST', headers = {}, body, timeoutMs = 60000 } = {}) {
-  let req;
-  const promise = new Promise((resolve, reject) => {
-    req = http.request(url, { method, headers, agent: false }, (res) =>
-      resolve({ status: res.statusCode, headers: res.headers, res, req }),
-    );
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`request timed out after ${timeoutMs}ms`)));
-    req.on('error', reject);
-    if (body === undefined) req.end();
-    else if (typeof body.pipe === 'function') {
-      body.on('error', (e) => req.destroy(e));
-      body.pipe(req);
-    } else req.end(body);
-  });
-  promise.abort = () => req.destroy();
-  return promise;
-}
-
-/** streamRequest and read the whole answer. */
-async function fullRequest(url, opts) {
-  const { status, headers, res } = await streamRequest(url, opts);
-  const body = await readAll(res);
-  return { status, headers, body, text: body.toString('utf8'), json: () => JSON.parse(body.toString('utf8')) };
-}
-
-// ---------------------------------------------------------------------------------------------
 // small utilities
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor(predicate, { timeoutMs = 5000, intervalMs = 10, what = 'condition' } = {}) {
   const end = Date.now() + timeoutMs;
@@ -336,13 +292,17 @@ function sampleRss(pid, intervalMs = 50) {
 const MB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// the Runner app (same definition for nodeExposure and nativeExposure)
+// the files of a call's input
 
 const isInputFile = (v) =>
   !!v && typeof v === 'object' && typeof v.resolve === 'function' && typeof v.stream === 'function';
 
-/** Replaces every InputFile in `input` by a description of it (its content read to the end). */
-async function describeFiles(input, { readVia = 'resolve' } = {}) {
+/**
+ * `input` with every InputFile replaced by `{ $file: i }`, i its index in `files` (the same file
+ * twice, the same i). With `protos`, each object also says whether its prototype is Object's
+ * (`$proto`).
+ */
+function fileShape(input, { protos = false } = {}) {
   const files = [];
   const mark = (v) => {
     if (isInputFile(v)) {
@@ -351,13 +311,19 @@ async function describeFiles(input, { readVia = 'resolve' } = {}) {
     }
     if (Array.isArray(v)) return v.map(mark);
     if (v && typeof v === 'object') {
-      const o = {};
+      const proto = Object.getPrototypeOf(v);
+      const o = protos ? { $proto: proto === Object.prototype ? 'Object' : String(proto) } : {};
       for (const k of Object.keys(v)) o[k] = mark(v[k]);
       return o;
     }
     return v;
   };
-  const shape = mark(input);
+  return { shape: mark(input), files };
+}
+
+/** Replaces every InputFile in `input` by a description of it (its content read to the end). */
+async function describeFiles(input, { readVia = 'resolve' } = {}) {
+  const { shape, files } = fileShape(input);
   const described = [];
   for (const f of files) {
     const stream = readVia === 'stream' ? f.stream() : (await f.resolve()).stream;
@@ -374,255 +340,6 @@ async function describeFiles(input, { readVia = 'resolve' } = {}) {
     });
   }
   return { inputType: input === undefined ? 'undefined' : typeof input, shape, files: described };
-}
-
-/** Events from the app's probe tasks (st.hold, st.infinite): 'record' (rec) on each change. */
-const probes = new EventEmitter();
-
-function buildStreamsApp(exposureWith) {
-  // eslint-disable-next-line global-require
-  const { r, useExposureContext } = require('@bluelibs/runner');
-  const rejected = r
-    .error('st.errors.rejected')
-    .httpCode(422)
-    .format((d) => `Rejected: ${d.why}`)
-    .build();
-  const t = (id, fn) => r.task(id).run(fn).build();
-  const ex = () => useExposureContext();
-  const tasks = [
-    // raw body in
-    t('st.rawDigest', async (input) => {
-      const { req } = ex();
-      const d = await digestStream(req);
-      return {
-        inputType: input === undefined ? 'undefined' : typeof input,
-        contentType: req.headers['content-type'] ?? null,
-        ...d,
-      };
-    }),
-    t('st.rawText', async () => (await readAll(ex().req)).toString('utf8')),
-    // raw body in, stream out
-    t('st.upper', async () => ex().req.pipe(upperCase())),
-    // stream out
-    t('st.readable', async (input) => Readable.from((input && input.parts) || ['hello ', 'streamed ', 'world'])),
-    t('st.streamObj', async (input) => ({
-      stream: Readable.from((input && input.parts) || ['a', 'b', 'c']),
-      ...(input && input.status !== undefined ? { status: input.status } : {}),
-      ...(input && input.contentType !== undefined ? { contentType: input.contentType } : {}),
-      ...(input && input.headers !== undefined ? { headers: input.headers } : {}),
-    })),
-    t('st.download', async (input) => new PatternSource(input.size)),
-    // writing through res
-    t('st.resWrite', async (input) => {
-      const { res } = ex();
-      res.writeHead(input.status ?? 200, input.headers ?? {});
-      for (const p of input.parts ?? []) res.write(p);
-      res.end(input.last);
-      return { ignored: true };
-    }),
-    t('st.resSetHeader', async () => {
-      const { res } = ex();
-      res.statusCode = 201;
-      res.setHeader('content-type', 'text/plain; charset=utf-8');
-      res.setHeader('x-written-by', 'task');
-      res.write('line 1\n');
-      res.end('line 2\n');
-      return 'ignored';
-    }),
-    t('st.throwMidStream', async () => {
-      const { res } = ex();
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.write('partial ');
-      await sleep(20);
-      throw new Error('boom mid-stream');
-    }),
-    // multipart
-    t('st.files', async (input) => describeFiles(input)),
-    t('st.filesViaStream', async (input) => describeFiles(input, { readVia: 'stream' })),
-    t('st.fileTemp', async (input) => {
-      const { path: p, bytesWritten } = await input.file.toTempFile();
-      const content = await fs.promises.readFile(p);
-      await fs.promises.unlink(p);
-      return { bytesWritten, bytes: content.length, sha256: digestOf(content).sha256, name: input.file.name };
-    }),
-    t('st.filesThenReject', async (input) => {
-      await describeFiles(input);
-      rejected.throw({ why: 'files were read' });
-    }),
-    t('st.filesThenStream', async (input) => {
-      const d = await describeFiles(input);
-      return { stream: Readable.from([JSON.stringify(d)]), contentType: 'application/x-ndjson' };
-    }),
-    // probes for client disconnects (records observed by the tests through `probes`)
-    t('st.hold', async () => {
-      const { req, signal } = ex();
-      const rec = { task: 'st.hold', signalAborted: false, reqClosed: false, outcome: null, received: 0 };
-      const emit = () => probes.emit('record', rec);
-      signal.addEventListener('abort', () => {
-        rec.signalAborted = true;
-        emit();
-      });
-      req.on('close', () => {
-        rec.reqClosed = true;
-        emit();
-      });
-      try {
-        for await (const c of req) {
-          rec.received += c.length;
-          emit();
-        }
-        rec.outcome = 'ended';
-      } catch {
-        rec.outcome = 'error';
-      }
-      emit();
-      return { received: rec.received };
-    }),
-    t('st.infinite', async () => {
-      const { signal } = ex();
-      const src = new PatternSource(Infinity);
-      const rec = { task: 'st.infinite', signalAborted: false, sourceDestroyed: false, source: src };
-      const emit = () => probes.emit('record', rec);
-      signal.addEventListener('abort', () => {
-        rec.signalAborted = true;
-        emit();
-      });
-      src.on('close', () => {
-        rec.sourceDestroyed = true;
-        emit();
-      });
-      emit();
-      return src;
-    }),
-    // plain JSON, as a control
-    t('st.add', async ({ a, b }) => a + b),
-  ];
-  return {
-    app: r
-      .resource('st.app')
-      .register([exposureWith, rejected, ...tasks])
-      .build(),
-    errors: { rejected },
-  };
-}
-
-/**
- * Runs the streams app exposed by `exposure` (nodeExposure or nativeExposure) with `http`
- * (listen, auth and open exposure are filled in). Returns { url, baseUrl, port, close, runtime }.
- */
-async function startStreamsApp(exposure, http = {}) {
-  // eslint-disable-next-line global-require
-  const { run, nodeExposure } = require('@bluelibs/runner');
-  const cfg = {
-    auth: { token: TOKEN },
-    dangerouslyAllowOpenExposure: true,
-    ...http,
-    listen: { port: 0, host: '127.0.0.1' },
-  };
-  const { app, errors } = buildStreamsApp(exposure.with({ http: cfg }));
-  const runtime = await run(app, { logs: { printThreshold: null }, shutdownHooks: false, errorBoundary: false });
-  const value = runtime.getResourceValue(exposure);
-  const port = exposure === nodeExposure ? value.server.address().port : value.port;
-  let closed = false;
-  return {
-    kind: exposure === nodeExposure ? 'nodeExposure' : 'nativeExposure',
-    runtime,
-    value,
-    errors,
-    port,
-    host: '127.0.0.1',
-    url: `http://127.0.0.1:${port}`,
-    baseUrl: `http://127.0.0.1:${port}/__runner`,
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (exposure === nodeExposure) value.server.closeAllConnections?.();
-      await runtime.dispose();
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// child-process server for the memory tests
-
-async function memoryServer(mode) {
-  const limits = { multipart: { fileSize: 1024 * MB, files: 4, fields: 10, fieldSize: MB } };
-  const sink = async (req) => digestStream(req);
-  const uploadDigest = async (input) => {
-    const { stream } = await input.file.resolve();
-    const d = await digestStream(stream);
-    return { ...d, name: input.file.name };
-  };
-  let port;
-  if (mode === 'standalone') {
-    // eslint-disable-next-line global-require
-    const { TunnelServer } = require('../..');
-    const server = new TunnelServer({
-      port: 0,
-      host: '127.0.0.1',
-      auth: { token: TOKEN },
-      limits,
-      logger: { error() {}, warn() {} },
-    });
-    server.registerTask('mem.sink', async (_input, ctx) => sink(ctx.req));
-    server.registerTask('mem.upload', async (input) => uploadDigest(input));
-    server.registerTask('mem.download', async (input) => ({
-      stream: new PatternSource(input.size),
-      contentType: 'application/octet-stream',
-    }));
-    port = (await server.listen()).port;
-  } else {
-    // eslint-disable-next-line global-require
-    const { r, run, useExposureContext } = require('@bluelibs/runner');
-    // eslint-disable-next-line global-require
-    const { nativeExposure } = require('../../runner');
-    const app = r
-      .resource('mem.app')
-      .register([
-        nativeExposure.with({
-          http: {
-            listen: { port: 0, host: '127.0.0.1' },
-            auth: { token: TOKEN },
-            dangerouslyAllowOpenExposure: true,
-            limits,
-          },
-        }),
-        r
-          .task('mem.sink')
-          .run(async () => sink(useExposureContext().req))
-          .build(),
-        r
-          .task('mem.upload')
-          .run(async (input) => uploadDigest(input))
-          .build(),
-        r
-          .task('mem.download')
-          .run(async (input) => new PatternSource(input.size))
-          .build(),
-      ])
-      .build();
-    const runtime = await run(app, { logs: { printThreshold: null }, shutdownHooks: false, errorBoundary: false });
-    port = runtime.getResourceValue(nativeExposure).port;
-  }
-  process.on('message', (m) => {
-    if (m === 'gc' && global.gc) {
-      global.gc();
-      process.send({ gc: true });
-    } else if (m === 'mem') {
-      process.send({ mem: process.memoryUsage() });
-    } else if (m === 'exit') {
-      process.exit(0);
-    }
-  });
-  process.send({ port });
-}
-
-if (require.main === module && process.argv[2] === 'memory-server') {
-  memoryServer(process.argv[3] || 'standalone').catch((e) => {
-    // eslint-disable-next-line no-console
-    console.error(e);
-    process.exit(1);
-  });
 }
 
 module.exports = {
@@ -648,8 +365,6 @@ module.exports = {
   fileSentinel,
   manifestPart,
   filePart,
-  streamRequest,
-  fullRequest,
   sleep,
   waitFor,
   within,
@@ -657,8 +372,6 @@ module.exports = {
   rssOf,
   sampleRss,
   isInputFile,
+  fileShape,
   describeFiles,
-  buildStreamsApp,
-  probes,
-  startStreamsApp,
 };

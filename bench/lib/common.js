@@ -5,6 +5,7 @@ const net = require('node:net');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { isDeepStrictEqual } = require('node:util');
+const { onLines } = require('./lines');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const TOKEN = 'secret';
@@ -160,6 +161,20 @@ async function waitForPort(port, timeoutMs = 20000, host = '127.0.0.1') {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** `list` rotated by `round - 1`, so that no peer always runs first or last. */
+const rotated = (list, round) => list.map((_, i) => list[(i + round - 1) % list.length]);
+
+/** The median of the finite values (null when there are none). */
+function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** `{ [key]: median of the runs' values of key }` for each of `keys`, in that order. */
+const medians = (runs, keys) => Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))]));
+
 // ---------------------------------------------------------------- server-child protocol
 
 /** Called by bench/servers/*.js: tell the harness we are ready (one JSON line). */
@@ -183,21 +198,14 @@ function exitWithParent(onExit) {
     } catch {}
     process.exit(0);
   };
-  let buf = '';
-  process.stdin.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) !== -1) {
-      const cmd = buf.slice(0, i).trim();
-      buf = buf.slice(i + 1);
-      if (cmd === 'gc') {
-        const collected = typeof global.gc === 'function';
-        if (collected) {
-          global.gc();
-          global.gc();
-        }
-        process.stdout.write(JSON.stringify({ gc: collected }) + '\n');
+  onLines(process.stdin, (line) => {
+    if (line.trim() === 'gc') {
+      const collected = typeof global.gc === 'function';
+      if (collected) {
+        global.gc();
+        global.gc();
       }
+      process.stdout.write(JSON.stringify({ gc: collected }) + '\n');
     }
   });
   process.stdin.on('end', bye);
@@ -223,6 +231,9 @@ module.exports = {
   freePort,
   waitForPort,
   sleep,
+  rotated,
+  median,
+  medians,
   announce,
   skip,
   exitWithParent,

@@ -4,21 +4,12 @@
 // Usage: node idleconns.js '<json config>'  { port, path, bodyFile, count, concurrency, headers }
 // stdout: {"ready":true,"open":n,"failed":f}   then answers "count\n" on stdin with {"open":n}.
 // stdin end => close everything and exit.
-const fs = require('node:fs');
 const net = require('node:net');
+const { postRequestBytes, answerSoFar } = require('./raw-post');
+const { onLines } = require('./lines');
 
 const cfg = JSON.parse(process.argv[2]);
-const body = fs.readFileSync(cfg.bodyFile);
-const headerLines = Object.entries(cfg.headers || {})
-  .map(([k, v]) => `${k}: ${v}\r\n`)
-  .join('');
-const request = Buffer.concat([
-  Buffer.from(
-    `POST ${cfg.path} HTTP/1.1\r\nhost: 127.0.0.1:${cfg.port}\r\n${headerLines}content-length: ${body.length}\r\n\r\n`,
-  ),
-  body,
-]);
-const HEADER_END = Buffer.from('\r\n\r\n');
+const request = postRequestBytes(cfg);
 
 const sockets = new Set();
 let failed = 0;
@@ -43,12 +34,8 @@ function one() {
     s.on('data', (d) => {
       if (done) return; // should not happen: idle
       buf = buf ? Buffer.concat([buf, d]) : d;
-      const he = buf.indexOf(HEADER_END);
-      if (he === -1) return;
-      const head = buf.toString('latin1', 0, he);
-      const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-      const complete = m ? buf.length >= he + 4 + Number(m[1]) : buf.lastIndexOf('0\r\n\r\n') >= he + 4;
-      if (complete) finish(/^HTTP\/1\.1 2\d\d/.test(head));
+      const answer = answerSoFar(buf);
+      if (answer && answer.complete) finish(/^HTTP\/1\.1 2\d\d/.test(answer.head));
     });
     s.on('error', () => finish(false));
     s.on('close', () => {
@@ -70,15 +57,8 @@ async function worker() {
   process.stdout.write(JSON.stringify({ ready: true, open: sockets.size, failed }) + '\n');
 })();
 
-let input = '';
-process.stdin.on('data', (d) => {
-  input += d;
-  let i;
-  while ((i = input.indexOf('\n')) !== -1) {
-    const cmd = input.slice(0, i).trim();
-    input = input.slice(i + 1);
-    if (cmd === 'count') process.stdout.write(JSON.stringify({ open: sockets.size }) + '\n');
-  }
+onLines(process.stdin, (line) => {
+  if (line.trim() === 'count') process.stdout.write(JSON.stringify({ open: sockets.size }) + '\n');
 });
 process.stdin.on('end', () => {
   for (const s of sockets) s.destroy();

@@ -8,28 +8,18 @@
 // Usage (child process): node openloop.js '<json config>'
 //   { port, path, bodyFile, rate, warmupS, durationS, connections, headers }
 // Prints one JSON line with the result.
-const fs = require('node:fs');
 const net = require('node:net');
 const { performance } = require('node:perf_hooks');
+const { postRequestBytes, answerSoFar } = require('./raw-post');
 
 const cfg = JSON.parse(process.argv[2]);
-const body = fs.readFileSync(cfg.bodyFile);
-const headerLines = Object.entries(cfg.headers || {})
-  .map(([k, v]) => `${k}: ${v}\r\n`)
-  .join('');
-const request = Buffer.concat([
-  Buffer.from(
-    `POST ${cfg.path} HTTP/1.1\r\nhost: 127.0.0.1:${cfg.port}\r\n${headerLines}content-length: ${body.length}\r\n\r\n`,
-  ),
-  body,
-]);
+const request = postRequestBytes(cfg);
 
 const rate = cfg.rate; // requests per second
 const warmupMs = (cfg.warmupS || 0) * 1000;
 const measureMs = cfg.durationS * 1000;
 const totalPlanned = Math.floor(((warmupMs + measureMs) / 1000) * rate);
 
-const HEADER_END = Buffer.from('\r\n\r\n');
 const latencies = new Float64Array(Math.ceil((measureMs / 1000) * rate) + 16);
 let nLat = 0;
 // per status code (e.g. admitted 200s apart from shed 503s): latencies of the requests
@@ -80,17 +70,9 @@ class Conn {
   }
   onData(d) {
     this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
-    const buf = this.buf;
-    const he = buf.indexOf(HEADER_END);
-    if (he === -1) return;
-    const head = buf.toString('latin1', 0, he);
-    const status = Number(head.slice(9, 12));
-    const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-    let complete = false;
-    if (m) complete = buf.length >= he + 4 + Number(m[1]);
-    else if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) complete = buf.lastIndexOf('0\r\n\r\n') >= he + 4;
-    else complete = true;
-    if (!complete) return;
+    const answer = answerSoFar(this.buf);
+    if (!answer || !answer.complete) return;
+    const { status } = answer;
     this.buf = null;
     this.busy = false;
     const now = performance.now();

@@ -26,7 +26,8 @@ function send(res, status, obj) {
 }
 const fail = (res, status, message, code) => send(res, status, { ok: false, error: { message, code } });
 
-const server = http.createServer((req, res) => {
+/** The request handler; node-https.js serves it over TLS. */
+function handle(req, res) {
   const url = req.url;
   const q = url.indexOf('?');
   const pathname = q === -1 ? url : url.slice(0, q);
@@ -75,9 +76,14 @@ const server = http.createServer((req, res) => {
       fail(res, 500, String((e && e.message) || e), 'INTERNAL_ERROR');
     }
   });
-});
+}
 
-server.listen(0, '127.0.0.1', () => {
-  announce({ port: server.address().port });
-});
-exitWithParent(() => server.close());
+module.exports = { handle };
+
+if (require.main === module) {
+  const server = http.createServer(handle);
+  server.listen(0, '127.0.0.1', () => {
+    announce({ port: server.address().port });
+  });
+  exitWithParent(() => server.close());
+}

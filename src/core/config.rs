@@ -1,5 +1,5 @@
 //! Server configuration as it arrives from the JavaScript wrapper (one JSON
-//! document, validated there with field-naming TypeErrors).
+//! value, validated there with field-naming TypeErrors).
 
 #![forbid(unsafe_code)]
 
@@ -43,6 +43,14 @@ pub struct ServerConfig {
     pub retry_after_secs: Option<u64>,
     /// Compressed answers (gzip, brotli) by `Accept-Encoding`; `None`: off.
     pub compression: Option<CompressionConfig>,
+    /// The health and readiness probes (`health`); `None`: no probe is served.
+    pub health: Option<HealthConfig>,
+    /// HTTPS on the same port; `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
+    /// The Prometheus endpoint, when asked for.
+    pub metrics: Option<MetricsConfig>,
+    /// Finished requests are recorded for `onAccess`.
+    pub access_log: bool,
 }
 
 /// Default `Retry-After` of a 503 past `maxInFlight`: one second.
@@ -72,11 +80,59 @@ impl Default for CompressionConfig {
     }
 }
 
+/// `metrics: { path, port }`: where the Prometheus text is served.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsConfig {
+    /// The pathname scraped; outside the base path unless on a port of its own.
+    pub path: String,
+    /// A port of its own (on the same host; 0: any free one), or `None`:
+    /// the server's port.
+    pub port: Option<u16>,
+}
+
+/// The `tls` option: PEM text as the wrapper passed it (Buffers decoded,
+/// arrays joined). Checked when the server starts (`http::tls`).
+#[derive(Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TlsConfig {
+    /// The server's certificate chain, leaf first.
+    pub cert: String,
+    /// Its private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), or encrypted PKCS#8.
+    pub key: String,
+    /// The CAs client certificates are checked against.
+    pub ca: Option<String>,
+    /// Decrypts an encrypted PKCS#8 key.
+    pub passphrase: Option<String>,
+    /// Require a client certificate signed by one of `ca`.
+    pub request_cert: bool,
+}
+
+/// Key material stays out of debug output.
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("cert_bytes", &self.cert.len())
+            .field("key", &"<redacted>")
+            .field("ca_bytes", &self.ca.as_ref().map(String::len))
+            .field(
+                "passphrase",
+                &self.passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .field("request_cert", &self.request_cert)
+            .finish()
+    }
+}
+
 /// Node's default `server.requestTimeout`: 300 s.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 300_000;
 
 /// Node's default `server.keepAliveTimeout`: 5 s.
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 5_000;
+
+fn invalid(e: serde_json::Error) -> String {
+    format!("invalid server configuration: {e}")
+}
 
 fn millis_or_none(ms: u64) -> Option<std::time::Duration> {
     (ms > 0).then(|| std::time::Duration::from_millis(ms))
@@ -84,7 +140,21 @@ fn millis_or_none(ms: u64) -> Option<std::time::Duration> {
 
 impl ServerConfig {
     pub fn from_json(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| format!("invalid server configuration: {e}"))
+        serde_json::from_str(text).map_err(invalid)
+    }
+
+    pub fn from_value(value: serde_json::Value) -> Result<Self, String> {
+        serde_json::from_value(value).map_err(invalid)
+    }
+
+    /// With the handlers on the JS thread: unless set, one worker fewer than
+    /// the cores (at least one), so that thread has a core of its own.
+    pub fn leaving_a_core_to_js(mut self) -> Self {
+        if self.worker_threads == 0 {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            self.worker_threads = cores.saturating_sub(1).max(1);
+        }
+        self
     }
 
     pub fn host(&self) -> &str {
@@ -134,6 +204,16 @@ pub fn normalize_base_path(raw: &str) -> String {
         path.pop();
     }
     path
+}
+
+/// `health`: the probe paths (outside the base path, checked in JS) and how
+/// long the JS thread may leave queued calls untaken before readiness fails.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HealthConfig {
+    pub path: Option<String>,
+    pub ready_path: Option<String>,
+    pub ready_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -248,10 +328,70 @@ mod tests {
     }
 
     #[test]
+    fn tls_parses_and_its_key_stays_out_of_debug_output() {
+        let cfg = ServerConfig::from_json(
+            r#"{"tls":{"cert":"C","key":"SECRET-KEY","passphrase":"SECRET-PASS","requestCert":true,"ca":"A"}}"#,
+        )
+        .expect("valid config");
+        let tls = cfg.tls.as_ref().expect("tls");
+        assert_eq!((tls.cert.as_str(), tls.key.as_str()), ("C", "SECRET-KEY"));
+        assert!(tls.request_cert);
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(ServerConfig::from_json("{}").expect("empty").tls.is_none());
+    }
+
+    #[test]
+    fn the_js_thread_keeps_a_core_unless_workers_are_set() {
+        let cfg = |workers: usize| ServerConfig {
+            worker_threads: workers,
+            ..Default::default()
+        };
+        assert_eq!(cfg(3).leaving_a_core_to_js().worker_threads, 3);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(
+            cfg(0).leaving_a_core_to_js().worker_threads,
+            (cores - 1).max(1)
+        );
+    }
+
+    #[test]
+    fn a_value_reads_as_its_json_text_does() {
+        let text = r#"{"port":8080,"maxJsonBytes":5000000000,"cors":{"origin":{"kind":"exact","value":"https://a"},"maxAge":1.5}}"#;
+        let value: serde_json::Value = serde_json::from_str(text).expect("json");
+        let (a, b) = (
+            ServerConfig::from_json(text).expect("text"),
+            ServerConfig::from_value(value).expect("value"),
+        );
+        assert_eq!((a.port, a.max_json_bytes), (b.port, b.max_json_bytes));
+        assert_eq!(a.cors.map(|c| c.max_age), b.cors.map(|c| c.max_age));
+        assert!(ServerConfig::from_value(serde_json::json!({"port": "x"}))
+            .is_err_and(|e| e.starts_with("invalid server configuration: ")));
+    }
+
+    #[test]
     fn defaults_match_the_reference() {
         let cfg = ServerConfig::from_json("{}").expect("empty config");
         assert_eq!(cfg.base_path(), "/__runner");
         assert_eq!(cfg.max_json_bytes(), 2 * 1024 * 1024);
         assert_eq!(cfg.host(), "127.0.0.1");
+        assert_eq!(cfg.metrics, None);
+        assert!(!cfg.access_log);
+    }
+
+    #[test]
+    fn metrics_and_access_log_parse_from_wrapper_json() {
+        let cfg = ServerConfig::from_json(
+            r#"{"metrics":{"path":"/metrics","port":9100},"accessLog":true}"#,
+        )
+        .expect("valid config");
+        assert_eq!(
+            cfg.metrics,
+            Some(MetricsConfig {
+                path: "/metrics".into(),
+                port: Some(9100)
+            })
+        );
+        assert!(cfg.access_log);
     }
 }

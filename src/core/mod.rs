@@ -15,6 +15,7 @@ pub mod encoding;
 pub mod envelope;
 pub mod exposure;
 pub mod headers;
+pub mod health;
 pub mod json;
 pub mod request_id;
 pub mod router;

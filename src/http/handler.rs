@@ -20,6 +20,8 @@ use super::answer::{self, AnswerHeaders, Body};
 use super::answer::{Reply, ReplyBody};
 use super::body::RequestBody;
 use super::dispatch::{Call, RequestMeta};
+use super::health;
+use super::metrics::{KindSlot, RequestKind};
 use super::state::ServerState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static(request_id::REQUEST_ID_HEADER);
@@ -91,18 +93,31 @@ fn static_origin(state: &ServerState, origin: Option<&str>) -> OriginDecision {
 }
 
 /// The one entry point: every request under any path comes here. A body
-/// left unread is drained by the connection after the answer.
+/// left unread is drained by the connection after the answer. What the
+/// request was routed as is noted in `noted`, for the metrics.
 pub async fn handle(
     state: &ServerState,
     parts: http::request::Parts,
     mut body: RequestBody,
+    noted: &KindSlot,
 ) -> Response<Body> {
     let target = match parts.uri.path_and_query() {
         Some(pq) if parts.uri.scheme().is_none() => pq.as_str().to_string(),
         _ => parts.uri.to_string(),
     };
     let pathname = pathname_of(&target);
+    if let Some(endpoint) = &state.metrics_endpoint {
+        if let Some(answer) = endpoint.answer(&parts.method, &pathname, &state.metrics) {
+            return answer;
+        }
+    }
     let route = state.router.route(&pathname);
+    if route == Route::Outside {
+        if let Some((probes, probe)) = health::probe_at(state, &pathname) {
+            // Boxed: a rare path, kept out of every request's future.
+            return Box::pin(health::answer(state, probes, &parts.method, probe)).await;
+        }
+    }
     let origin = node_header(&parts.headers, &header::ORIGIN);
 
     if parts.method == Method::OPTIONS && route != Route::Outside {
@@ -153,6 +168,12 @@ pub async fn handle(
         return state.in_flight.overloaded(&ex.headers());
     }
 
+    noted.set(match route {
+        Route::Task(_) => RequestKind::Task,
+        Route::Event(_) => RequestKind::Event,
+        Route::Discovery => RequestKind::Discovery,
+        Route::UnknownUnderBase | Route::Outside => RequestKind::Other,
+    });
     let (kind, id) = match route {
         Route::Task(id) => (Kind::Task, id),
         Route::Event(id) => (Kind::Event, id),
@@ -232,6 +253,7 @@ pub async fn handle(
         return state.in_flight.overloaded(&ex.headers());
     };
     let (tx, rx) = oneshot::channel();
+    let _in_flight = state.metrics.call();
     let ticket = state.dispatch.submit(Call {
         kind,
         handler,
@@ -291,7 +313,14 @@ async fn authenticate(
     target: &str,
     ex: &Exchange,
 ) -> Result<(), ProtocolError> {
-    let outcome = check_credentials(state, parts, pathname, target, ex).await;
+    let meta = || RequestMeta {
+        method: parts.method.clone(),
+        url: target.to_string(),
+        path: pathname.to_string(),
+        request_id: ex.id().to_string(),
+        headers: parts.headers.clone(),
+    };
+    let outcome = check_credentials(state, &parts.headers, meta).await;
     if let Err(e) = &outcome {
         let record = serde_json::json!({
             "requestId": ex.request_id.as_ref().map(|_| ex.id()),
@@ -305,32 +334,25 @@ async fn authenticate(
     outcome
 }
 
+/// The token, then (when no token matched) the `validate` hooks in JS, which
+/// see the request's metadata (`meta`, built only then).
 async fn check_credentials(
     state: &ServerState,
-    parts: &http::request::Parts,
-    pathname: &str,
-    target: &str,
-    ex: &Exchange,
+    headers: &http::HeaderMap,
+    meta: impl FnOnce() -> RequestMeta,
 ) -> Result<(), ProtocolError> {
     let provided = state
         .auth
         .header_name()
-        .and_then(|name| node_header(&parts.headers, name))
+        .and_then(|name| node_header(headers, name))
         .unwrap_or_default();
     match state.auth.check(&provided) {
         AuthOutcome::Allowed => Ok(()),
         AuthOutcome::Unauthorized => Err(ProtocolError::Unauthorized),
         AuthOutcome::NotConfigured => Err(ProtocolError::AuthNotConfigured),
         AuthOutcome::AskValidators => {
-            let meta = Arc::new(RequestMeta {
-                method: parts.method.clone(),
-                url: target.to_string(),
-                path: pathname.to_string(),
-                request_id: ex.id().to_string(),
-                headers: parts.headers.clone(),
-            });
             let (tx, rx) = oneshot::channel();
-            state.dispatch.validate_auth(meta, tx);
+            state.dispatch.validate_auth(Arc::new(meta()), tx);
             if rx.await.unwrap_or(false) {
                 Ok(())
             } else {

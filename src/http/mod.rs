@@ -42,6 +42,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 mod answer;
 mod body;
 mod compress;
@@ -51,13 +52,18 @@ mod dispatch;
 #[doc(hidden)]
 pub mod h1;
 mod handler;
+mod health;
+pub mod metrics;
+mod served;
 mod server;
 mod shed;
 mod state;
 pub mod stream;
+/// The `tls` option as a rustls configuration.
+pub mod tls;
 
 pub use answer::{Reply, ReplyBody};
 pub use body::RequestBody;
 pub use dispatch::{Call, Dispatch, RequestMeta};
 pub use server::{bind, RunningServer};
-pub use state::ServerState;
+pub use state::{metrics_shards, ServerState};

@@ -3,7 +3,9 @@
 
 #![forbid(unsafe_code)]
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +16,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::core::config::ServerConfig;
 
 use super::conn;
-use super::shed::Admission;
-use super::state::ServerState;
+use super::shed::{Admission, ConnSlot};
+use super::state::{worker_count, ServerState};
 
 /// A server accepting on its own tokio runtime.
 pub struct RunningServer {
     pub local_addr: SocketAddr,
+    /// Where the metrics port listens, when it has a port of its own.
+    pub metrics_addr: Option<SocketAddr>,
     runtime: Option<Serving>,
     stop: watch::Sender<bool>,
     done: Option<std_mpsc::Receiver<()>>,
@@ -107,37 +111,56 @@ pub fn bind(cfg: &ServerConfig, state: ServerState) -> std::io::Result<RunningSe
     let std_listener = std::net::TcpListener::bind((host, cfg.port))?;
     std_listener.set_nonblocking(true)?;
     let local_addr = std_listener.local_addr()?;
-
-    let workers = if cfg.worker_threads > 0 {
-        cfg.worker_threads
-    } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
+    let metrics_port = match (state.for_metrics_port(cfg), &cfg.metrics) {
+        (Some(metrics_state), Some(m)) => {
+            let listener = std::net::TcpListener::bind((host, m.port.unwrap_or(0)))?;
+            listener.set_nonblocking(true)?;
+            Some((listener, metrics_state))
+        }
+        _ => None,
     };
-    let runtime = start_runtime(workers)?;
+    let metrics_addr = match &metrics_port {
+        Some((listener, _)) => Some(listener.local_addr()?),
+        None => None,
+    };
+
+    let runtime = start_runtime(worker_count(cfg))?;
     let handle = runtime.handle();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, done_rx) = std_mpsc::channel();
     let state = Arc::new(state);
-    let listener = {
+    let listeners = {
         let _guard = handle.enter();
-        TcpListener::from_std(std_listener)
+        TcpListener::from_std(std_listener).and_then(|main| {
+            let metrics = metrics_port
+                .map(|(l, s)| TcpListener::from_std(l).map(|l| (l, s)))
+                .transpose()?;
+            Ok((main, metrics))
+        })
     };
-    let listener = match listener {
-        Ok(listener) => listener,
+    let (listener, metrics_listener) = match listeners {
+        Ok(listeners) => listeners,
         Err(e) => {
             runtime.stop(false);
             return Err(e);
         }
     };
+    if let Some((listener, metrics_state)) = metrics_listener {
+        // Stops with the server; the main loop's end is what `close` waits for.
+        handle.spawn(accept_loop(
+            listener,
+            Arc::new(metrics_state),
+            stop_rx.clone(),
+        ));
+    }
     handle.spawn(async move {
         accept_loop(listener, state, stop_rx).await;
         let _ = done_tx.send(());
     });
     Ok(RunningServer {
         local_addr,
+        metrics_addr,
         runtime: Some(runtime),
         stop: stop_tx,
         done: Some(done_rx),
@@ -163,14 +186,12 @@ async fn accept_loop(
                         Admission::Slot(slot) => Some(slot),
                     };
                     let _ = stream.set_nodelay(true);
-                    let serving = conn::serve(stream, Arc::clone(&state), stop.clone(), live.clone());
-                    match slot {
-                        None => tokio::spawn(serving),
-                        // The place is given back when the connection ends.
-                        Some(slot) => tokio::spawn(async move {
-                            serving.await;
-                            drop(slot);
-                        }),
+                    match &state.tls {
+                        None => spawn_conn(conn::serve(stream, Arc::clone(&state), stop.clone(), live.clone()), slot),
+                        Some(tls) => spawn_conn(
+                            conn::serve_tls(stream, Arc::clone(tls), Arc::clone(&state), stop.clone(), live.clone()),
+                            slot,
+                        ),
                     };
                 }
                 // Out of descriptors or similar: let connections close
@@ -180,16 +201,36 @@ async fn accept_loop(
             _ = stop.changed() => break,
         }
     }
+    state.draining.store(true, Ordering::Relaxed);
+    // New connections are refused from here on.
     drop(listener);
     drop(live);
     // Idle connections close at once; busy ones after their answer.
     let _ = all_closed.recv().await;
 }
 
+/// Serves a connection, holding its `maxConnections` place (if any) until
+/// it ends.
+fn spawn_conn<F: Future<Output = ()> + Send + 'static>(serving: F, slot: Option<ConnSlot>) {
+    match slot {
+        None => drop(tokio::spawn(serving)),
+        Some(slot) => drop(tokio::spawn(async move {
+            serving.await;
+            drop(slot);
+        })),
+    }
+}
+
 impl RunningServer {
     /// The runtime the server runs on, for tasks that serve it.
     pub fn handle(&self) -> Option<tokio::runtime::Handle> {
         self.runtime.as_ref().map(Serving::handle)
+    }
+
+    /// Stops accepting (the port refuses connections from now on) and lets
+    /// connections drain, without waiting for them.
+    pub fn stop_accepting(&self) {
+        let _ = self.stop.send(true);
     }
 
     /// Stops accepting and waits (blocking this thread) until in-flight

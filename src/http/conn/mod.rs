@@ -11,6 +11,7 @@
 mod io;
 mod receive;
 mod send;
+mod tls;
 
 use std::io as stdio;
 use std::pin::Pin;
@@ -19,19 +20,19 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use http::{Method, Version};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
 
-use self::io::{ended, read_some, write_all};
+use self::io::{ended, linger, read_some, write_all, Transport};
 use self::receive::{answer_or_gone, answer_while_receiving, finish_body, Awaited, BodyIn};
 use self::send::{encode_whole, write_streamed};
+pub(crate) use self::tls::serve_tls;
 use super::answer::Body;
 use super::body::RequestBody;
 use super::compress::Encoded;
 use super::h1::{self, Decoder, Framing, Head, Refusal};
 use super::handler::handle;
+use super::served::{self, Served};
 use super::state::ServerState;
 
 /// First read of a request: room for a typical head (and a small body).
@@ -44,20 +45,24 @@ const BODY_READ: usize = 16 * 1024;
 /// `headersTimeout`), or the request timeout if that is shorter.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a connection closed by a stopping server reads on for the
+/// client's close, so that closing does not reset the connection under its
+/// last answer (RFC 9112 9.6); within the server's grace.
+const LINGER: Duration = Duration::from_secs(1);
+
 /// Serves one connection until it closes, the server stops, or it idles out.
 /// `_live` is held until this returns, so the server can wait for all
 /// connections when it stops.
-pub async fn serve(
-    io: TcpStream,
+pub async fn serve<T: Transport>(
+    mut io: T,
     state: Arc<ServerState>,
     mut stop: watch::Receiver<bool>,
     _live: mpsc::Sender<()>,
 ) {
+    let _open = state.metrics.connection();
     let mut buf: Option<BytesMut> = None;
     let mut idle = state.keep_alive_timeout.map(IdleLimit::new);
-    let head_limit = state
-        .request_timeout
-        .map_or(HEAD_TIMEOUT, |t| t.min(HEAD_TIMEOUT));
+    let head_limit = head_limit(&state);
     loop {
         let read = read_head(&io, &mut buf, &mut stop, idle.as_mut(), head_limit).await;
         let (head, started) = match read {
@@ -65,6 +70,7 @@ pub async fn serve(
             Ok(None) => break,
             Err(e) => {
                 let _ = write_all(&io, e.answer()).await;
+                served::refused_head(&state, e, buf.as_ref().map_or(0, BytesMut::len));
                 break;
             }
         };
@@ -77,8 +83,19 @@ pub async fn serve(
             buf = None;
         }
     }
-    let mut io = io;
-    let _ = io.shutdown().await;
+    io.shutdown().await;
+    if *stop.borrow() {
+        // Boxed: only a stopping server lingers.
+        Box::pin(linger(&io, LINGER)).await;
+    }
+}
+
+/// How long a request head may take to arrive: `HEAD_TIMEOUT`, or the
+/// request timeout if that is shorter.
+fn head_limit(state: &ServerState) -> Duration {
+    state
+        .request_timeout
+        .map_or(HEAD_TIMEOUT, |t| t.min(HEAD_TIMEOUT))
 }
 
 /// How long a keep-alive connection may wait for its next request, kept with
@@ -120,8 +137,8 @@ impl IdleLimit {
 /// server is stopping. A head that is not whole within `limit` of its first
 /// bytes is refused with 408, and one cut short by the client with 400, as
 /// Node's server answers them.
-async fn read_head(
-    io: &TcpStream,
+async fn read_head<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     stop: &mut watch::Receiver<bool>,
     mut idle: Option<&mut IdleLimit>,
@@ -136,7 +153,12 @@ async fn read_head(
         }
         if buf.as_ref().is_none_or(|b| b.is_empty()) {
             *buf = None;
+            // Stopping: a request that has already arrived is served (its
+            // answer closes the connection); an idle connection closes.
             if *stop.borrow() {
+                if io.read_now(buf, FIRST_READ) {
+                    continue;
+                }
                 return Ok(None);
             }
             let since = Instant::now();
@@ -148,7 +170,8 @@ async fn read_head(
             };
             tokio::select! {
                 ready = io.readable() => if ready.is_err() { return Ok(None) },
-                _ = stop.changed() => return Ok(None),
+                // The next turn sees the stop (a dropped sender: gone too).
+                changed = stop.changed() => if changed.is_err() { return Ok(None) } else { continue },
                 () = idled_out => return Ok(None),
             }
         } else {
@@ -170,8 +193,8 @@ async fn read_head(
 }
 
 /// One request and its answer. `Ok(true)`: the connection may carry another.
-async fn exchange(
-    io: &TcpStream,
+async fn exchange<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     state: &Arc<ServerState>,
     stop: &watch::Receiver<bool>,
@@ -183,7 +206,9 @@ async fn exchange(
         framing,
         keep_alive,
         expect_continue,
+        len,
     } = head;
+    let mut served = Served::begin(state, request.method(), request.uri(), len);
     let method = request.method().clone();
     let version = request.version();
     let (parts, ()) = request.into_parts();
@@ -193,12 +218,16 @@ async fn exchange(
     if expect_continue {
         // Node answers `expect: 100-continue` at once, before any handler.
         write_all(io, h1::CONTINUE).await?;
+        served.sent += h1::CONTINUE.len() as u64;
     }
     let mut body_in: Option<BodyIn> = None;
     let body = request_body(framing, buf, &mut body_in);
+    if let (None, Framing::Length(n)) = (&body_in, framing) {
+        served.received += n;
+    }
     let mut late = body_deadline(&body_in, state.request_timeout, started);
 
-    let mut answering = Box::pin(handle(state, parts, body));
+    let mut answering = Box::pin(handle(state, parts, body, &served.kind));
     let answer = if body_in.is_none() {
         match answer_or_gone(io, buf, answering.as_mut()).await {
             Some(answer) => answer,
@@ -207,7 +236,10 @@ async fn exchange(
             None => return Ok(false),
         }
     } else {
-        match answer_while_receiving(io, buf, answering.as_mut(), &mut body_in, &mut late).await {
+        let awaited =
+            answer_while_receiving(io, buf, answering.as_mut(), &mut body_in, &mut late).await;
+        served.received += body_in.as_ref().map_or(0, |b| b.received);
+        match awaited {
             Awaited::Answer(answer) => answer,
             Awaited::PeerGone => return Ok(false),
             Awaited::Refused(refusal) => {
@@ -215,6 +247,7 @@ async fn exchange(
                 // refusal and the connection closes.
                 drop(answering);
                 let _ = write_all(io, refusal).await;
+                served.refused(refusal);
                 return Ok(false);
             }
         }
@@ -229,10 +262,11 @@ async fn exchange(
     };
 
     let (parts, body) = answer.into_parts();
+    served.answer(&parts);
     let to = AnswerTo {
         method: &method,
         version,
-        reuse: reuse(keep_alive, stop, state, &body_in),
+        reuse: reuse(keep_alive, stop, state, &body_in, buf),
     };
     // A whole answer is written here rather than in a step of its own: an
     // awaited step would add a state machine to every request's.
@@ -240,15 +274,23 @@ async fn exchange(
         Body::Full(bytes) => {
             let whole = encode_whole(&parts, &bytes, &to);
             write_all(io, &whole.out).await?;
+            served.sent += whole.out.len() as u64;
             if whole.body_apart {
                 write_all(io, &bytes).await?;
+                served.sent += bytes.len() as u64;
             }
             whole.keep_alive
         }
         Body::Stream(stream) => {
-            write_streamed(io, buf, &mut body_in, &mut late, &parts, stream, &to).await?
+            let (from, sent) = (body_in.as_ref().map_or(0, |b| b.received), &mut served.sent);
+            let keep = write_streamed(io, buf, &mut body_in, &mut late, &parts, stream, &to, sent);
+            let keep = keep.await;
+            // What arrived of a duplex body while the answer streamed.
+            served.received += body_in.as_ref().map_or(0, |b| b.received) - from;
+            keep?
         }
     };
+    served.written();
     match body_in {
         Some(rest) => finish_body(io, buf, rest, keep).await,
         None => Ok(keep),
@@ -278,6 +320,7 @@ fn request_body(
                 decoder: Decoder::new(framing),
                 tx: Some(tx),
                 broken: false,
+                received: 0,
             });
             let length = match framing {
                 Framing::Length(n) => Some(n),
@@ -313,19 +356,30 @@ struct AnswerTo<'a> {
 }
 
 /// Whether the answer may offer the connection for another request (the
-/// client allows it, the server is not stopping, the body's framing held),
-/// and for how long it may then idle.
+/// client allows it, the server is not stopping or has already read some of
+/// the next request, the body's framing held), and for how long it may then
+/// idle.
 fn reuse(
     keep_alive: bool,
     stop: &watch::Receiver<bool>,
     state: &ServerState,
     body_in: &Option<BodyIn>,
+    buf: &Option<BytesMut>,
 ) -> h1::Reuse {
-    if keep_alive && !*stop.borrow() && !body_in.as_ref().is_some_and(|b| b.broken) {
+    let go_on = !*stop.borrow() || read_ahead(body_in, buf);
+    if keep_alive && go_on && !body_in.as_ref().is_some_and(|b| b.broken) {
         h1::Reuse::KeepAlive {
             idle_secs: state.keep_alive_timeout.map(|t| t.as_secs()),
         }
     } else {
         h1::Reuse::Close
     }
+}
+
+/// While the server stops: whether bytes of a next request (pipelined) are
+/// already read, past this request's body. A request read is answered, not
+/// dropped; the connection closes after the last answer.
+fn read_ahead(body_in: &Option<BodyIn>, buf: &Option<BytesMut>) -> bool {
+    body_in.as_ref().is_none_or(|b| b.decoder.is_done())
+        && buf.as_ref().is_some_and(|b| !b.is_empty())
 }

@@ -8,11 +8,10 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
-use super::io::{ended, read_some};
+use super::io::{ended, read_some, Transport};
 use super::{BODY_READ, FIRST_READ};
 use crate::http::body::BodyMsg;
 use crate::http::h1::{self, Decoded, Decoder, Refusal};
@@ -28,6 +27,8 @@ pub(super) struct BodyIn {
     pub(super) tx: Option<mpsc::Sender<BodyMsg>>,
     /// The framing broke: the connection cannot carry another request.
     pub(super) broken: bool,
+    /// Bytes of the body taken off the wire so far, its framing included.
+    pub(super) received: u64,
 }
 
 /// What one round of connection I/O achieved while the handler runs.
@@ -45,8 +46,8 @@ pub(super) enum Step {
 /// case), reading whatever the client sends meanwhile; `None`: the client
 /// went away. The client is watched for through the socket's read
 /// readiness, which needs no waiter registered and dropped per request.
-pub(super) fn answer_or_gone<'a, F: Future>(
-    io: &'a TcpStream,
+pub(super) fn answer_or_gone<'a, T: Transport, F: Future>(
+    io: &'a T,
     buf: &'a mut Option<BytesMut>,
     mut answering: Pin<&'a mut F>,
 ) -> impl Future<Output = Option<F::Output>> + 'a {
@@ -81,8 +82,8 @@ pub(super) enum Awaited<T> {
 
 /// Awaits the answer to a request whose body is still arriving, feeding the
 /// body to the handler as it comes, within the request timeout.
-pub(super) async fn answer_while_receiving<F: Future>(
-    io: &TcpStream,
+pub(super) async fn answer_while_receiving<T: Transport, F: Future>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     mut answering: Pin<&mut F>,
     body_in: &mut Option<BodyIn>,
@@ -106,8 +107,8 @@ pub(super) async fn answer_while_receiving<F: Future>(
 
 /// While the handler runs: feeds its body, or (body done or unwanted)
 /// watches for the client closing. Cancel-safe: bytes read stay in `buf`.
-pub(super) async fn io_step(
-    io: &TcpStream,
+pub(super) async fn io_step<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     body_in: &mut Option<BodyIn>,
 ) -> Step {
@@ -131,7 +132,10 @@ pub(super) async fn io_step(
         let have = buf.as_ref().map_or(0, BytesMut::len);
         let wait_for_all = whole.is_some_and(|n| have < n);
         if let Some(b) = buf.as_mut().filter(|_| !wait_for_all) {
-            match body.decoder.decode(b) {
+            let before = b.len();
+            let decoded = body.decoder.decode(b);
+            body.received += (before - b.len()) as u64;
+            match decoded {
                 Ok(Decoded::Data(data)) => {
                     permit.send(BodyMsg::Data(data));
                     return Step::Progress;
@@ -173,7 +177,7 @@ pub(super) async fn io_step(
 
 /// Reads whatever the client sends while nothing is expected of it
 /// (pipelined requests stay buffered, up to a head's worth) until it closes.
-pub(super) async fn watch_close(io: &TcpStream, buf: &mut Option<BytesMut>) -> Step {
+pub(super) async fn watch_close<T: Transport>(io: &T, buf: &mut Option<BytesMut>) -> Step {
     loop {
         if buf.as_ref().is_some_and(|b| b.len() >= h1::MAX_HEAD) {
             // Enough buffered; the next read comes after the answer.
@@ -191,8 +195,8 @@ pub(super) async fn watch_close(io: &TcpStream, buf: &mut Option<BytesMut>) -> S
 /// What is left of the request body once the answer is out: nobody's now,
 /// and drained when the connection is to carry another request (`keep`).
 /// `Ok(true)`: it may.
-pub(super) async fn finish_body(
-    io: &TcpStream,
+pub(super) async fn finish_body<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     mut rest: BodyIn,
     keep: bool,
@@ -219,8 +223,8 @@ pub(super) async fn finish_body(
 
 /// Reads and discards the rest of a request body. `Ok(true)`: it ended and
 /// the connection is in step for the next request.
-pub(super) async fn drain(
-    io: &TcpStream,
+pub(super) async fn drain<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     decoder: &mut Decoder,
 ) -> io::Result<bool> {

@@ -6,10 +6,9 @@ use std::pin::Pin;
 use bytes::BytesMut;
 use http::response;
 use http_body_util::BodyExt;
-use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-use super::io::write_all;
+use super::io::{write_all, Transport};
 use super::receive::{io_step, receiving, timer, BodyIn, Step};
 use super::AnswerTo;
 use crate::http::h1::{self, BodyOut};
@@ -62,16 +61,19 @@ pub(super) fn encode_whole(parts: &response::Parts, bytes: &[u8], to: &AnswerTo<
     }
 }
 
-/// Writes a streamed answer's head and body. `Ok(true)`: as far as the
-/// answer goes, the connection may carry another request.
-pub(super) async fn write_streamed(
-    io: &TcpStream,
+/// Writes a streamed answer's head and body, adding the bytes written to
+/// `sent`. `Ok(true)`: as far as the answer goes, the connection may carry
+/// another request.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn write_streamed<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     body_in: &mut Option<BodyIn>,
     late: &mut Option<Pin<Box<Sleep>>>,
     parts: &response::Parts,
     stream: ChunkStream,
     to: &AnswerTo<'_>,
+    sent: &mut u64,
 ) -> io::Result<bool> {
     let mut out = Vec::with_capacity(head_room(parts));
     let how = h1::encode_head(
@@ -84,10 +86,19 @@ pub(super) async fn write_streamed(
         to.reuse,
     );
     write_all(io, &out).await?;
+    *sent += out.len() as u64;
     if how.body {
         // Boxed: the streaming loop's state is not part of every
         // exchange's (most answers are whole).
-        let streamed = Box::pin(stream_answer(io, buf, body_in, late, stream, how.chunked));
+        let streamed = Box::pin(stream_answer(
+            io,
+            buf,
+            body_in,
+            late,
+            stream,
+            how.chunked,
+            sent,
+        ));
         if !streamed.await? {
             return Ok(false);
         }
@@ -97,13 +108,14 @@ pub(super) async fn write_streamed(
 
 /// Writes a streamed answer's body. `Ok(false)`: the connection ends (the
 /// client went away, or the request body came too slowly).
-pub(super) async fn stream_answer(
-    io: &TcpStream,
+pub(super) async fn stream_answer<T: Transport>(
+    io: &T,
     buf: &mut Option<BytesMut>,
     body_in: &mut Option<BodyIn>,
     late: &mut Option<Pin<Box<Sleep>>>,
     mut stream: ChunkStream,
     chunked: bool,
+    sent: &mut u64,
 ) -> io::Result<bool> {
     let mut out = Vec::new();
     loop {
@@ -119,14 +131,17 @@ pub(super) async fn stream_answer(
                         out.clear();
                         h1::encode_chunk(&mut out, &data);
                         write_all(io, &out).await?;
+                        *sent += out.len() as u64;
                     } else {
                         write_all(io, &data).await?;
+                        *sent += data.len() as u64;
                     }
                 }
                 Some(Err(never)) => match never {},
                 None => {
                     if chunked {
                         write_all(io, h1::LAST_CHUNK).await?;
+                        *sent += h1::LAST_CHUNK.len() as u64;
                     }
                     return Ok(true);
                 }

@@ -1,0 +1,87 @@
+'use strict';
+
+// The bridge between the native server and Runner: each task and event of
+// the store is registered on the TunnelServer with a handler that runs it
+// through Runner's task runner or event manager, inside the request's
+// contexts, and turns a failure into the answer the reference gives.
+
+const { cancellationError } = require('./peer.js');
+const { ProtocolError } = require('../../index.js');
+const { errorMessage } = require('../logging.js');
+const { safeLog } = require('./log.js');
+const { toProtocolError } = require('./errors.js');
+const { ExposureRequestContext, ExposureRequest, withUserContexts } = require('./context.js');
+
+// The TunnelServer answers an event whose handler resolved `undefined` with the
+// payload it was sent; Runner's emitWithResult can legitimately resolve
+// `undefined` (a hook cleared the payload) and the reference then answers
+// `result: undefined`. The event handler returns this marker instead, and the
+// serializer handed to the TunnelServer writes it as `undefined`.
+const UNDEFINED_RESULT = Object.freeze({ undefinedResult: true });
+
+/** The app's serializer, writing UNDEFINED_RESULT as `result: undefined`. */
+function answerSerializer(serializer) {
+  return {
+    parse: (text) => serializer.parse(text),
+    stringify: (value) =>
+      serializer.stringify(
+        value !== null && typeof value === 'object' && value.result === UNDEFINED_RESULT
+          ? { ...value, result: undefined }
+          : value,
+      ),
+  };
+}
+
+/**
+ * Registers every task and event of the store on `server`. `allowList` is
+ * the AllowListSync whose current list says which ids accept async contexts.
+ */
+function registerCalls(server, { store, taskRunner, eventManager, logger, serializer, basePath, allowList }) {
+  const failed = (err, logKey, ctx) => {
+    if (cancellationError.is(err)) return err; // 499 REQUEST_ABORTED
+    safeLog(logger, 'error', logKey, { error: errorMessage(err), requestId: ctx.requestId });
+    return toProtocolError(store, err);
+  };
+
+  const taskHandler = (id) => async (input, ctx) => {
+    try {
+      const storeTask = store.tasks.get(id);
+      const allow = allowList.current.taskAcceptsAsyncContext.get(id) ?? true;
+      const user = withUserContexts(store, serializer, ctx, () => taskRunner.run(storeTask.task, input), allow);
+      return await ExposureRequestContext.provide(new ExposureRequest(ctx, basePath), user);
+    } catch (err) {
+      throw failed(err, 'exposure.task.error', ctx);
+    }
+  };
+
+  const eventHandler = (id) => async (payload, ctx) => {
+    const storeEvent = store.events.get(id);
+    const returnPayload = ctx.returnPayload;
+    if (returnPayload && storeEvent.event.parallel) {
+      throw new ProtocolError(
+        400,
+        'PARALLEL_EVENT_RETURN_UNSUPPORTED',
+        `Event ${id} is marked parallel; returning a payload is not supported.`,
+      );
+    }
+    try {
+      const allow = allowList.current.eventAcceptsAsyncContext.get(id) ?? true;
+      const emit = async () => {
+        if (returnPayload) {
+          const result = await eventManager.emitWithResult(storeEvent.event, payload, 'exposure:http');
+          return result === undefined ? UNDEFINED_RESULT : result;
+        }
+        await eventManager.emit(storeEvent.event, payload, 'exposure:http');
+        return undefined;
+      };
+      return await withUserContexts(store, serializer, ctx, emit, allow)();
+    } catch (err) {
+      throw failed(err, 'exposure.event.error', ctx);
+    }
+  };
+
+  for (const id of store.tasks.keys()) server.registerTask(id, taskHandler(id));
+  for (const id of store.events.keys()) server.registerEvent(id, eventHandler(id));
+}
+
+module.exports = { answerSerializer, registerCalls };
