@@ -100,8 +100,13 @@ export interface TunnelServerOptions {
    * Default 5000 (Node's `keepAliveTimeout`). Then the server closes it.
    */
   keepAliveTimeout?: number;
-  /** How long `close()` waits for in-flight handlers, in ms; default 10000. */
+  /**
+   * How long `close()` lets in-flight requests finish, in ms; default 10000. Then what is
+   * left is aborted (handlers' `ctx.signal` fires) and `close()` resolves.
+   */
   closeGraceMs?: number;
+  /** Health and readiness probes, answered natively without waking JS (README "Health checks"). */
+  health?: HealthOptions;
   /** HTTPS on the same port; `listen()` then gives an `https://` url. */
   tls?: TlsOptions;
   /**
@@ -188,6 +193,24 @@ export interface ServerStats {
   sentBytes: number;
   /** Access records dropped because `onAccess` fell behind. */
   accessLogDropped: number;
+}
+
+/**
+ * Probe paths, outside `basePath`; each is served only when given (`GET` and `HEAD`,
+ * `cache-control: no-store`):
+ * - `path` (liveness): `200 {"ok":true,"status":"serving"}`, `503 {"ok":false,"status":"draining"}`
+ *   once `close()` has begun;
+ * - `readyPath` (readiness): `200 {"ok":true,"status":"ready"}`, `503 {"ok":false,"status":"draining"}`,
+ *   or `503 {"ok":false,"status":"stalled","stalledMs":n}` when calls have waited longer than
+ *   `readyTimeoutMs` for the JS thread to take them (its event loop blocked or swamped).
+ */
+export interface HealthOptions {
+  /** e.g. `/healthz`. */
+  path?: string;
+  /** e.g. `/readyz`. */
+  readyPath?: string;
+  /** How long queued calls may wait for the JS thread before readiness fails, in ms; default 5000. */
+  readyTimeoutMs?: number;
 }
 
 /** PEM text, as a string or the bytes of a file. */
@@ -319,7 +342,12 @@ export declare class TunnelServer {
   stats(): ServerStats;
   /** The same figures in Prometheus' text format (0.0.4), to serve them from elsewhere. */
   metricsText(): string;
-  /** Stops accepting, lets in-flight requests finish, frees the port. */
+  /**
+   * Drains: stops accepting at once (new connections are refused), closes idle keep-alive
+   * connections, answers what is in flight (the last answer of each connection with
+   * `connection: close`), then frees the port. After `closeGraceMs` what is left is
+   * aborted. Resolves once done; never blocks the JS thread.
+   */
   close(): Promise<void>;
 }
 

@@ -51,6 +51,7 @@ class TunnelServer {
     const calls = new Calls(native, streams, answers, codec, extras);
     const dispatcher = new Dispatcher(native, this._tasks, this._events, calls, streams, answers, codec, extras);
     this._native = native;
+    this._dispatcher = dispatcher;
     this._scheme = config.tls ? 'https' : 'http';
   }
 
@@ -136,6 +137,9 @@ class TunnelServer {
     this._closing = (async () => {
       try {
         await this._native.close(this._closeGraceMs);
+        // The aborts of calls cut off by the grace are queued by now: the
+        // handlers' signals fire before close() resolves.
+        this._dispatcher.fetch();
       } finally {
         clearInterval(this._keepAlive);
         this._keepAlive = null;

@@ -1,22 +1,28 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { TunnelServer, TlsOptions, MetricsOptions, AccessRecord, ServerStats } from './index';
+import type { HealthOptions, TlsOptions, TunnelServer, MetricsOptions, AccessRecord, ServerStats } from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
  * `http.server` (attaching to an existing node:http server) is not supported;
- * without `http.listen` nothing listens (as with nodeExposure).
+ * without `http.listen` nothing listens (as with nodeExposure). Beyond nodeExposure's:
+ * `http.tls`, `http.health` and `http.closeGraceMs`.
  * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
  */
 export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: NativeExposureHttpConfig };
 /**
  * nodeExposure's `http` config, and the native server's own: `tls` (HTTPS on the same
- * port, see `TlsOptions`), `metrics` (the Prometheus endpoint) and `onAccess` (the access
- * log), as `TunnelServer` takes them.
+ * port, see `TlsOptions`), `health` (probes outside `basePath`), `closeGraceMs`, `metrics`
+ * (the Prometheus endpoint) and `onAccess` (the access log), as `TunnelServer` takes them.
  */
 export type NativeExposureHttpConfig = NodeExposureHttpConfig & {
+  /** HTTPS on the same port (see `TlsOptions`). */
   tls?: TlsOptions;
+  /** Health and readiness probes outside `basePath`, as `TunnelServer`'s `health` option. */
+  health?: HealthOptions;
+  /** How long disposal lets in-flight calls finish, in ms (default 10000); then they are aborted. */
+  closeGraceMs?: number;
   metrics?: MetricsOptions;
   onAccess?: (records: AccessRecord[]) => void | Promise<void>;
 };

@@ -4,6 +4,7 @@
 // config the native side reads (`config`, plain JSON data) and what stays on
 // the JS side (`extras`: serializer, logger, callbacks).
 
+const { healthConfig } = require('./health.js');
 const { normalizeTls } = require('./tls.js');
 
 const { checkObserveOptions } = require('./observe.js');
@@ -178,6 +179,8 @@ function normalizeOptions(options) {
     if (!Number.isInteger(n) || n < 0) fail('closeGraceMs', 'a non-negative integer');
     extras.closeGraceMs = n;
   }
+  const health = healthConfig(options.health, config.basePath);
+  if (health !== undefined) config.health = health;
   if (options.tls !== undefined && options.tls !== null) config.tls = normalizeTls(options.tls, fail);
   checkObserveOptions(options, config, extras);
   // Without a serializer, small JSON bodies may arrive joined per batch.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use runner_native::core::config::{AuthConfig, ServerConfig};
+use runner_native::core::config::{AuthConfig, HealthConfig, ServerConfig};
 use runner_native::core::exposure::Registry;
 use runner_native::http::{
     bind, Call, Dispatch, Reply, ReplyBody, RequestMeta, RunningServer, ServerState,
@@ -595,4 +595,97 @@ fn the_keep_alive_timeout_counts_from_the_last_answer_not_the_first_request() {
         assert_eq!(client.answer().status, 200);
         assert!(client.closed(), "idle again: closed ({workers} workers)");
     }
+}
+
+#[test]
+fn stopping_answers_pipelined_requests_already_read_and_closes_after_the_last() {
+    let mut server = Server::build(|cfg| {
+        cfg.health = Some(HealthConfig {
+            path: Some("/healthz".into()),
+            ..Default::default()
+        })
+    });
+    let mut c = server.connect();
+    let three = post("/__runner/task/t.hang", "", "{}")
+        + &post("/__runner/task/t.echo", "", "[2]")
+        + "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n";
+    c.send(three.as_bytes());
+    let handlers = server.handlers.clone();
+    wait_for("the first call", || {
+        handlers.parked.lock().map(|p| p.len()).unwrap_or(0) == 1
+    });
+    let answer_later = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        if let Ok(mut parked) = handlers.parked.lock() {
+            for reply in parked.drain(..) {
+                let _ = reply.send(json_reply("[1]".into()));
+            }
+        }
+    });
+    server.running.shutdown_graceful(Duration::from_secs(10));
+    let answers: Vec<(u16, String, Option<String>)> = (0..3)
+        .map(|_| {
+            let a = c.answer();
+            let connection = a.header("connection").map(str::to_string);
+            (a.status, a.text(), connection)
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (200, "[1]".into(), Some("keep-alive".into())),
+            (200, "[2]".into(), Some("keep-alive".into())),
+            (
+                503,
+                r#"{"ok":false,"status":"draining"}"#.into(),
+                Some("close".into())
+            ),
+        ]
+    );
+    assert!(c.closed(), "closed after the last answer");
+    answer_later.join().expect("answer thread");
+}
+
+#[test]
+fn probes_are_answered_without_a_handler() {
+    let server = Server::build(|cfg| {
+        cfg.health = Some(HealthConfig {
+            path: Some("/healthz".into()),
+            ready_path: Some("/readyz".into()),
+            ready_timeout_ms: None,
+        })
+    });
+    let mut c = server.connect();
+    let get = |c: &mut Client, method: &str, path: &str| {
+        c.send(format!("{method} {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes());
+        c.answer()
+    };
+    let live = get(&mut c, "GET", "/healthz?x=1");
+    assert_eq!(
+        (live.status, live.text(), live.header("cache-control")),
+        (
+            200,
+            r#"{"ok":true,"status":"serving"}"#.into(),
+            Some("no-store")
+        )
+    );
+    let ready = get(&mut c, "GET", "/readyz");
+    assert_eq!(
+        (ready.status, ready.text()),
+        (200, r#"{"ok":true,"status":"ready"}"#.into())
+    );
+    let mut h = server.connect();
+    h.send(b"HEAD /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    let mut raw = String::new();
+    h.reader.read_to_string(&mut raw).expect("head answer");
+    assert!(raw.starts_with("HTTP/1.1 200 "), "{raw}");
+    assert!(raw.contains("content-length: 30\r\n"), "{raw}");
+    assert!(raw.ends_with("\r\n\r\n"), "no body: {raw}");
+    let post = get(&mut c, "POST", "/healthz");
+    assert_eq!(
+        (post.status, post.header("allow")),
+        (405, Some("GET, HEAD"))
+    );
+    assert_eq!(get(&mut c, "GET", "/healthz/x").status, 404);
+    assert_eq!(server.handlers.next.load(Ordering::SeqCst), 0, "no call");
 }

@@ -74,6 +74,9 @@ function serverOptions(http, basePath, { store, taskRunner, logger, serializer }
   };
   if (http.cors !== undefined) options.cors = http.cors;
   if (http.tls !== undefined) options.tls = http.tls;
+  // Options of this package beyond nodeExposure's (README "Running in production").
+  if (http.health !== undefined) options.health = http.health;
+  if (http.closeGraceMs !== undefined) options.closeGraceMs = http.closeGraceMs;
   if (http.limits?.json !== undefined || http.limits?.multipart !== undefined) {
     options.limits = {};
     if (http.limits.json !== undefined) options.limits.json = http.limits.json;

@@ -23,6 +23,7 @@ use crate::http::{Call, Reply, RequestMeta};
 use crate::wire::*;
 
 use super::lock;
+use super::ready::QueueClock;
 use super::records::{latin1_bytes, HeldChunks, Values};
 
 /// Bodies this large or larger stay in their own record: a large input is
@@ -43,6 +44,9 @@ pub enum Job {
     Origin(u32, Option<String>, oneshot::Sender<Option<String>>),
     Serialize(u32, String, oneshot::Sender<Option<String>>),
     Auth(u32, Arc<RequestMeta>, oneshot::Sender<bool>),
+    /// Nothing to do: wakes JS so that the readiness probe sees whether it
+    /// still runs.
+    Ping,
 }
 
 /// What a call holds of its request (headers, the JSON body) until it is
@@ -116,6 +120,8 @@ pub struct Inbox {
     pub answers: Mutex<Option<mpsc::UnboundedSender<Vec<Answered>>>>,
     /// A wake-up is due or JS is fetching batches itself (see `poll`).
     pub(super) scheduled: AtomicBool,
+    /// Since when JS has owed a look at the queue, for the readiness probe.
+    pub(super) clock: QueueClock,
     next_ticket: AtomicU32,
     /// Bodies are parsed as plain JSON (no custom serializer), so those of a
     /// batch may be joined into one array.
@@ -143,6 +149,7 @@ impl Inbox {
             answers_out: Mutex::new(TicketMap::default()),
             answers: Mutex::new(None),
             scheduled: AtomicBool::new(false),
+            clock: QueueClock::new(),
             next_ticket: AtomicU32::new(1),
             join_values,
             metrics,
@@ -183,8 +190,12 @@ impl Inbox {
     pub fn poll(&self, out: &mut Vec<u8>) -> Polled {
         let chunks = self.drain(out);
         if !out.is_empty() {
+            // JS polls again once it has dispatched these.
+            self.clock.owe();
             return Polled::Records { chunks };
         }
+        // Before the flag: a wake-up scheduled after it stamps the clock.
+        self.clock.settle();
         // Clear first: a job pushed after this point schedules a wake-up.
         self.scheduled.store(false, Ordering::SeqCst);
         let chunks = self.drain(out);
@@ -193,6 +204,7 @@ impl Inbox {
         }
         // Jobs slipped in before the flag was clear: keep fetching.
         self.scheduled.store(true, Ordering::SeqCst);
+        self.clock.owe();
         Polled::Records { chunks }
     }
 
@@ -288,6 +300,7 @@ impl Inbox {
                     write_record(out, KIND_AUTH, 0, ticket, 0, &[]);
                     pending.insert(ticket, Pending::Auth { reply, meta });
                 }
+                Job::Ping => {}
             }
         }
         drop(pending);

@@ -13,6 +13,7 @@ mod convert;
 #[cfg_attr(test, allow(dead_code))]
 mod format;
 mod observe;
+mod ready;
 mod records;
 pub mod server;
 mod wake;

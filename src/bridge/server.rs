@@ -224,10 +224,12 @@ impl NativeServer {
     #[napi]
     pub fn close(&self, grace_ms: u32) -> AsyncTask<CloseTask> {
         *lock(&self.inbox.answers) = None;
-        AsyncTask::new(CloseTask {
-            server: lock(&self.running).take(),
-            grace_ms,
-        })
+        let server = lock(&self.running).take();
+        if let Some(server) = &server {
+            // At once, not when the task gets a thread of the pool.
+            server.stop_accepting();
+        }
+        AsyncTask::new(CloseTask { server, grace_ms })
     }
 
     /// Answers many calls at once: records of `ticket u32, status u32,

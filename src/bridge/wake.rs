@@ -6,6 +6,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
@@ -31,6 +32,7 @@ impl Pusher {
             return;
         }
         if !self.inbox.scheduled.swap(true, Ordering::SeqCst) {
+            self.inbox.clock.owe();
             self.inbox.metrics.js_wake_requested();
             match tokio::runtime::Handle::try_current() {
                 // On a server worker: wake JS once this worker has run every
@@ -124,5 +126,16 @@ impl Dispatch for JsDispatch {
     fn validate_auth(&self, meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>) {
         let ticket = self.ticket();
         self.push(Job::Auth(ticket, meta, reply));
+    }
+
+    fn untaken_for(&self) -> Duration {
+        let inbox = &self.pusher.inbox;
+        if !inbox.scheduled.load(Ordering::SeqCst) {
+            // JS owes nothing: wake it, so that a JS thread that no longer
+            // runs owes this look from now on.
+            self.push(Job::Ping);
+            return Duration::ZERO;
+        }
+        inbox.clock.owed_for()
     }
 }

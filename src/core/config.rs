@@ -33,6 +33,8 @@ pub struct ServerConfig {
     /// How long a keep-alive connection may wait for its next request, in
     /// milliseconds; 0 means no limit. Default: Node's `keepAliveTimeout`.
     pub keep_alive_timeout_ms: Option<u64>,
+    /// The health and readiness probes (`health`); `None`: no probe is served.
+    pub health: Option<HealthConfig>,
     /// HTTPS on the same port; `None`: plain HTTP.
     pub tls: Option<TlsConfig>,
     /// The Prometheus endpoint, when asked for.
@@ -160,6 +162,16 @@ pub fn normalize_base_path(raw: &str) -> String {
         path.pop();
     }
     path
+}
+
+/// `health`: the probe paths (outside the base path, checked in JS) and how
+/// long the JS thread may leave queued calls untaken before readiness fails.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HealthConfig {
+    pub path: Option<String>,
+    pub ready_path: Option<String>,
+    pub ready_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

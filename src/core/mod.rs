@@ -14,6 +14,7 @@ pub mod cors;
 pub mod envelope;
 pub mod exposure;
 pub mod headers;
+pub mod health;
 pub mod json;
 pub mod request_id;
 pub mod router;

@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method};
@@ -52,4 +53,11 @@ pub trait Dispatch: Send + Sync + 'static {
     /// A request was refused by auth: `{requestId, method, path, status,
     /// code}` as JSON, for the audit log.
     fn auth_failed(&self, record: String);
+    /// For the readiness probe: how long queued calls have waited for the
+    /// handlers to take them (zero when they keep up). May queue a no-op, so
+    /// that handlers that have stopped show on the next ask even without
+    /// traffic. Handlers on the server's own threads never fall behind.
+    fn untaken_for(&self) -> Duration {
+        Duration::ZERO
+    }
 }

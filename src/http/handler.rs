@@ -20,6 +20,7 @@ use super::answer::{self, AnswerHeaders, Body};
 use super::answer::{Reply, ReplyBody};
 use super::body::RequestBody;
 use super::dispatch::{Call, RequestMeta};
+use super::health;
 use super::metrics::{KindSlot, RequestKind};
 use super::state::ServerState;
 
@@ -104,6 +105,12 @@ pub async fn handle(
         }
     }
     let route = state.router.route(&pathname);
+    if route == Route::Outside {
+        if let Some((probes, probe)) = health::probe_at(state, &pathname) {
+            // Boxed: a rare path, kept out of every request's future.
+            return Box::pin(health::answer(state, probes, &parts.method, probe)).await;
+        }
+    }
     let origin = node_header(&parts.headers, &header::ORIGIN);
 
     if parts.method == Method::OPTIONS && route != Route::Outside {

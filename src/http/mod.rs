@@ -51,6 +51,7 @@ mod dispatch;
 #[doc(hidden)]
 pub mod h1;
 mod handler;
+mod health;
 pub mod metrics;
 mod served;
 mod server;

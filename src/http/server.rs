@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,6 +195,8 @@ async fn accept_loop(
             _ = stop.changed() => break,
         }
     }
+    state.draining.store(true, Ordering::Relaxed);
+    // New connections are refused from here on.
     drop(listener);
     drop(live);
     // Idle connections close at once; busy ones after their answer.
@@ -204,6 +207,12 @@ impl RunningServer {
     /// The runtime the server runs on, for tasks that serve it.
     pub fn handle(&self) -> Option<tokio::runtime::Handle> {
         self.runtime.as_ref().map(Serving::handle)
+    }
+
+    /// Stops accepting (the port refuses connections from now on) and lets
+    /// connections drain, without waiting for them.
+    pub fn stop_accepting(&self) {
+        let _ = self.stop.send(true);
     }
 
     /// Stops accepting and waits (blocking this thread) until in-flight

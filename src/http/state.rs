@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crate::core::auth::AuthCheck;
 use crate::core::config::ServerConfig;
 use crate::core::cors::CorsPolicy;
 use crate::core::exposure::Registry;
+use crate::core::health::Probes;
 use crate::core::router::Router as PathRouter;
 
 use super::access::AccessLog;
@@ -34,6 +36,10 @@ pub struct ServerState {
     pub envelopes_in_js: bool,
     pub registry: Arc<ArcSwap<Registry>>,
     pub dispatch: Arc<dyn Dispatch>,
+    /// The health and readiness probes, when configured.
+    pub probes: Option<Probes>,
+    /// Set once the server stops accepting; read only by the probes.
+    pub draining: AtomicBool,
     /// What the server counts; the bridge keeps it across listens.
     pub metrics: Arc<Metrics>,
     /// The scrape endpoint on this listener, when it has one.
@@ -61,6 +67,8 @@ impl ServerState {
             envelopes_in_js: cfg.custom_serializer,
             registry,
             dispatch,
+            probes: Probes::new(cfg.health.as_ref()),
+            draining: AtomicBool::new(false),
             metrics: Arc::new(Metrics::new(metrics_shards(cfg))),
             metrics_endpoint: cfg.metrics.as_ref().filter(|m| m.port.is_none()).map(|m| {
                 MetricsEndpoint {

@@ -3,8 +3,10 @@
 //! is one (the functions below), TLS over it another (`tls.rs`).
 
 use std::future::Future;
-use std::io;
+use std::io::{self, Read};
+use std::os::fd::AsFd;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncWriteExt, Interest};
@@ -25,6 +27,12 @@ pub(crate) trait Transport: Send + Sync + 'static {
     fn write_all(&self, data: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
     /// Ends the server's side of the stream.
     fn shutdown(&mut self) -> impl Future<Output = ()> + Send;
+    /// Reads what has already arrived, without waiting; true when something
+    /// did (a stopping server serves a request that is there rather than
+    /// close the connection under it).
+    fn read_now(&self, buf: &mut Option<BytesMut>, want: usize) -> bool {
+        matches!(self.read_some(buf, want), Ok(n) if n > 0)
+    }
 }
 
 impl Transport for TcpStream {
@@ -50,6 +58,10 @@ impl Transport for TcpStream {
 
     async fn shutdown(&mut self) {
         let _ = AsyncWriteExt::shutdown(self).await;
+    }
+
+    fn read_now(&self, buf: &mut Option<BytesMut>, want: usize) -> bool {
+        tcp_read_now(self, buf, want)
     }
 }
 
@@ -123,4 +135,52 @@ async fn tcp_write_all(io: &TcpStream, mut data: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads and discards until the client closes its side or `within` passes:
+/// closing a socket with unread bytes resets the connection, and a reset can
+/// destroy an answer the client has not read yet.
+pub(super) async fn linger<T: Transport>(io: &T, within: Duration) {
+    let mut sink: Option<BytesMut> = None;
+    let _ = tokio::time::timeout(within, async {
+        loop {
+            if io.readable().await.is_err() {
+                return;
+            }
+            match io.read_some(&mut sink, 1024) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+            if let Some(b) = sink.as_mut() {
+                b.clear();
+            }
+        }
+    })
+    .await;
+}
+
+/// [`Transport::read_now`] on plain TCP: past tokio's readiness too, which
+/// lags the socket until the runtime next polls for events.
+fn tcp_read_now(io: &TcpStream, buf: &mut Option<BytesMut>, want: usize) -> bool {
+    match tcp_read_some(io, buf, want) {
+        Ok(n) => return n > 0,
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => return false,
+        Err(_) => {}
+    }
+    // The same socket through a second descriptor, read directly.
+    let Ok(fd) = io.as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let mut socket = std::net::TcpStream::from(fd);
+    let mut chunk = vec![0u8; want];
+    match socket.read(&mut chunk) {
+        Ok(n) if n > 0 => {
+            buf.get_or_insert_with(BytesMut::new)
+                .extend_from_slice(&chunk[..n]);
+            true
+        }
+        _ => false,
+    }
 }

@@ -23,7 +23,7 @@ use http::{Method, Version};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
 
-use self::io::{ended, read_some, write_all, Transport};
+use self::io::{ended, linger, read_some, write_all, Transport};
 use self::receive::{answer_or_gone, answer_while_receiving, finish_body, Awaited, BodyIn};
 use self::send::{encode_whole, write_streamed};
 pub(crate) use self::tls::serve_tls;
@@ -43,6 +43,11 @@ const BODY_READ: usize = 16 * 1024;
 /// A request head must arrive within this time of its first byte (Node's
 /// `headersTimeout`), or the request timeout if that is shorter.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a connection closed by a stopping server reads on for the
+/// client's close, so that closing does not reset the connection under its
+/// last answer (RFC 9112 9.6); within the server's grace.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Serves one connection until it closes, the server stops, or it idles out.
 /// `_live` is held until this returns, so the server can wait for all
@@ -78,6 +83,10 @@ pub async fn serve<T: Transport>(
         }
     }
     io.shutdown().await;
+    if *stop.borrow() {
+        // Boxed: only a stopping server lingers.
+        Box::pin(linger(&io, LINGER)).await;
+    }
 }
 
 /// How long a request head may take to arrive: `HEAD_TIMEOUT`, or the
@@ -143,7 +152,12 @@ async fn read_head<T: Transport>(
         }
         if buf.as_ref().is_none_or(|b| b.is_empty()) {
             *buf = None;
+            // Stopping: a request that has already arrived is served (its
+            // answer closes the connection); an idle connection closes.
             if *stop.borrow() {
+                if io.read_now(buf, FIRST_READ) {
+                    continue;
+                }
                 return Ok(None);
             }
             let since = Instant::now();
@@ -155,7 +169,8 @@ async fn read_head<T: Transport>(
             };
             tokio::select! {
                 ready = io.readable() => if ready.is_err() { return Ok(None) },
-                _ = stop.changed() => return Ok(None),
+                // The next turn sees the stop (a dropped sender: gone too).
+                changed = stop.changed() => if changed.is_err() { return Ok(None) } else { continue },
                 () = idled_out => return Ok(None),
             }
         } else {
@@ -241,7 +256,7 @@ async fn exchange<T: Transport>(
     let to = AnswerTo {
         method: &method,
         version,
-        reuse: reuse(keep_alive, stop, state, &body_in),
+        reuse: reuse(keep_alive, stop, state, &body_in, buf),
     };
     // A whole answer is written here rather than in a step of its own: an
     // awaited step would add a state machine to every request's.
@@ -331,19 +346,30 @@ struct AnswerTo<'a> {
 }
 
 /// Whether the answer may offer the connection for another request (the
-/// client allows it, the server is not stopping, the body's framing held),
-/// and for how long it may then idle.
+/// client allows it, the server is not stopping or has already read some of
+/// the next request, the body's framing held), and for how long it may then
+/// idle.
 fn reuse(
     keep_alive: bool,
     stop: &watch::Receiver<bool>,
     state: &ServerState,
     body_in: &Option<BodyIn>,
+    buf: &Option<BytesMut>,
 ) -> h1::Reuse {
-    if keep_alive && !*stop.borrow() && !body_in.as_ref().is_some_and(|b| b.broken) {
+    let go_on = !*stop.borrow() || read_ahead(body_in, buf);
+    if keep_alive && go_on && !body_in.as_ref().is_some_and(|b| b.broken) {
         h1::Reuse::KeepAlive {
             idle_secs: state.keep_alive_timeout.map(|t| t.as_secs()),
         }
     } else {
         h1::Reuse::Close
     }
+}
+
+/// While the server stops: whether bytes of a next request (pipelined) are
+/// already read, past this request's body. A request read is answered, not
+/// dropped; the connection closes after the last answer.
+fn read_ahead(body_in: &Option<BodyIn>, buf: &Option<BytesMut>) -> bool {
+    body_in.as_ref().is_none_or(|b| b.decoder.is_done())
+        && buf.as_ref().is_some_and(|b| !b.is_empty())
 }
