@@ -16,7 +16,7 @@
 //   logging.js   what is logged, and how a failing logger is survived
 
 const { NativeServer } = require('./native.js');
-const { normalizeOptions, allowListJson, checkHandler } = require('./lib/options.js');
+const { normalizeOptions, allowListInput, checkHandler } = require('./lib/options.js');
 const { BodyCodec } = require('./lib/codec.js');
 const { AnswerWriter } = require('./lib/wire.js');
 const { StreamTable } = require('./lib/streams.js');
@@ -39,7 +39,7 @@ class TunnelServer {
     this._closing = null;
     const codec = new BodyCodec(extras.serializer);
     // The native side calls back once listening, when jobs are queued.
-    const native = new NativeServer(JSON.stringify(config), () => dispatcher.fetch());
+    const native = new NativeServer(config, () => dispatcher.fetch());
     const streams = new StreamTable(native);
     const answers = new AnswerWriter(native, (ticket, kind, id, ctx, value) =>
       calls.answerAlone(ticket, kind, id, ctx, value),
@@ -90,7 +90,7 @@ class TunnelServer {
    * discovery. `null` serves every registered id again.
    */
   setAllowList(list) {
-    this._native.setAllowList(allowListJson(list));
+    this._native.setAllowList(allowListInput(list));
   }
 
   /** `{ host, port, url }` while listening, otherwise `null`. */

@@ -71,7 +71,7 @@ class Calls {
   runParsed(kind, ticket, entry, bodyKind, value) {
     if (!entry || !entry.fn) {
       // Unregistered between the native lookup and now.
-      const error = notFoundMember(kind === KIND_TASK ? 'Task' : 'Event', entry ? entry.id : '');
+      const error = notFoundMember(kind, entry ? entry.id : '');
       this._answers.answer(ticket, 404, this._codec.failure(error));
       return;
     }

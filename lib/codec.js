@@ -4,7 +4,15 @@
 // plain JSON without one, and the server's own envelopes as constants unless
 // the serializer writes them differently.
 
-const { ABORTED_BODY, INTERNAL_BODY, INVALID_JSON_BODY, OK_EMPTY } = require('./outcome.js');
+// The envelopes' text is the native side's (src/core/envelope.rs).
+const {
+  ABORTED_BODY,
+  INTERNAL_BODY,
+  INVALID_JSON_BODY,
+  OK_EMPTY,
+  OK_RESULT_PREFIX,
+  OK_RESULT_SUFFIX,
+} = require('../native.js');
 
 class BodyCodec {
   /** @param {{ parse(text: string): unknown, stringify(value: unknown): string } | null} serializer */
@@ -32,7 +40,7 @@ class BodyCodec {
     if (this._serializer) return this._serializer.stringify({ ok: true, result });
     if (result === undefined) return OK_EMPTY;
     const text = JSON.stringify(result);
-    return text === undefined ? OK_EMPTY : '{"ok":true,"result":' + text + '}';
+    return text === undefined ? OK_EMPTY : OK_RESULT_PREFIX + text + OK_RESULT_SUFFIX;
   }
 
   /** An envelope of the server's own, through the serializer; `fallback` when it fails. */

@@ -19,6 +19,7 @@ const {
   KIND_RESUME,
   KIND_GONE,
   KIND_AUTH_FAILED,
+  FLAG_ORIGIN_SENT,
 } = require('../native.js');
 const { BatchReader } = require('./wire.js');
 const { RequestContext } = require('./context.js');
@@ -119,8 +120,7 @@ class Dispatcher {
         } else if (kind === KIND_AUTH_FAILED) {
           logAuthFailure(this._logger, JSON.parse(batch.text()));
         } else if (kind === KIND_ORIGIN) {
-          // Flag 1: the request has an Origin header.
-          const origin = batch.flags === 1 ? batch.latin1() : undefined;
+          const origin = batch.flags === FLAG_ORIGIN_SENT ? batch.latin1() : undefined;
           this._native.completeText(ticket, this._resolveOrigin(origin));
         } else if (kind === KIND_SERIALIZE) {
           this._native.completeText(ticket, this._codec.reserialize(batch.text()));

@@ -1,8 +1,8 @@
 'use strict';
 
 // Option checking: what a user passes to `new TunnelServer(...)` becomes the
-// JSON config the native side reads (`config`) and what stays on the JS side
-// (`extras`: serializer, logger, callbacks).
+// config the native side reads (`config`, plain JSON data) and what stays on
+// the JS side (`extras`: serializer, logger, callbacks).
 
 const { healthConfig } = require('./health.js');
 const { normalizeTls } = require('./tls.js');
@@ -28,7 +28,7 @@ function checkOrigin(origin, field) {
   return fail(field, 'a string, an array of strings, a RegExp or a function');
 }
 
-/** Validates user options into the JSON the native side reads. */
+/** Validates user options into the config the native side reads. */
 function normalizeOptions(options) {
   if (options === undefined) options = {};
   if (!isPlainObject(options)) fail('options', 'an object');
@@ -182,7 +182,30 @@ function normalizeOptions(options) {
   if (options.tls !== undefined && options.tls !== null) config.tls = normalizeTls(options.tls, fail);
   // Without a serializer, small JSON bodies may arrive joined per batch.
   config.plainJsonCalls = extras.serializer === null;
+  refuseLoneSurrogates(config, 'invalid server configuration');
   return { config, extras };
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Throws, as the native side does for what it cannot read, when a string in
+ * `value` holds a lone surrogate: napi would read it as U+FFFD, where the
+ * JSON text the native side read before refused it.
+ */
+function refuseLoneSurrogates(value, what) {
+  if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value)) {
+      throw Object.assign(new Error(`${what}: a string holds a lone surrogate`), { code: 'InvalidArg' });
+    }
+  } else if (Array.isArray(value)) {
+    for (const item of value) refuseLoneSurrogates(item, what);
+  } else if (value !== null && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      refuseLoneSurrogates(key, what);
+      refuseLoneSurrogates(value[key], what);
+    }
+  }
 }
 
 /**
@@ -203,14 +226,23 @@ function writesPlainJson(serializer) {
   }
 }
 
-/** `setAllowList`'s argument as the JSON the native side reads; `null` serves every registered id. */
-function allowListJson(list) {
+/** `setAllowList`'s argument as the native side reads it; `null` serves every registered id. */
+function allowListInput(list) {
   if (list === null || list === undefined) return null;
   if (!isPlainObject(list)) throw new TypeError('TunnelServer.setAllowList: "list" must be an object or null');
-  const tasks = list.tasks === undefined ? [] : checkStringList(list.tasks, 'allowList.tasks');
-  const events = list.events === undefined ? [] : checkStringList(list.events, 'allowList.events');
-  return JSON.stringify({ enabled: Boolean(list.enabled), allowOpen: Boolean(list.allowOpen), tasks, events });
+  const ids = (value, field) => (value === undefined ? [] : dense(checkStringList(value, field)));
+  const input = {
+    enabled: Boolean(list.enabled),
+    allowOpen: Boolean(list.allowOpen),
+    tasks: ids(list.tasks, 'allowList.tasks'),
+    events: ids(list.events, 'allowList.events'),
+  };
+  refuseLoneSurrogates(input, 'allow list');
+  return input;
 }
+
+// Holes, which `every` passes over, are left out, as they always were.
+const dense = (list) => list.filter(() => true);
 
 /** The arguments of `registerTask` / `registerEvent` (`method`). */
 function checkHandler(method, id, handler) {
@@ -219,4 +251,4 @@ function checkHandler(method, id, handler) {
   if (typeof handler !== 'function') throw new TypeError(`TunnelServer.${method}: "handler" must be a function`);
 }
 
-module.exports = { normalizeOptions, allowListJson, checkHandler };
+module.exports = { normalizeOptions, allowListInput, checkHandler };

@@ -4,13 +4,9 @@
 // status and the error member, as nodeExposure answers. Pure functions,
 // shared by the TunnelServer (lib/calls.js) and nativeExposure (runner.js).
 
-const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+const { NOT_FOUND_CODE, notFoundMessage } = require('../native.js');
 
-// Envelopes the JS side writes (key order as nodeExposure's).
-const ABORTED_BODY = '{"ok":false,"error":{"message":"Client Closed Request","code":"REQUEST_ABORTED"}}';
-const INTERNAL_BODY = '{"ok":false,"error":{"message":"Internal Error","code":"INTERNAL_ERROR"}}';
-const INVALID_JSON_BODY = '{"ok":false,"error":{"message":"Invalid JSON body","code":"INVALID_JSON"}}';
-const OK_EMPTY = '{"ok":true}';
+const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
 
 /** Error members that never leave the server (the reference's sanitizeErrorResponse). */
 const UNSAFE_ERROR_FIELDS = new Set(['stack', 'cause', 'sql']);
@@ -145,16 +141,12 @@ function responseErrorMember(response, status) {
   );
 }
 
-/** The error member of a call whose handler was unregistered after the native side looked it up. */
-function notFoundMember(what, id) {
-  return { message: `${what} ${id} not found`, code: 'NOT_FOUND' };
+/** The error member of a call (`kind`: KIND_TASK or KIND_EVENT) whose handler was unregistered after the native side looked it up. */
+function notFoundMember(kind, id) {
+  return { message: notFoundMessage(kind, id), code: NOT_FOUND_CODE };
 }
 
 module.exports = {
-  ABORTED_BODY,
-  INTERNAL_BODY,
-  INVALID_JSON_BODY,
-  OK_EMPTY,
   joinable,
   defaultAbortReason,
   isCancellation,

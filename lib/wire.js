@@ -4,9 +4,25 @@
 // native side queues for JS (read by BatchReader) and the answers JS hands
 // back (written by AnswerWriter). The formats are src/wire.rs's.
 
-// The numbers of both formats come from the native side, where they are
-// defined once (src/wire.rs).
-const { KIND_VALUES, FLAG_JOINED, RECORD_HEADER, ANSWER_HEADER: ANSWER_HEAD, JOINED_RESULTS } = require('../native.js');
+// The numbers of both formats, field offsets included, come from the native
+// side, where they are defined once (src/wire.rs); read once here, so V8
+// treats them as constants.
+const {
+  KIND_VALUES,
+  FLAG_JOINED,
+  FLAG_VALUES_ASCII,
+  RECORD_KIND,
+  RECORD_FLAGS,
+  RECORD_TICKET,
+  RECORD_HANDLER,
+  RECORD_LENGTH,
+  RECORD_HEADER,
+  ANSWER_TICKET,
+  ANSWER_STATUS,
+  ANSWER_LENGTH,
+  ANSWER_HEADER: ANSWER_HEAD,
+  JOINED_RESULTS,
+} = require('../native.js');
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -59,11 +75,11 @@ class BatchReader {
       this._values = null;
       return false;
     }
-    this.kind = batch[off];
-    this.flags = batch[off + 1];
-    this.ticket = batch.readUInt32LE(off + 4);
-    this.slot = batch.readUInt32LE(off + 8);
-    this.length = batch.readUInt32LE(off + 12);
+    this.kind = batch[off + RECORD_KIND];
+    this.flags = batch[off + RECORD_FLAGS];
+    this.ticket = batch.readUInt32LE(off + RECORD_TICKET);
+    this.slot = batch.readUInt32LE(off + RECORD_HANDLER);
+    this.length = batch.readUInt32LE(off + RECORD_LENGTH);
     this._start = off + RECORD_HEADER;
     this._next = this._start + this.length;
     return true;
@@ -112,12 +128,13 @@ class BatchReader {
     const end = batch.length;
     let off = from;
     while (off + RECORD_HEADER <= end) {
-      const len = batch.readUInt32LE(off + 12);
-      if (batch[off] === KIND_VALUES) {
+      const len = batch.readUInt32LE(off + RECORD_LENGTH);
+      if (batch[off + RECORD_KIND] === KIND_VALUES) {
         const start = off + RECORD_HEADER;
-        const text = batch.toString(batch[off + 1] === 1 ? 'latin1' : 'utf8', start, start + len);
+        const ascii = batch[off + RECORD_FLAGS] === FLAG_VALUES_ASCII;
+        const text = batch.toString(ascii ? 'latin1' : 'utf8', start, start + len);
         const values = JSON.parse(text);
-        if (!Array.isArray(values) || values.length !== batch.readUInt32LE(off + 8))
+        if (!Array.isArray(values) || values.length !== batch.readUInt32LE(off + RECORD_HANDLER))
           throw new Error('malformed values record');
         return values;
       }
@@ -127,7 +144,6 @@ class BatchReader {
   }
 }
 
-// An answer record: ticket u32, status u32, length u32, then the body.
 // A joined call's entries in AnswerWriter#_joinedCalls, JOINED_SLOTS per call.
 const JOINED_TICKET = 0;
 const JOINED_KIND = 1;
@@ -166,10 +182,10 @@ class AnswerWriter {
   answer(ticket, status, body) {
     const buf = this._bufferFor(ANSWER_HEAD, body);
     const off = buf === this._buffer ? this._off : 0;
-    buf.writeUInt32LE(ticket, off);
-    buf.writeUInt32LE(status, off + 4);
+    buf.writeUInt32LE(ticket, off + ANSWER_TICKET);
+    buf.writeUInt32LE(status, off + ANSWER_STATUS);
     const len = buf.write(body, off + ANSWER_HEAD, 'utf8');
-    buf.writeUInt32LE(len, off + 8);
+    buf.writeUInt32LE(len, off + ANSWER_LENGTH);
     this._recordWritten(buf, off + ANSWER_HEAD + len);
   }
 
@@ -270,11 +286,11 @@ class AnswerWriter {
     const head = ANSWER_HEAD + 4 * n;
     const buf = this._bufferFor(head, text);
     const off = buf === this._buffer ? this._off : 0;
-    buf.writeUInt32LE(JOINED_RESULTS, off);
-    buf.writeUInt32LE(n, off + 4);
+    buf.writeUInt32LE(JOINED_RESULTS, off + ANSWER_TICKET);
+    buf.writeUInt32LE(n, off + ANSWER_STATUS);
     for (let i = 0; i < n; i++) buf.writeUInt32LE(calls[JOINED_SLOTS * i + JOINED_TICKET], off + ANSWER_HEAD + 4 * i);
     const len = buf.write(text, off + head, 'utf8');
-    buf.writeUInt32LE(4 * n + len, off + 8);
+    buf.writeUInt32LE(4 * n + len, off + ANSWER_LENGTH);
     this._recordWritten(buf, off + head + len);
   }
 

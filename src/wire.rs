@@ -42,8 +42,32 @@ pub const KIND_VALUES: u8 = 12;
 /// Flag of a call whose body is the next element of the batch's values
 /// record rather than the record's own bytes.
 pub const FLAG_JOINED: u8 = 0x80;
+/// Flag of a values record whose text is ASCII (JS may decode it as Latin-1).
+pub const FLAG_VALUES_ASCII: u8 = 1;
+/// Flag of an origin record when the request sent an origin.
+pub const FLAG_ORIGIN_SENT: u8 = 1;
+
+// Where each field of a batch record's header is, from the record's start.
+/// `kind u8`.
+pub const RECORD_KIND: usize = 0;
+/// `flags u8` (then `reserved u16`, 0).
+pub const RECORD_FLAGS: usize = 1;
+/// `ticket u32`.
+pub const RECORD_TICKET: usize = 4;
+/// `handler u32`: a call's handler slot, a values record's count.
+pub const RECORD_HANDLER: usize = 8;
+/// `length u32` of the bytes after the header.
+pub const RECORD_LENGTH: usize = 12;
 /// Bytes of a batch record's header.
 pub const RECORD_HEADER: usize = 16;
+
+// Where each field of an answer record's header is, likewise.
+/// `ticket u32`.
+pub const ANSWER_TICKET: usize = 0;
+/// `status u32`: the HTTP status, or a joined record's count of calls.
+pub const ANSWER_STATUS: usize = 4;
+/// `length u32` of the body after the header.
+pub const ANSWER_LENGTH: usize = 8;
 /// Bytes of an answer record's header.
 pub const ANSWER_HEADER: usize = 12;
 /// The ticket of an answer record that holds several successful calls'
@@ -67,12 +91,13 @@ pub fn write_record(
 
 /// Appends a batch record's header; `len` bytes of body are to follow.
 pub fn write_header(out: &mut Vec<u8>, kind: u8, flags: u8, ticket: u32, handler: u32, len: usize) {
-    out.push(kind);
-    out.push(flags);
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&ticket.to_le_bytes());
-    out.extend_from_slice(&handler.to_le_bytes());
-    out.extend_from_slice(&(len as u32).to_le_bytes());
+    let mut header = [0u8; RECORD_HEADER];
+    header[RECORD_KIND] = kind;
+    header[RECORD_FLAGS] = flags;
+    header[RECORD_TICKET..RECORD_TICKET + 4].copy_from_slice(&ticket.to_le_bytes());
+    header[RECORD_HANDLER..RECORD_HANDLER + 4].copy_from_slice(&handler.to_le_bytes());
+    header[RECORD_LENGTH..RECORD_LENGTH + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    out.extend_from_slice(&header);
 }
 
 /// One answer record: its ticket, status field and the range of its body.
@@ -90,7 +115,8 @@ pub fn answer_records(data: &[u8]) -> impl Iterator<Item = AnswerRecord> + '_ {
         let header = data.get(off..off + ANSWER_HEADER)?;
         let word =
             |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-        let (ticket, status, len) = (word(0), word(4), word(8) as usize);
+        let (ticket, status) = (word(ANSWER_TICKET), word(ANSWER_STATUS));
+        let len = word(ANSWER_LENGTH) as usize;
         let start = off + ANSWER_HEADER;
         if data.len() - start < len {
             return None;
@@ -117,6 +143,10 @@ mod tests {
             [0, 0x82, 0, 0, 7, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0, 0, b'a', b'b', b'c']
         );
         assert_eq!(out.len(), RECORD_HEADER + 3);
+        let word = |at: usize| u32::from_le_bytes([out[at], out[at + 1], out[at + 2], out[at + 3]]);
+        assert_eq!((out[RECORD_KIND], out[RECORD_FLAGS]), (KIND_TASK, 0x82));
+        assert_eq!((word(RECORD_TICKET), word(RECORD_HANDLER)), (7, 3));
+        assert_eq!(word(RECORD_LENGTH), 3);
     }
 
     #[test]

@@ -1,29 +1,30 @@
+//! `NativeServer`, the class `index.js` wraps: each method converts its
+//! arguments and forwards them to the inbox, the registry, the HTTP server
+//! or the completion side (`answers`).
+
 // Deny, not forbid: the `#[napi]` expansions allow unsafe for their own FFI glue.
 #![deny(unsafe_code)]
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use napi::bindgen_prelude::{AsyncTask, BufferSlice, Function};
-use napi::{Env, Error, Result, Status, Task};
+use napi::{Env, Error, Result, Task};
 use napi_derive::napi;
 use tokio::sync::mpsc;
 
 use crate::core::config::ServerConfig;
-use crate::core::envelope::ProtocolError;
 use crate::core::exposure::{AllowList, Kind, Registry};
-use crate::core::headers::node_headers_json;
-use crate::core::json;
-use crate::core::request_id::REQUEST_ID_HEADER;
-use crate::http::tls::server_config;
-use crate::http::{bind, Reply, RequestMeta, RunningServer, ServerState};
-
-use super::batch::{Answered, Inbox, Job, JsDispatch, Pending, Polled, Pusher, WakeFn};
-use super::lock;
 use crate::http::stream::chunk_stream;
-use crate::http::ReplyBody;
-use crate::wire;
+use crate::http::tls::server_config as tls_server_config;
+use crate::http::{bind, Reply, ReplyBody, RunningServer, ServerState};
+
+use super::answers::{self, deliver_answers};
+use super::batch::{Answered, Inbox, Job, Pending, Polled};
+use super::convert::{bind_error, info_json, server_config, AllowListInput};
+use super::lock;
+use super::wake::{JsDispatch, Pusher, WakeFn};
 
 /// Room the batch scratch buffer keeps between batches.
 const SCRATCH_KEEP: usize = 1 << 20;
@@ -47,22 +48,6 @@ pub struct NativeServer {
     scratch: Mutex<Vec<u8>>,
 }
 
-/// Runs on the server's runtime: wakes the waiting requests locally (one
-/// cross-thread wake-up per batch of answers instead of one per answer).
-async fn deliver_answers(mut rx: mpsc::UnboundedReceiver<Vec<Answered>>) {
-    while let Some(batch) = rx.recv().await {
-        for (i, (reply, answer, held)) in batch.into_iter().enumerate() {
-            if i > 0 && i % 64 == 0 {
-                // Let the woken requests run before waking more (a worker of
-                // the multi-threaded runtime queues 256 tasks locally).
-                tokio::task::yield_now().await;
-            }
-            let _ = reply.send(answer);
-            drop(held);
-        }
-    }
-}
-
 /// The address a listening server is bound to.
 #[napi(object)]
 pub struct BoundAddress {
@@ -70,23 +55,14 @@ pub struct BoundAddress {
     pub port: u32,
 }
 
-fn type_error(msg: String) -> Error {
-    Error::new(Status::InvalidArg, msg)
-}
-
 #[napi]
 impl NativeServer {
-    /// `config_json`: the validated options; `on_jobs()`: called on the JS
-    /// thread when jobs are queued and JS is not already fetching them
-    /// (with [`NativeServer::poll_into`]).
+    /// `config`: the options as `lib/options.js` validated them; `on_jobs()`:
+    /// called on the JS thread when jobs are queued and JS is not already
+    /// fetching them (with [`NativeServer::poll_into`]).
     #[napi(constructor)]
-    pub fn new(config_json: String, on_jobs: Function<'_, (), ()>) -> Result<Self> {
-        let mut config = ServerConfig::from_json(&config_json).map_err(type_error)?;
-        if config.worker_threads == 0 {
-            // The JS thread needs a core of its own to run the handlers.
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            config.worker_threads = cores.saturating_sub(1).max(1);
-        }
+    pub fn new(config: serde_json::Value, on_jobs: Function<'_, (), ()>) -> Result<Self> {
+        let config = server_config(config)?.leaving_a_core_to_js();
         let inbox = Inbox::new(config.plain_json_calls);
         // Weak: the function alone never keeps the event loop alive; the JS
         // wrapper holds a handle while listening.
@@ -163,38 +139,11 @@ impl NativeServer {
         self.registry.rcu(|r| r.without(Kind::Event, &id));
     }
 
-    /// Runner's allow-list as JSON `{enabled, allowOpen, tasks, events}`, or
-    /// `null` to serve every registered id.
+    /// Runner's allow-list, or `null` to serve every registered id.
     #[napi]
-    pub fn set_allow_list(&self, json: Option<String>) -> Result<()> {
-        let list = match json {
-            Some(text) => {
-                let v: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| type_error(format!("allow list: {e}")))?;
-                let strings = |key: &str| -> Vec<String> {
-                    v.get(key)
-                        .and_then(|a| a.as_array())
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|s| s.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                Some(AllowList {
-                    enabled: v.get("enabled").and_then(|b| b.as_bool()).unwrap_or(false),
-                    allow_open: v
-                        .get("allowOpen")
-                        .and_then(|b| b.as_bool())
-                        .unwrap_or(false),
-                    tasks: strings("tasks"),
-                    events: strings("events"),
-                })
-            }
-            None => None,
-        };
+    pub fn set_allow_list(&self, list: Option<AllowListInput>) {
+        let list: Option<AllowList> = list.map(AllowList::from);
         self.registry.rcu(|r| r.with_allow_list(list.clone()));
-        Ok(())
     }
 
     #[napi]
@@ -226,29 +175,12 @@ impl NativeServer {
         if let Some(tls) = &self.config.tls {
             // Checked here, before binding: a bad certificate, key or
             // passphrase fails `listen()` and the port stays free.
-            let tls = server_config(tls)
+            let tls = tls_server_config(tls)
                 .map_err(|e| Error::new("ERR_TLS_CONFIG", format!("ERR_TLS_CONFIG: {e}")))?;
             state = state.with_tls(tls);
         }
-        let server = bind(&self.config, state).map_err(|e| {
-            let code = match e.kind() {
-                std::io::ErrorKind::AddrInUse => "EADDRINUSE",
-                std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
-                std::io::ErrorKind::PermissionDenied => "EACCES",
-                _ if e.to_string().contains("lookup") || e.to_string().contains("invalid") => {
-                    "ENOTFOUND"
-                }
-                _ => "ELISTEN",
-            };
-            Error::new(
-                code,
-                format!(
-                    "{code}: cannot listen on {}:{}: {e}",
-                    self.config.host(),
-                    self.config.port
-                ),
-            )
-        })?;
+        let server = bind(&self.config, state)
+            .map_err(|e| bind_error(&e, self.config.host(), self.config.port))?;
         let addr = BoundAddress {
             host: server.local_addr.ip().to_string(),
             port: u32::from(server.local_addr.port()),
@@ -281,38 +213,7 @@ impl NativeServer {
     pub fn complete_many(&self, records: BufferSlice) {
         // One copy for every answer in the buffer; each answer is a view.
         let data = Bytes::copy_from_slice(&records);
-        let mut answered = Vec::new();
-        {
-            let mut pending = lock(&self.inbox.pending);
-            let mut answer = |ticket: u32, status: u16, body: Bytes| {
-                if let Some(Pending::Call {
-                    reply,
-                    meta,
-                    body: held,
-                }) = pending.remove(&ticket)
-                {
-                    answered.push((
-                        reply,
-                        Reply {
-                            status,
-                            body: ReplyBody::Json(body),
-                        },
-                        Some((meta, held)),
-                    ));
-                }
-            };
-            for record in wire::answer_records(&data) {
-                let (ticket, status) = (record.ticket, record.status);
-                let body = data.slice(record.body);
-                if ticket == wire::JOINED_RESULTS {
-                    for (ticket, status, body) in joined_results(&body, status as usize) {
-                        answer(ticket, status, body);
-                    }
-                } else {
-                    answer(ticket, u16::try_from(status).unwrap_or(500), body);
-                }
-            }
-        }
+        let answered = answers::answered_calls(&mut lock(&self.inbox.pending), &data);
         self.deliver(answered);
     }
 
@@ -473,67 +374,6 @@ impl NativeServer {
     }
 }
 
-/// The bodies of a joined-results record: `{"ok":true,"result":<element>}`
-/// for each call, written into one buffer. If the record does not hold
-/// `count` tickets and as many elements, each call gets the internal error.
-fn joined_results(record: &[u8], count: usize) -> Vec<(u32, u16, Bytes)> {
-    const HEAD: &[u8] = br#"{"ok":true,"result":"#;
-    let Some((ids, text)) = count
-        .checked_mul(4)
-        .and_then(|n| (n <= record.len()).then(|| record.split_at(n)))
-    else {
-        return Vec::new();
-    };
-    let tickets = ids
-        .chunks_exact(4)
-        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
-    let Some(ranges) = json::split_array(text, count) else {
-        let internal = ProtocolError::InternalError;
-        let body = Bytes::from(internal.body());
-        return tickets
-            .map(|t| (t, internal.status(), body.clone()))
-            .collect();
-    };
-    let mut out = BytesMut::with_capacity(text.len() + count * (HEAD.len() + 1));
-    let mut ends = Vec::with_capacity(count);
-    for range in ranges {
-        out.extend_from_slice(HEAD);
-        out.extend_from_slice(&text[range]);
-        out.extend_from_slice(b"}");
-        ends.push(out.len());
-    }
-    let all = out.freeze();
-    let mut start = 0;
-    tickets
-        .zip(ends)
-        .map(|(ticket, end)| {
-            let body = all.slice(start..end);
-            start = end;
-            (ticket, 200, body)
-        })
-        .collect()
-}
-
-fn info_json(meta: &RequestMeta) -> String {
-    let headers = node_headers_json(
-        &meta.headers,
-        &[(REQUEST_ID_HEADER, meta.request_id.as_str())],
-    );
-    let mut out = String::with_capacity(headers.len() + 128);
-    out.push_str(r#"{"method":"#);
-    out.push_str(&serde_json::Value::String(meta.method.to_string()).to_string());
-    out.push_str(r#","url":"#);
-    out.push_str(&serde_json::Value::String(meta.url.clone()).to_string());
-    out.push_str(r#","path":"#);
-    out.push_str(&serde_json::Value::String(meta.path.clone()).to_string());
-    out.push_str(r#","requestId":"#);
-    out.push_str(&serde_json::Value::String(meta.request_id.clone()).to_string());
-    out.push_str(r#","headers":"#);
-    out.push_str(&headers);
-    out.push('}');
-    out
-}
-
 /// Graceful shutdown off the JS thread, so handlers can still complete.
 pub struct CloseTask {
     server: Option<RunningServer>,
@@ -553,46 +393,5 @@ impl Task for CloseTask {
 
     fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(tickets: &[u32], text: &str) -> Vec<u8> {
-        let mut out: Vec<u8> = tickets.iter().flat_map(|t| t.to_le_bytes()).collect();
-        out.extend_from_slice(text.as_bytes());
-        out
-    }
-
-    #[test]
-    fn joined_results_become_one_envelope_per_call() {
-        let rec = record(&[7, 3, 9], r#"[{"sum":3},"a,\"]",null]"#);
-        let got: Vec<(u32, u16, String)> = joined_results(&rec, 3)
-            .into_iter()
-            .map(|(t, s, b)| (t, s, String::from_utf8_lossy(&b).into_owned()))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (7, 200, r#"{"ok":true,"result":{"sum":3}}"#.to_owned()),
-                (3, 200, r#"{"ok":true,"result":"a,\"]"}"#.to_owned()),
-                (9, 200, r#"{"ok":true,"result":null}"#.to_owned()),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_joined_record_that_does_not_add_up_fails_each_call() {
-        let rec = record(&[1, 2], "[1,2,3]");
-        let got = joined_results(&rec, 2);
-        assert_eq!(got.len(), 2);
-        for (t, (ticket, status, body)) in [1, 2].into_iter().zip(got) {
-            assert_eq!((ticket, status), (t, 500));
-            assert_eq!(&body[..], ProtocolError::InternalError.body().as_bytes());
-        }
-        // Fewer ticket bytes than calls: nothing to answer with.
-        assert!(joined_results(&[1, 0, 0], 1).is_empty());
     }
 }

@@ -1,5 +1,5 @@
 //! Server configuration as it arrives from the JavaScript wrapper (one JSON
-//! document, validated there with field-naming TypeErrors).
+//! value, validated there with field-naming TypeErrors).
 
 #![forbid(unsafe_code)]
 
@@ -78,13 +78,31 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 300_000;
 /// Node's default `server.keepAliveTimeout`: 5 s.
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 5_000;
 
+fn invalid(e: serde_json::Error) -> String {
+    format!("invalid server configuration: {e}")
+}
+
 fn millis_or_none(ms: u64) -> Option<std::time::Duration> {
     (ms > 0).then(|| std::time::Duration::from_millis(ms))
 }
 
 impl ServerConfig {
     pub fn from_json(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| format!("invalid server configuration: {e}"))
+        serde_json::from_str(text).map_err(invalid)
+    }
+
+    pub fn from_value(value: serde_json::Value) -> Result<Self, String> {
+        serde_json::from_value(value).map_err(invalid)
+    }
+
+    /// With the handlers on the JS thread: unless set, one worker fewer than
+    /// the cores (at least one), so that thread has a core of its own.
+    pub fn leaving_a_core_to_js(mut self) -> Self {
+        if self.worker_threads == 0 {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            self.worker_threads = cores.saturating_sub(1).max(1);
+        }
+        self
     }
 
     pub fn host(&self) -> &str {
@@ -248,6 +266,34 @@ mod tests {
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(ServerConfig::from_json("{}").expect("empty").tls.is_none());
+    }
+
+    #[test]
+    fn the_js_thread_keeps_a_core_unless_workers_are_set() {
+        let cfg = |workers: usize| ServerConfig {
+            worker_threads: workers,
+            ..Default::default()
+        };
+        assert_eq!(cfg(3).leaving_a_core_to_js().worker_threads, 3);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(
+            cfg(0).leaving_a_core_to_js().worker_threads,
+            (cores - 1).max(1)
+        );
+    }
+
+    #[test]
+    fn a_value_reads_as_its_json_text_does() {
+        let text = r#"{"port":8080,"maxJsonBytes":5000000000,"cors":{"origin":{"kind":"exact","value":"https://a"},"maxAge":1.5}}"#;
+        let value: serde_json::Value = serde_json::from_str(text).expect("json");
+        let (a, b) = (
+            ServerConfig::from_json(text).expect("text"),
+            ServerConfig::from_value(value).expect("value"),
+        );
+        assert_eq!((a.port, a.max_json_bytes), (b.port, b.max_json_bytes));
+        assert_eq!(a.cors.map(|c| c.max_age), b.cors.map(|c| c.max_age));
+        assert!(ServerConfig::from_value(serde_json::json!({"port": "x"}))
+            .is_err_and(|e| e.starts_with("invalid server configuration: ")));
     }
 
     #[test]

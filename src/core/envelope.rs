@@ -6,7 +6,30 @@
 
 use serde_json::Value;
 
+use super::exposure::Kind;
+
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+// The bodies JS writes too, defined here only: the bridge exports them to
+// `lib/codec.js` (a test below pins each error body to its `ProtocolError`).
+
+/// A call answered without a result.
+pub const OK_EMPTY: &str = r#"{"ok":true}"#;
+/// What a call's result is written after: `{"ok":true,"result":` result `}`.
+pub const OK_RESULT_PREFIX: &str = r#"{"ok":true,"result":"#;
+/// What a call's result is written before [`OK_RESULT_SUFFIX`] closes it.
+pub const OK_RESULT_SUFFIX: &str = "}";
+/// [`ProtocolError::RequestAborted`]'s body.
+pub const ABORTED_BODY: &str =
+    r#"{"ok":false,"error":{"message":"Client Closed Request","code":"REQUEST_ABORTED"}}"#;
+/// [`ProtocolError::InternalError`]'s body.
+pub const INTERNAL_BODY: &str =
+    r#"{"ok":false,"error":{"message":"Internal Error","code":"INTERNAL_ERROR"}}"#;
+/// [`ProtocolError::InvalidJson`]'s body.
+pub const INVALID_JSON_BODY: &str =
+    r#"{"ok":false,"error":{"message":"Invalid JSON body","code":"INVALID_JSON"}}"#;
+/// The code of a call to an id no handler is registered for.
+pub const NOT_FOUND_CODE: &str = "NOT_FOUND";
 
 /// An error the protocol core answers without calling a handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +46,8 @@ pub enum ProtocolError {
     EventNotExposed(String),
     RequestAborted,
     InternalError,
+    /// A JSON body that does not parse; JS decides it, as it parses bodies.
+    InvalidJson,
 }
 
 impl ProtocolError {
@@ -39,6 +64,7 @@ impl ProtocolError {
             | ProtocolError::TaskNotExposed(_)
             | ProtocolError::EventNotExposed(_) => 403,
             ProtocolError::RequestAborted => 499,
+            ProtocolError::InvalidJson => 400,
         }
     }
 
@@ -46,7 +72,7 @@ impl ProtocolError {
         match self {
             ProtocolError::NotFound
             | ProtocolError::TaskNotFound(_)
-            | ProtocolError::EventNotFound(_) => "NOT_FOUND",
+            | ProtocolError::EventNotFound(_) => NOT_FOUND_CODE,
             ProtocolError::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ProtocolError::Unauthorized => "UNAUTHORIZED",
             ProtocolError::AuthNotConfigured => "AUTH_NOT_CONFIGURED",
@@ -56,6 +82,7 @@ impl ProtocolError {
             | ProtocolError::EventNotExposed(_) => "FORBIDDEN",
             ProtocolError::RequestAborted => "REQUEST_ABORTED",
             ProtocolError::InternalError => "INTERNAL_ERROR",
+            ProtocolError::InvalidJson => "INVALID_JSON",
         }
     }
 
@@ -66,13 +93,14 @@ impl ProtocolError {
             ProtocolError::Unauthorized => "Unauthorized".into(),
             ProtocolError::AuthNotConfigured => "Authentication not configured.".into(),
             ProtocolError::PayloadTooLarge => "Payload too large".into(),
-            ProtocolError::TaskNotFound(id) => format!("Task {id} not found"),
-            ProtocolError::EventNotFound(id) => format!("Event {id} not found"),
+            ProtocolError::TaskNotFound(id) => not_found_message(Kind::Task, id),
+            ProtocolError::EventNotFound(id) => not_found_message(Kind::Event, id),
             ProtocolError::ExposureNotEnabled => "Exposure not enabled".into(),
             ProtocolError::TaskNotExposed(id) => format!("Task {id} not exposed"),
             ProtocolError::EventNotExposed(id) => format!("Event {id} not exposed"),
             ProtocolError::RequestAborted => "Client Closed Request".into(),
             ProtocolError::InternalError => "Internal Error".into(),
+            ProtocolError::InvalidJson => "Invalid JSON body".into(),
         }
     }
 
@@ -80,6 +108,22 @@ impl ProtocolError {
     pub fn body(&self) -> String {
         error_body(&self.message(), self.code())
     }
+}
+
+/// `Task {id} not found` (or `Event ...`): the words before and after the id.
+/// The bridge joins them around an id as JS holds it (UTF-16, lone
+/// surrogates and all), for a call whose handler went away after the lookup.
+pub fn not_found_words(kind: Kind) -> [&'static str; 2] {
+    match kind {
+        Kind::Task => ["Task ", " not found"],
+        Kind::Event => ["Event ", " not found"],
+    }
+}
+
+/// The message of a call to an id no handler is registered for.
+pub fn not_found_message(kind: Kind, id: &str) -> String {
+    let [before, after] = not_found_words(kind);
+    [before, id, after].concat()
 }
 
 pub fn error_body(message: &str, code: &str) -> String {
@@ -145,6 +189,25 @@ mod tests {
             e.body(),
             r#"{"ok":false,"error":{"message":"Task a\"b not found","code":"NOT_FOUND"}}"#
         );
+    }
+
+    #[test]
+    fn the_bodies_js_writes_are_the_protocol_errors_bodies() {
+        assert_eq!(ABORTED_BODY, ProtocolError::RequestAborted.body());
+        assert_eq!(INTERNAL_BODY, ProtocolError::InternalError.body());
+        assert_eq!(INVALID_JSON_BODY, ProtocolError::InvalidJson.body());
+        assert_eq!(ProtocolError::InvalidJson.status(), 400);
+        assert_eq!(
+            ProtocolError::EventNotFound("e".into()).code(),
+            NOT_FOUND_CODE
+        );
+        assert_eq!(
+            ProtocolError::EventNotFound("e.1".into()).message(),
+            "Event e.1 not found"
+        );
+        let result = [OK_RESULT_PREFIX, "[1]", OK_RESULT_SUFFIX].concat();
+        assert_eq!(result, r#"{"ok":true,"result":[1]}"#);
+        assert_eq!(OK_EMPTY, r#"{"ok":true}"#);
     }
 
     #[test]

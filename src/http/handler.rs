@@ -274,7 +274,14 @@ async fn authenticate(
     target: &str,
     ex: &Exchange,
 ) -> Result<(), ProtocolError> {
-    let outcome = check_credentials(state, parts, pathname, target, ex).await;
+    let meta = || RequestMeta {
+        method: parts.method.clone(),
+        url: target.to_string(),
+        path: pathname.to_string(),
+        request_id: ex.id().to_string(),
+        headers: parts.headers.clone(),
+    };
+    let outcome = check_credentials(state, &parts.headers, meta).await;
     if let Err(e) = &outcome {
         let record = serde_json::json!({
             "requestId": ex.request_id.as_ref().map(|_| ex.id()),
@@ -288,32 +295,25 @@ async fn authenticate(
     outcome
 }
 
+/// The token, then (when no token matched) the `validate` hooks in JS, which
+/// see the request's metadata (`meta`, built only then).
 async fn check_credentials(
     state: &ServerState,
-    parts: &http::request::Parts,
-    pathname: &str,
-    target: &str,
-    ex: &Exchange,
+    headers: &http::HeaderMap,
+    meta: impl FnOnce() -> RequestMeta,
 ) -> Result<(), ProtocolError> {
     let provided = state
         .auth
         .header_name()
-        .and_then(|name| node_header(&parts.headers, name))
+        .and_then(|name| node_header(headers, name))
         .unwrap_or_default();
     match state.auth.check(&provided) {
         AuthOutcome::Allowed => Ok(()),
         AuthOutcome::Unauthorized => Err(ProtocolError::Unauthorized),
         AuthOutcome::NotConfigured => Err(ProtocolError::AuthNotConfigured),
         AuthOutcome::AskValidators => {
-            let meta = Arc::new(RequestMeta {
-                method: parts.method.clone(),
-                url: target.to_string(),
-                path: pathname.to_string(),
-                request_id: ex.id().to_string(),
-                headers: parts.headers.clone(),
-            });
             let (tx, rx) = oneshot::channel();
-            state.dispatch.validate_auth(meta, tx);
+            state.dispatch.validate_auth(Arc::new(meta()), tx);
             if rx.await.unwrap_or(false) {
                 Ok(())
             } else {

@@ -1,0 +1,174 @@
+//! The inbox drained into batches, record by record.
+
+use super::*;
+
+/// `(kind, ticket, body)` of every record in a batch.
+fn records(mut buf: &[u8]) -> Vec<(u8, u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    while buf.len() >= RECORD_HEADER {
+        let word = |i: usize| u32::from_le_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+        let (kind, ticket) = (buf[RECORD_KIND], word(RECORD_TICKET));
+        let len = word(RECORD_LENGTH) as usize;
+        out.push((
+            kind,
+            ticket,
+            buf[RECORD_HEADER..RECORD_HEADER + len].to_vec(),
+        ));
+        buf = &buf[RECORD_HEADER + len..];
+    }
+    out
+}
+
+fn chunk(ticket: u32, text: &str) -> Job {
+    Job::Body(ticket, Pulled::Chunk(Bytes::from(text.to_owned())))
+}
+
+#[test]
+fn a_bodys_chunks_go_out_as_one_record_and_before_its_end() {
+    let inbox = Inbox::new(false);
+    for job in [
+        chunk(1, "ab"),
+        chunk(2, "x"),
+        chunk(1, "cd"),
+        Job::Body(1, Pulled::End),
+        chunk(2, "y"),
+        Job::Resume(3),
+        chunk(2, "z"),
+    ] {
+        assert!(inbox.sender.send(job).is_ok());
+    }
+    let mut out = Vec::new();
+    assert!(inbox.drain(&mut out), "the batch holds chunks");
+    assert_eq!(
+        records(&out),
+        vec![
+            (KIND_BODY_CHUNK, 1, b"abcd".to_vec()),
+            (KIND_BODY_END, 1, Vec::new()),
+            (KIND_RESUME, 3, Vec::new()),
+            (KIND_BODY_CHUNK, 2, b"xyz".to_vec()),
+        ]
+    );
+}
+
+fn call(ticket: u32, body_kind: BodyKind, body: &[u8]) -> Job {
+    let meta = Arc::new(RequestMeta {
+        method: http::Method::POST,
+        url: "/".into(),
+        path: "/".into(),
+        request_id: String::new(),
+        headers: http::HeaderMap::new(),
+    });
+    let (reply, _) = oneshot::channel();
+    let call = Call {
+        kind: Kind::Task,
+        handler: 9,
+        body_kind,
+        body: Bytes::copy_from_slice(body),
+        body_stream: None,
+        meta,
+        reply,
+    };
+    Job::Call(ticket, call, None)
+}
+
+#[test]
+fn small_json_bodies_are_joined_into_one_array_at_the_end_of_the_batch() {
+    let large = format!("{{\"pad\":\"{}\"}}", "x".repeat(JOIN_BELOW));
+    let jobs = || {
+        [
+            call(1, BodyKind::Json, br#"{"input":{"a":1}}"#),
+            call(2, BodyKind::Json, b"{not json"),
+            call(3, BodyKind::Json, b""),
+            call(4, BodyKind::Json, large.as_bytes()),
+            call(5, BodyKind::Raw, b""),
+            call(6, BodyKind::Json, " [1, \"\u{e9}\"] ".as_bytes()),
+            Job::Resume(7),
+        ]
+    };
+    let inbox = Inbox::new(true);
+    for job in jobs() {
+        assert!(inbox.sender.send(job).is_ok());
+    }
+    let mut out = Vec::new();
+    assert!(!inbox.drain(&mut out));
+    let flags: Vec<u8> = {
+        let mut v = Vec::new();
+        let mut at = 0;
+        while at + RECORD_HEADER <= out.len() {
+            v.push(out[at + RECORD_FLAGS]);
+            let len = &out[at + RECORD_LENGTH..at + RECORD_LENGTH + 4];
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+            at += RECORD_HEADER + len as usize;
+        }
+        v
+    };
+    assert_eq!(
+        flags,
+        [FLAG_JOINED, 0, 0, 0, BodyKind::Raw as u8, FLAG_JOINED, 0, 0],
+        "only the small, valid JSON bodies are joined; the values record is not ASCII"
+    );
+    assert_eq!(
+        records(&out),
+        vec![
+            (KIND_TASK, 1, Vec::new()),
+            (KIND_TASK, 2, b"{not json".to_vec()),
+            (KIND_TASK, 3, Vec::new()),
+            (KIND_TASK, 4, large.clone().into_bytes()),
+            (KIND_TASK, 5, Vec::new()),
+            (KIND_TASK, 6, Vec::new()),
+            (KIND_RESUME, 7, Vec::new()),
+            (
+                KIND_VALUES,
+                0,
+                "[{\"input\":{\"a\":1}}, [1, \"\u{e9}\"] ]"
+                    .as_bytes()
+                    .to_vec()
+            ),
+        ]
+    );
+
+    // With a serializer of the user's, every body stays in its record.
+    let inbox = Inbox::new(false);
+    for job in jobs() {
+        assert!(inbox.sender.send(job).is_ok());
+    }
+    let mut out = Vec::new();
+    inbox.drain(&mut out);
+    let kept = records(&out);
+    assert_eq!(kept.len(), 7, "no values record");
+    assert_eq!(kept[0], (KIND_TASK, 1, br#"{"input":{"a":1}}"#.to_vec()));
+}
+
+#[test]
+fn tickets_skip_zero_when_the_counter_wraps() {
+    let inbox = Inbox::new(false);
+    assert_eq!(inbox.fresh_ticket(), 1, "the first ticket");
+    inbox.next_ticket.store(u32::MAX, Ordering::Relaxed);
+    let seen: Vec<u32> = (0..3).map(|_| inbox.fresh_ticket()).collect();
+    assert_eq!(seen, [u32::MAX, 1, 2]);
+}
+
+#[test]
+fn a_poisoned_lock_does_not_stop_the_batches() {
+    let inbox = Inbox::new(false);
+    let poisoner = inbox.clone();
+    let panicked = std::thread::spawn(move || {
+        let _held = poisoner.pending.lock();
+        panic!("a panic while the pending map is locked");
+    })
+    .join();
+    assert!(panicked.is_err() && inbox.pending.is_poisoned());
+    assert!(inbox.sender.send(Job::Resume(7)).is_ok());
+    let mut out = Vec::new();
+    inbox.drain(&mut out);
+    assert_eq!(records(&out), vec![(KIND_RESUME, 7, Vec::new())]);
+}
+
+#[test]
+fn a_batch_without_chunks_says_so() {
+    let inbox = Inbox::new(false);
+    assert!(inbox.sender.send(Job::Resume(7)).is_ok());
+    let mut out = Vec::new();
+    assert!(!inbox.drain(&mut out));
+    assert_eq!(records(&out), vec![(KIND_RESUME, 7, Vec::new())]);
+}
