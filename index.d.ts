@@ -109,6 +109,90 @@ export interface TunnelServerOptions {
   health?: HealthOptions;
   /** HTTPS on the same port; `listen()` then gives an `https://` url. */
   tls?: TlsOptions;
+  /**
+   * Serve the server's figures (`stats()`) as Prometheus text at `GET {path}`, answered
+   * natively without the JS thread. Without `port`, on the server's port, outside
+   * `basePath`; with `port`, on a port of its own on the same host (0: any free one),
+   * where nothing else is served. No auth: keep it off public networks.
+   */
+  metrics?: MetricsOptions;
+  /**
+   * Called with finished requests in batches, at most every 50 ms (never once per
+   * request). Records are collected on the HTTP threads, up to 8192 per thread between
+   * deliveries; past that they are dropped and counted (`accessLogDropped`). A throw or
+   * a rejected promise is logged with `logger.error`; serving goes on.
+   */
+  onAccess?: (records: AccessRecord[]) => void | Promise<void>;
+}
+
+export interface MetricsOptions {
+  /** The pathname scraped; default `/metrics`. The query is ignored. */
+  path?: string;
+  /** A port of its own (0: any free one); default: the server's port. */
+  port?: number;
+}
+
+/** One finished request, as `onAccess` gets it. */
+export interface AccessRecord {
+  /** `null` for a request refused before its head was whole (400, 408, 431). */
+  method: string | null;
+  /** The pathname (normalised as routing sees it; the query is left out), or `null`. */
+  path: string | null;
+  /** The answer's status; 499 when the client went away before it was written. */
+  status: number;
+  /** From the head parsed to the answer written. */
+  durationMs: number;
+  /** Bytes of the request on the wire: head and body (a chunked body with its framing). */
+  bytesIn: number;
+  /** Bytes of the answer on the wire: head and body. */
+  bytesOut: number;
+  /** `x-runner-request-id` as answered; `null` outside the base path or for a refused head. */
+  requestId: string | null;
+}
+
+/** A histogram of durations: cumulative counts per upper bound (`le`, seconds; the last is `Infinity`). */
+export interface DurationHistogram {
+  count: number;
+  /** Seconds, all observations added up. */
+  sum: number;
+  buckets: { le: number; count: number }[];
+}
+
+export type RequestKindCounts<T> = { task: T; event: T; discovery: T; other: T };
+
+/**
+ * What the server counted since it was constructed (across `listen()`/`close()`): the
+ * figures of its Prometheus metrics (`runner_native_*`).
+ */
+export interface ServerStats {
+  /**
+   * Requests by kind and status (`{ task: { 200: 3, 404: 1 }, ... }`). `other`: anything
+   * not a task, event or discovery request (404s outside the base path, preflights,
+   * scrapes, refused heads). 499: the client went away before the answer.
+   */
+  requests: RequestKindCounts<Record<string, number>>;
+  /** From each request's head parsed to its answer written, by kind (refused heads have none). */
+  requestDurationSeconds: RequestKindCounts<DurationHistogram>;
+  /** Task and event calls handed to a handler whose reply has not come yet. */
+  callsInFlight: number;
+  openConnections: number;
+  /** Connections accepted. */
+  connections: number;
+  /** Calls queued for the JS thread that it has not taken yet. */
+  jsQueueDepth: number;
+  /** Calls the JS thread has taken. */
+  jsCalls: number;
+  /**
+   * Per batch of jobs the JS thread took, how long it waited: from the wake-up asked for
+   * it, or, when JS was busy and fetched the batch itself, from taking the batch before.
+   */
+  jsBatchWaitSeconds: DurationHistogram;
+  /** Request bytes received (heads and bodies; with `tls`, the HTTP bytes before encryption). */
+  receivedBytes: number;
+  /** Answer bytes written (heads and bodies). */
+  sentBytes: number;
+  /** Access records dropped because `onAccess` fell behind. */
+  accessLogDropped: number;
 }
 
 /**
@@ -232,6 +316,8 @@ export interface ServerAddress {
   host: string;
   port: number;
   url: string;
+  /** Where the metrics are scraped (with `metrics` set), e.g. `http://127.0.0.1:7070/metrics`. */
+  metricsUrl?: string;
 }
 
 /** Runner's tunnel protocol served by a native (Rust) HTTP server. */
@@ -252,6 +338,10 @@ export declare class TunnelServer {
   /** Resolves once bound; rejects with `code` set (`EADDRINUSE`, ...). */
   listen(): Promise<ServerAddress>;
   address(): ServerAddress | null;
+  /** The server's figures, counted since it was constructed (with or without `metrics`). */
+  stats(): ServerStats;
+  /** The same figures in Prometheus' text format (0.0.4), to serve them from elsewhere. */
+  metricsText(): string;
   /**
    * Drains: stops accepting at once (new connections are refused), closes idle keep-alive
    * connections, answers what is in flight (the last answer of each connection with

@@ -14,6 +14,7 @@
 //   handlers.js  registered handlers by slot
 //   streams.js, multipart.js  streamed bodies and answers, uploads
 //   logging.js   what is logged, and how a failing logger is survived
+//   observe.js   the metrics and onAccess options, stats(), access deliveries
 
 const { NativeServer } = require('./native.js');
 const { normalizeOptions, allowListInput, checkHandler } = require('./lib/options.js');
@@ -24,6 +25,7 @@ const { Calls } = require('./lib/calls.js');
 const { Dispatcher } = require('./lib/dispatch.js');
 const { HandlerSlots } = require('./lib/handlers.js');
 const { ProtocolError } = require('./lib/outcome.js');
+const { accessDelivery, shapeStats } = require('./lib/observe.js');
 
 class TunnelServer {
   /**
@@ -40,6 +42,8 @@ class TunnelServer {
     const codec = new BodyCodec(extras.serializer);
     // The native side calls back once listening, when jobs are queued.
     const native = new NativeServer(config, () => dispatcher.fetch());
+    if (extras.onAccess) native.setAccessSink(accessDelivery(extras.onAccess, extras.logger));
+    this._metricsPath = extras.metricsPath;
     const streams = new StreamTable(native);
     const answers = new AnswerWriter(native, (ticket, kind, id, ctx, value) =>
       calls.answerAlone(ticket, kind, id, ctx, value),
@@ -106,9 +110,24 @@ class TunnelServer {
     const host = bound.host;
     const urlHost = host.includes(':') ? `[${host}]` : host;
     this._address = { host, port: bound.port, url: `${this._scheme}://${urlHost}:${bound.port}` };
+    if (this._metricsPath !== undefined) {
+      // The metrics port speaks plain HTTP; on the server's port, what the server speaks.
+      const origin = bound.metricsPort === undefined ? this._address.url : `http://${urlHost}:${bound.metricsPort}`;
+      this._address.metricsUrl = `${origin}${this._metricsPath}`;
+    }
     // The native server does not hold the event loop open by itself.
     this._keepAlive = setInterval(() => {}, 1 << 30);
     return { ...this._address };
+  }
+
+  /** The server's figures (the same as its Prometheus metrics), counted since it was made. */
+  stats() {
+    return shapeStats(this._native.statsJson());
+  }
+
+  /** The server's figures in Prometheus' text format, for serving them from elsewhere. */
+  metricsText() {
+    return this._native.metricsText();
   }
 
   /** Stops accepting, lets in-flight requests finish, frees the port. */

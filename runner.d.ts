@@ -1,7 +1,7 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { HealthOptions, TlsOptions, TunnelServer } from './index';
+import type { HealthOptions, TlsOptions, TunnelServer, MetricsOptions, AccessRecord, ServerStats } from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
@@ -11,7 +11,11 @@ import type { HealthOptions, TlsOptions, TunnelServer } from './index';
  * `limits.multipart` is accepted and ignored (multipart is not parsed yet).
  */
 export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: NativeExposureHttpConfig };
-/** nodeExposure's `http` config, plus this package's own options. */
+/**
+ * nodeExposure's `http` config, and the native server's own: `tls` (HTTPS on the same
+ * port, see `TlsOptions`), `health` (probes outside `basePath`), `closeGraceMs`, `metrics`
+ * (the Prometheus endpoint) and `onAccess` (the access log), as `TunnelServer` takes them.
+ */
 export type NativeExposureHttpConfig = NodeExposureHttpConfig & {
   /** HTTPS on the same port (see `TlsOptions`). */
   tls?: TlsOptions;
@@ -19,6 +23,8 @@ export type NativeExposureHttpConfig = NodeExposureHttpConfig & {
   health?: HealthOptions;
   /** How long disposal lets in-flight calls finish, in ms (default 10000); then they are aborted. */
   closeGraceMs?: number;
+  metrics?: MetricsOptions;
+  onAccess?: (records: AccessRecord[]) => void | Promise<void>;
 };
 
 /** The value of the `nativeExposure` resource. */
@@ -33,6 +39,10 @@ export interface NativeExposureValue {
   url: string | null;
   /** `url` + `basePath`: what Runner's clients take as `baseUrl`. */
   baseUrl: string | null;
+  /** Where the metrics are scraped, with `http.metrics` and `http.listen`; otherwise `null`. */
+  metricsUrl: string | null;
+  /** The server's figures (`TunnelServer.stats()`), with or without `http.metrics`. */
+  stats(): ServerStats;
   /**
    * Recomputes the allow-list from the tunnel resources and pushes it to the
    * native side. It is recomputed automatically whenever a tunnel resource

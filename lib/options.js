@@ -7,6 +7,8 @@
 const { healthConfig } = require('./health.js');
 const { normalizeTls } = require('./tls.js');
 
+const { checkObserveOptions } = require('./observe.js');
+
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function fail(field, expected) {
@@ -180,6 +182,7 @@ function normalizeOptions(options) {
   const health = healthConfig(options.health, config.basePath);
   if (health !== undefined) config.health = health;
   if (options.tls !== undefined && options.tls !== null) config.tls = normalizeTls(options.tls, fail);
+  checkObserveOptions(options, config, extras);
   // Without a serializer, small JSON bodies may arrive joined per batch.
   config.plainJsonCalls = extras.serializer === null;
   refuseLoneSurrogates(config, 'invalid server configuration');

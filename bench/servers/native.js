@@ -12,7 +12,10 @@ try {
 if (!mod || typeof mod.TunnelServer !== 'function') skip('index.js does not export TunnelServer');
 
 (async () => {
-  const s = new mod.TunnelServer({ port: 0, host: '127.0.0.1', auth: { token: TOKEN } });
+  const options = { port: 0, host: '127.0.0.1', auth: { token: TOKEN } };
+  // BENCH_NATIVE_METRICS=1: with the Prometheus endpoint (bench/ab.js compares it).
+  if (process.env.BENCH_NATIVE_METRICS === '1') options.metrics = { path: '/metrics' };
+  const s = new mod.TunnelServer(options);
   for (const [id, fn] of Object.entries(handlers.tasks)) s.registerTask(id, fn);
   for (const [id, fn] of Object.entries(handlers.events)) s.registerEvent(id, fn);
   s.registerTask('bench.upload', async (input, ctx) => ({ bytes: await countBytes(ctx.req) }));

@@ -83,6 +83,9 @@ function serverOptions(http, basePath, { store, taskRunner, logger, serializer }
     if (http.limits.multipart !== undefined) options.limits.multipart = http.limits.multipart;
   }
   options.abortReason = clientClosedError;
+  // The native server's own: the Prometheus endpoint and the access log.
+  if (http.metrics !== undefined) options.metrics = http.metrics;
+  if (http.onAccess !== undefined) options.onAccess = http.onAccess;
   return options;
 }
 

@@ -35,6 +35,8 @@ async function createNativeExposure(cfg, deps) {
     port: null,
     url: null,
     baseUrl: null,
+    metricsUrl: null,
+    stats: () => server.stats(),
     refreshAllowList: () => allowList.refresh(),
     close: async () => {
       allowList.stop();
@@ -49,6 +51,7 @@ async function createNativeExposure(cfg, deps) {
       value.port = address.port;
       value.url = address.url;
       value.baseUrl = address.url + (basePath === '/' ? '' : basePath);
+      value.metricsUrl = address.metricsUrl ?? null;
     } catch (err) {
       await value.close().catch(() => {});
       throw err;

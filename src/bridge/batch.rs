@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::body::BodyKind;
 use crate::core::exposure::Kind;
 use crate::core::json;
+use crate::http::metrics::Metrics;
 use crate::http::stream::{PullWindow, Pulled, StreamWriter};
 use crate::http::{Call, Reply, RequestMeta};
 use crate::wire::*;
@@ -125,12 +126,20 @@ pub struct Inbox {
     /// Bodies are parsed as plain JSON (no custom serializer), so those of a
     /// batch may be joined into one array.
     join_values: bool,
+    /// Counts the batches JS takes and how long they waited.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Inbox {
     /// `join_values`: JS parses bodies with `JSON.parse`, so those of small
     /// calls may reach it joined into one array per batch.
+    #[cfg(test)]
     pub fn new(join_values: bool) -> Arc<Inbox> {
+        Inbox::with_metrics(join_values, Arc::new(Metrics::new(1)))
+    }
+
+    /// An inbox counting into the server's `metrics`.
+    pub fn with_metrics(join_values: bool, metrics: Arc<Metrics>) -> Arc<Inbox> {
         let (sender, receiver) = std_mpsc::channel();
         Arc::new(Inbox {
             sender,
@@ -143,6 +152,7 @@ impl Inbox {
             clock: QueueClock::new(),
             next_ticket: AtomicU32::new(1),
             join_values,
+            metrics,
         })
     }
 
@@ -202,6 +212,8 @@ impl Inbox {
     /// true when that includes request body chunks. The wake-up flag stays
     /// set until [`Inbox::poll`] finds nothing.
     fn drain(&self, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        let mut calls = 0u64;
         let mut chunks = HeldChunks::default();
         let mut values = Values::default();
         let receiver = lock(&self.receiver);
@@ -213,6 +225,7 @@ impl Inbox {
             }
             match job {
                 Job::Call(ticket, call, demand) => {
+                    calls += 1;
                     if let Some(demand) = demand {
                         lock(&self.bodies_in).insert(ticket, demand);
                     }
@@ -294,6 +307,9 @@ impl Inbox {
         drop(receiver);
         let any_chunks = chunks.flush(out, None);
         values.write(out);
+        if out.len() > start {
+            self.metrics.js_batch_taken(calls);
+        }
         any_chunks
     }
 }

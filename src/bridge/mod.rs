@@ -12,6 +12,7 @@ mod convert;
 // Read only through the exports `#[napi]` registers, which test builds leave out.
 #[cfg_attr(test, allow(dead_code))]
 mod format;
+mod observe;
 mod ready;
 mod records;
 pub mod server;

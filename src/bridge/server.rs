@@ -16,6 +16,9 @@ use tokio::sync::mpsc;
 
 use crate::core::config::ServerConfig;
 use crate::core::exposure::{AllowList, Kind, Registry};
+use crate::http::access::{self, AccessLog, QUEUE_CAPACITY};
+use crate::http::metrics::Metrics;
+use crate::http::metrics_shards;
 use crate::http::stream::chunk_stream;
 use crate::http::tls::server_config as tls_server_config;
 use crate::http::{bind, Reply, ReplyBody, RunningServer, ServerState};
@@ -24,6 +27,7 @@ use super::answers::{self, deliver_answers};
 use super::batch::{Answered, Inbox, Job, Pending, Polled};
 use super::convert::{bind_error, info_json, server_config, AllowListInput};
 use super::lock;
+use super::observe::JsAccessSink;
 use super::wake::{JsDispatch, Pusher, WakeFn};
 
 /// Room the batch scratch buffer keeps between batches.
@@ -46,6 +50,10 @@ pub struct NativeServer {
     /// Where batches are written before they are copied out; kept between
     /// polls so it is not grown again for every batch.
     scratch: Mutex<Vec<u8>>,
+    /// What the server counts, kept across listens (`observe.rs`).
+    pub(super) metrics: Arc<Metrics>,
+    /// Where access records go, once `onAccess` is set (`observe.rs`).
+    pub(super) access_sink: Mutex<Option<Arc<JsAccessSink>>>,
 }
 
 /// The address a listening server is bound to.
@@ -53,6 +61,8 @@ pub struct NativeServer {
 pub struct BoundAddress {
     pub host: String,
     pub port: u32,
+    /// The metrics' own port, when `metrics.port` is set.
+    pub metrics_port: Option<u32>,
 }
 
 #[napi]
@@ -63,7 +73,8 @@ impl NativeServer {
     #[napi(constructor)]
     pub fn new(config: serde_json::Value, on_jobs: Function<'_, (), ()>) -> Result<Self> {
         let config = server_config(config)?.leaving_a_core_to_js();
-        let inbox = Inbox::new(config.plain_json_calls);
+        let metrics = Arc::new(Metrics::new(metrics_shards(&config)));
+        let inbox = Inbox::with_metrics(config.plain_json_calls, metrics.clone());
         // Weak: the function alone never keeps the event loop alive; the JS
         // wrapper holds a handle while listening.
         let wake: WakeFn = on_jobs
@@ -79,6 +90,8 @@ impl NativeServer {
             running: Mutex::new(None),
             spill: Mutex::new(None),
             scratch: Mutex::new(Vec::new()),
+            metrics,
+            access_sink: Mutex::new(None),
         })
     }
 
@@ -171,7 +184,8 @@ impl NativeServer {
         let dispatch = Arc::new(JsDispatch {
             pusher: self.pusher(),
         });
-        let mut state = ServerState::new(&self.config, self.registry.clone(), dispatch);
+        let mut state = ServerState::new(&self.config, self.registry.clone(), dispatch)
+            .with_metrics(self.metrics.clone());
         if let Some(tls) = &self.config.tls {
             // Checked here, before binding: a bad certificate, key or
             // passphrase fails `listen()` and the port stays free.
@@ -179,16 +193,27 @@ impl NativeServer {
                 .map_err(|e| Error::new("ERR_TLS_CONFIG", format!("ERR_TLS_CONFIG: {e}")))?;
             state = state.with_tls(tls);
         }
+        let sink = lock(&self.access_sink).clone();
+        let mut access_drain = None;
+        if sink.is_some() {
+            let (log, drain) = AccessLog::new(metrics_shards(&self.config), QUEUE_CAPACITY);
+            state = state.with_access(log);
+            access_drain = Some(drain);
+        }
         let server = bind(&self.config, state)
             .map_err(|e| bind_error(&e, self.config.host(), self.config.port))?;
         let addr = BoundAddress {
             host: server.local_addr.ip().to_string(),
             port: u32::from(server.local_addr.port()),
+            metrics_port: server.metrics_addr.map(|a| u32::from(a.port())),
         };
         if let Some(handle) = server.handle() {
             let (tx, rx) = mpsc::unbounded_channel();
             handle.spawn(deliver_answers(rx));
             *lock(&self.inbox.answers) = Some(tx);
+            if let (Some(drain), Some(sink)) = (access_drain, sink) {
+                handle.spawn(access::deliver(drain, sink));
+            }
         }
         *running = Some(server);
         Ok(addr)

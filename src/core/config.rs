@@ -37,6 +37,21 @@ pub struct ServerConfig {
     pub health: Option<HealthConfig>,
     /// HTTPS on the same port; `None`: plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// The Prometheus endpoint, when asked for.
+    pub metrics: Option<MetricsConfig>,
+    /// Finished requests are recorded for `onAccess`.
+    pub access_log: bool,
+}
+
+/// `metrics: { path, port }`: where the Prometheus text is served.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsConfig {
+    /// The pathname scraped; outside the base path unless on a port of its own.
+    pub path: String,
+    /// A port of its own (on the same host; 0: any free one), or `None`:
+    /// the server's port.
+    pub port: Option<u16>,
 }
 
 /// The `tls` option: PEM text as the wrapper passed it (Buffers decoded,
@@ -302,5 +317,23 @@ mod tests {
         assert_eq!(cfg.base_path(), "/__runner");
         assert_eq!(cfg.max_json_bytes(), 2 * 1024 * 1024);
         assert_eq!(cfg.host(), "127.0.0.1");
+        assert_eq!(cfg.metrics, None);
+        assert!(!cfg.access_log);
+    }
+
+    #[test]
+    fn metrics_and_access_log_parse_from_wrapper_json() {
+        let cfg = ServerConfig::from_json(
+            r#"{"metrics":{"path":"/metrics","port":9100},"accessLog":true}"#,
+        )
+        .expect("valid config");
+        assert_eq!(
+            cfg.metrics,
+            Some(MetricsConfig {
+                path: "/metrics".into(),
+                port: Some(9100)
+            })
+        );
+        assert!(cfg.access_log);
     }
 }

@@ -21,6 +21,7 @@ use super::answer::{Reply, ReplyBody};
 use super::body::RequestBody;
 use super::dispatch::{Call, RequestMeta};
 use super::health;
+use super::metrics::{KindSlot, RequestKind};
 use super::state::ServerState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static(request_id::REQUEST_ID_HEADER);
@@ -85,17 +86,24 @@ async fn origin_decision(state: &ServerState, origin: Option<&str>) -> OriginDec
 }
 
 /// The one entry point: every request under any path comes here. A body
-/// left unread is drained by the connection after the answer.
+/// left unread is drained by the connection after the answer. What the
+/// request was routed as is noted in `noted`, for the metrics.
 pub async fn handle(
     state: &ServerState,
     parts: http::request::Parts,
     mut body: RequestBody,
+    noted: &KindSlot,
 ) -> Response<Body> {
     let target = match parts.uri.path_and_query() {
         Some(pq) if parts.uri.scheme().is_none() => pq.as_str().to_string(),
         _ => parts.uri.to_string(),
     };
     let pathname = pathname_of(&target);
+    if let Some(endpoint) = &state.metrics_endpoint {
+        if let Some(answer) = endpoint.answer(&parts.method, &pathname, &state.metrics) {
+            return answer;
+        }
+    }
     let route = state.router.route(&pathname);
     if route == Route::Outside {
         if let Some((probes, probe)) = health::probe_at(state, &pathname) {
@@ -140,6 +148,12 @@ pub async fn handle(
     };
     drop(sent);
 
+    noted.set(match route {
+        Route::Task(_) => RequestKind::Task,
+        Route::Event(_) => RequestKind::Event,
+        Route::Discovery => RequestKind::Discovery,
+        Route::UnknownUnderBase | Route::Outside => RequestKind::Other,
+    });
     let (kind, id) = match route {
         Route::Task(id) => (Kind::Task, id),
         Route::Event(id) => (Kind::Event, id),
@@ -215,6 +229,7 @@ pub async fn handle(
         headers: parts.headers,
     });
     let (tx, rx) = oneshot::channel();
+    let _in_flight = state.metrics.call();
     let ticket = state.dispatch.submit(Call {
         kind,
         handler,

@@ -42,6 +42,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 mod answer;
 mod body;
 mod conn;
@@ -51,6 +52,8 @@ mod dispatch;
 pub mod h1;
 mod handler;
 mod health;
+pub mod metrics;
+mod served;
 mod server;
 mod state;
 pub mod stream;
@@ -61,4 +64,4 @@ pub use answer::{Reply, ReplyBody};
 pub use body::RequestBody;
 pub use dispatch::{Call, Dispatch, RequestMeta};
 pub use server::{bind, RunningServer};
-pub use state::ServerState;
+pub use state::{metrics_shards, ServerState};

@@ -15,11 +15,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::core::config::ServerConfig;
 
 use super::conn;
-use super::state::ServerState;
+use super::state::{worker_count, ServerState};
 
 /// A server accepting on its own tokio runtime.
 pub struct RunningServer {
     pub local_addr: SocketAddr,
+    /// Where the metrics port listens, when it has a port of its own.
+    pub metrics_addr: Option<SocketAddr>,
     runtime: Option<Serving>,
     stop: watch::Sender<bool>,
     done: Option<std_mpsc::Receiver<()>>,
@@ -107,37 +109,56 @@ pub fn bind(cfg: &ServerConfig, state: ServerState) -> std::io::Result<RunningSe
     let std_listener = std::net::TcpListener::bind((host, cfg.port))?;
     std_listener.set_nonblocking(true)?;
     let local_addr = std_listener.local_addr()?;
-
-    let workers = if cfg.worker_threads > 0 {
-        cfg.worker_threads
-    } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
+    let metrics_port = match (state.for_metrics_port(cfg), &cfg.metrics) {
+        (Some(metrics_state), Some(m)) => {
+            let listener = std::net::TcpListener::bind((host, m.port.unwrap_or(0)))?;
+            listener.set_nonblocking(true)?;
+            Some((listener, metrics_state))
+        }
+        _ => None,
     };
-    let runtime = start_runtime(workers)?;
+    let metrics_addr = match &metrics_port {
+        Some((listener, _)) => Some(listener.local_addr()?),
+        None => None,
+    };
+
+    let runtime = start_runtime(worker_count(cfg))?;
     let handle = runtime.handle();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, done_rx) = std_mpsc::channel();
     let state = Arc::new(state);
-    let listener = {
+    let listeners = {
         let _guard = handle.enter();
-        TcpListener::from_std(std_listener)
+        TcpListener::from_std(std_listener).and_then(|main| {
+            let metrics = metrics_port
+                .map(|(l, s)| TcpListener::from_std(l).map(|l| (l, s)))
+                .transpose()?;
+            Ok((main, metrics))
+        })
     };
-    let listener = match listener {
-        Ok(listener) => listener,
+    let (listener, metrics_listener) = match listeners {
+        Ok(listeners) => listeners,
         Err(e) => {
             runtime.stop(false);
             return Err(e);
         }
     };
+    if let Some((listener, metrics_state)) = metrics_listener {
+        // Stops with the server; the main loop's end is what `close` waits for.
+        handle.spawn(accept_loop(
+            listener,
+            Arc::new(metrics_state),
+            stop_rx.clone(),
+        ));
+    }
     handle.spawn(async move {
         accept_loop(listener, state, stop_rx).await;
         let _ = done_tx.send(());
     });
     Ok(RunningServer {
         local_addr,
+        metrics_addr,
         runtime: Some(runtime),
         stop: stop_tx,
         done: Some(done_rx),

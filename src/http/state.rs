@@ -17,7 +17,9 @@ use crate::core::exposure::Registry;
 use crate::core::health::Probes;
 use crate::core::router::Router as PathRouter;
 
+use super::access::AccessLog;
 use super::dispatch::Dispatch;
+use super::metrics::{Metrics, MetricsEndpoint};
 
 /// Everything a request needs, built once at start-up.
 pub struct ServerState {
@@ -38,6 +40,12 @@ pub struct ServerState {
     pub probes: Option<Probes>,
     /// Set once the server stops accepting; read only by the probes.
     pub draining: AtomicBool,
+    /// What the server counts; the bridge keeps it across listens.
+    pub metrics: Arc<Metrics>,
+    /// The scrape endpoint on this listener, when it has one.
+    pub metrics_endpoint: Option<MetricsEndpoint>,
+    /// Where finished requests are recorded, with `onAccess`.
+    pub access: Option<Arc<AccessLog>>,
     /// Connections speak TLS with this configuration; `None`: plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -61,6 +69,14 @@ impl ServerState {
             dispatch,
             probes: Probes::new(cfg.health.as_ref()),
             draining: AtomicBool::new(false),
+            metrics: Arc::new(Metrics::new(metrics_shards(cfg))),
+            metrics_endpoint: cfg.metrics.as_ref().filter(|m| m.port.is_none()).map(|m| {
+                MetricsEndpoint {
+                    path: m.path.clone(),
+                    only: false,
+                }
+            }),
+            access: None,
             tls: None,
         }
     }
@@ -69,5 +85,48 @@ impl ServerState {
     pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(tls);
         self
+    }
+
+    /// Counts into `metrics` (kept by the caller) instead of its own.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Records finished requests in `log`.
+    pub fn with_access(mut self, log: Arc<AccessLog>) -> Self {
+        self.access = Some(log);
+        self
+    }
+
+    /// The state of the metrics port's listener, when there is one: its
+    /// requests are counted and logged with the server's, and anything but
+    /// the metrics path is a 404.
+    pub fn for_metrics_port(&self, cfg: &ServerConfig) -> Option<ServerState> {
+        let m = cfg.metrics.as_ref().filter(|m| m.port.is_some())?;
+        let mut state = ServerState::new(cfg, self.registry.clone(), self.dispatch.clone())
+            .with_metrics(self.metrics.clone());
+        state.metrics_endpoint = Some(MetricsEndpoint {
+            path: m.path.clone(),
+            only: true,
+        });
+        state.access = self.access.clone();
+        Some(state)
+    }
+}
+
+/// One shard per HTTP worker, and one for any other thread that counts.
+pub fn metrics_shards(cfg: &ServerConfig) -> usize {
+    worker_count(cfg) + 1
+}
+
+/// The HTTP worker threads a server runs: as configured, or one per core.
+pub fn worker_count(cfg: &ServerConfig) -> usize {
+    if cfg.worker_threads > 0 {
+        cfg.worker_threads
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
     }
 }

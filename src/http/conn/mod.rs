@@ -31,6 +31,7 @@ use super::answer::Body;
 use super::body::RequestBody;
 use super::h1::{self, Decoder, Framing, Head, Refusal};
 use super::handler::handle;
+use super::served::{self, Served};
 use super::state::ServerState;
 
 /// First read of a request: room for a typical head (and a small body).
@@ -57,6 +58,7 @@ pub async fn serve<T: Transport>(
     mut stop: watch::Receiver<bool>,
     _live: mpsc::Sender<()>,
 ) {
+    let _open = state.metrics.connection();
     let mut buf: Option<BytesMut> = None;
     let mut idle = state.keep_alive_timeout.map(IdleLimit::new);
     let head_limit = head_limit(&state);
@@ -67,6 +69,7 @@ pub async fn serve<T: Transport>(
             Ok(None) => break,
             Err(e) => {
                 let _ = write_all(&io, e.answer()).await;
+                served::refused_head(&state, e, buf.as_ref().map_or(0, BytesMut::len));
                 break;
             }
         };
@@ -202,7 +205,9 @@ async fn exchange<T: Transport>(
         framing,
         keep_alive,
         expect_continue,
+        len,
     } = head;
+    let mut served = Served::begin(state, request.method(), request.uri(), len);
     let method = request.method().clone();
     let version = request.version();
     let (parts, ()) = request.into_parts();
@@ -210,12 +215,16 @@ async fn exchange<T: Transport>(
     if expect_continue {
         // Node answers `expect: 100-continue` at once, before any handler.
         write_all(io, h1::CONTINUE).await?;
+        served.sent += h1::CONTINUE.len() as u64;
     }
     let mut body_in: Option<BodyIn> = None;
     let body = request_body(framing, buf, &mut body_in);
+    if let (None, Framing::Length(n)) = (&body_in, framing) {
+        served.received += n;
+    }
     let mut late = body_deadline(&body_in, state.request_timeout, started);
 
-    let mut answering = Box::pin(handle(state, parts, body));
+    let mut answering = Box::pin(handle(state, parts, body, &served.kind));
     let answer = if body_in.is_none() {
         match answer_or_gone(io, buf, answering.as_mut()).await {
             Some(answer) => answer,
@@ -224,7 +233,10 @@ async fn exchange<T: Transport>(
             None => return Ok(false),
         }
     } else {
-        match answer_while_receiving(io, buf, answering.as_mut(), &mut body_in, &mut late).await {
+        let awaited =
+            answer_while_receiving(io, buf, answering.as_mut(), &mut body_in, &mut late).await;
+        served.received += body_in.as_ref().map_or(0, |b| b.received);
+        match awaited {
             Awaited::Answer(answer) => answer,
             Awaited::PeerGone => return Ok(false),
             Awaited::Refused(refusal) => {
@@ -232,6 +244,7 @@ async fn exchange<T: Transport>(
                 // refusal and the connection closes.
                 drop(answering);
                 let _ = write_all(io, refusal).await;
+                served.refused(refusal);
                 return Ok(false);
             }
         }
@@ -239,6 +252,7 @@ async fn exchange<T: Transport>(
     drop(answering);
 
     let (parts, body) = answer.into_parts();
+    served.answer(&parts);
     let to = AnswerTo {
         method: &method,
         version,
@@ -250,15 +264,23 @@ async fn exchange<T: Transport>(
         Body::Full(bytes) => {
             let whole = encode_whole(&parts, &bytes, &to);
             write_all(io, &whole.out).await?;
+            served.sent += whole.out.len() as u64;
             if whole.body_apart {
                 write_all(io, &bytes).await?;
+                served.sent += bytes.len() as u64;
             }
             whole.keep_alive
         }
         Body::Stream(stream) => {
-            write_streamed(io, buf, &mut body_in, &mut late, &parts, stream, &to).await?
+            let (from, sent) = (body_in.as_ref().map_or(0, |b| b.received), &mut served.sent);
+            let keep = write_streamed(io, buf, &mut body_in, &mut late, &parts, stream, &to, sent);
+            let keep = keep.await;
+            // What arrived of a duplex body while the answer streamed.
+            served.received += body_in.as_ref().map_or(0, |b| b.received) - from;
+            keep?
         }
     };
+    served.written();
     match body_in {
         Some(rest) => finish_body(io, buf, rest, keep).await,
         None => Ok(keep),
@@ -288,6 +310,7 @@ fn request_body(
                 decoder: Decoder::new(framing),
                 tx: Some(tx),
                 broken: false,
+                received: 0,
             });
             let length = match framing {
                 Framing::Length(n) => Some(n),

@@ -27,6 +27,8 @@ pub(super) struct BodyIn {
     pub(super) tx: Option<mpsc::Sender<BodyMsg>>,
     /// The framing broke: the connection cannot carry another request.
     pub(super) broken: bool,
+    /// Bytes of the body taken off the wire so far, its framing included.
+    pub(super) received: u64,
 }
 
 /// What one round of connection I/O achieved while the handler runs.
@@ -130,7 +132,10 @@ pub(super) async fn io_step<T: Transport>(
         let have = buf.as_ref().map_or(0, BytesMut::len);
         let wait_for_all = whole.is_some_and(|n| have < n);
         if let Some(b) = buf.as_mut().filter(|_| !wait_for_all) {
-            match body.decoder.decode(b) {
+            let before = b.len();
+            let decoded = body.decoder.decode(b);
+            body.received += (before - b.len()) as u64;
+            match decoded {
                 Ok(Decoded::Data(data)) => {
                     permit.send(BodyMsg::Data(data));
                     return Step::Progress;

@@ -61,8 +61,10 @@ pub(super) fn encode_whole(parts: &response::Parts, bytes: &[u8], to: &AnswerTo<
     }
 }
 
-/// Writes a streamed answer's head and body. `Ok(true)`: as far as the
-/// answer goes, the connection may carry another request.
+/// Writes a streamed answer's head and body, adding the bytes written to
+/// `sent`. `Ok(true)`: as far as the answer goes, the connection may carry
+/// another request.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn write_streamed<T: Transport>(
     io: &T,
     buf: &mut Option<BytesMut>,
@@ -71,6 +73,7 @@ pub(super) async fn write_streamed<T: Transport>(
     parts: &response::Parts,
     stream: ChunkStream,
     to: &AnswerTo<'_>,
+    sent: &mut u64,
 ) -> io::Result<bool> {
     let mut out = Vec::with_capacity(head_room(parts));
     let how = h1::encode_head(
@@ -83,10 +86,19 @@ pub(super) async fn write_streamed<T: Transport>(
         to.reuse,
     );
     write_all(io, &out).await?;
+    *sent += out.len() as u64;
     if how.body {
         // Boxed: the streaming loop's state is not part of every
         // exchange's (most answers are whole).
-        let streamed = Box::pin(stream_answer(io, buf, body_in, late, stream, how.chunked));
+        let streamed = Box::pin(stream_answer(
+            io,
+            buf,
+            body_in,
+            late,
+            stream,
+            how.chunked,
+            sent,
+        ));
         if !streamed.await? {
             return Ok(false);
         }
@@ -103,6 +115,7 @@ pub(super) async fn stream_answer<T: Transport>(
     late: &mut Option<Pin<Box<Sleep>>>,
     mut stream: ChunkStream,
     chunked: bool,
+    sent: &mut u64,
 ) -> io::Result<bool> {
     let mut out = Vec::new();
     loop {
@@ -118,14 +131,17 @@ pub(super) async fn stream_answer<T: Transport>(
                         out.clear();
                         h1::encode_chunk(&mut out, &data);
                         write_all(io, &out).await?;
+                        *sent += out.len() as u64;
                     } else {
                         write_all(io, &data).await?;
+                        *sent += data.len() as u64;
                     }
                 }
                 Some(Err(never)) => match never {},
                 None => {
                     if chunked {
                         write_all(io, h1::LAST_CHUNK).await?;
+                        *sent += h1::LAST_CHUNK.len() as u64;
                     }
                     return Ok(true);
                 }

@@ -26,6 +26,8 @@ pub struct Head {
     pub keep_alive: bool,
     /// `expect: 100-continue` was sent.
     pub expect_continue: bool,
+    /// Bytes the head took on the wire.
+    pub len: usize,
 }
 
 /// `content-length = 1*DIGIT` (RFC 9110 8.6), within `u64`. A list, even of
@@ -352,6 +354,7 @@ impl Checked {
             framing: self.framing,
             keep_alive: self.keep_alive,
             expect_continue: self.expect_continue,
+            len: self.len,
         })
     }
 }
