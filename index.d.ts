@@ -105,6 +105,25 @@ export interface TunnelServerOptions {
    * left is aborted (handlers' `ctx.signal` fires) and `close()` resolves.
    */
   closeGraceMs?: number;
+  /**
+   * Most connections open at once (a positive integer; default: no limit). A connection past it
+   * is closed as soon as it is accepted, without an answer, as Node's `server.maxConnections` does.
+   */
+  maxConnections?: number;
+  /**
+   * Most calls queued for or running in your handlers at once (a positive integer; default: no
+   * limit). A task or event call past it is answered `503` with `Retry-After` and
+   * `{"ok":false,"error":{"message":"Server busy","code":"OVERLOADED"}}` from the native side,
+   * before auth, without waking JavaScript.
+   */
+  maxInFlight?: number;
+  /** The `Retry-After` of those 503s, in seconds (a non-negative integer); default 1. */
+  retryAfterSeconds?: number;
+  /**
+   * gzip and brotli answers for clients that ask for them (`Accept-Encoding`); default off.
+   * `true` is `{ threshold: 1024 }`.
+   */
+  compression?: boolean | CompressionOptions;
   /** Health and readiness probes, answered natively without waking JS (README "Health checks"). */
   health?: HealthOptions;
   /** HTTPS on the same port; `listen()` then gives an `https://` url. */
@@ -237,6 +256,15 @@ export interface TlsOptions {
   requestCert?: boolean;
   /** Only `true` (the default): unauthenticated clients are always refused with `requestCert`. */
   rejectUnauthorized?: true;
+}
+
+export interface CompressionOptions {
+  /** Whole (JSON) answers shorter than this many bytes are sent as they are; default 1024. */
+  threshold?: number;
+  /** gzip level, 1 (fastest) to 9 (smallest); default 6. */
+  gzipLevel?: number;
+  /** brotli quality, 0 (fastest) to 11 (smallest); default 4. */
+  brotliLevel?: number;
 }
 
 /** What a handler gets besides its input. Read it while the handler runs. */

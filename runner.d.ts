@@ -1,7 +1,15 @@
 /// <reference types="node" />
 import type { definitions } from '@bluelibs/runner';
 import type { NodeExposureConfig, NodeExposureDependencyMap, NodeExposureHttpConfig } from '@bluelibs/runner/node';
-import type { HealthOptions, TlsOptions, TunnelServer, MetricsOptions, AccessRecord, ServerStats } from './index';
+import type {
+  HealthOptions,
+  TlsOptions,
+  TunnelServer,
+  TunnelServerOptions,
+  MetricsOptions,
+  AccessRecord,
+  ServerStats,
+} from './index';
 
 /**
  * The config of `nativeExposure.with(...)`: the same as `nodeExposure.with(...)`.
@@ -14,18 +22,21 @@ export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: N
 /**
  * nodeExposure's `http` config, and the native server's own: `tls` (HTTPS on the same
  * port, see `TlsOptions`), `health` (probes outside `basePath`), `closeGraceMs`, `metrics`
- * (the Prometheus endpoint) and `onAccess` (the access log), as `TunnelServer` takes them.
+ * (the Prometheus endpoint), `onAccess` (the access log), and `maxConnections`,
+ * `maxInFlight`, `retryAfterSeconds` and `compression` (load shedding and compressed
+ * answers), as `TunnelServer` takes them.
  */
-export type NativeExposureHttpConfig = NodeExposureHttpConfig & {
-  /** HTTPS on the same port (see `TlsOptions`). */
-  tls?: TlsOptions;
-  /** Health and readiness probes outside `basePath`, as `TunnelServer`'s `health` option. */
-  health?: HealthOptions;
-  /** How long disposal lets in-flight calls finish, in ms (default 10000); then they are aborted. */
-  closeGraceMs?: number;
-  metrics?: MetricsOptions;
-  onAccess?: (records: AccessRecord[]) => void | Promise<void>;
-};
+export type NativeExposureHttpConfig = NodeExposureHttpConfig &
+  Pick<TunnelServerOptions, 'maxConnections' | 'maxInFlight' | 'retryAfterSeconds' | 'compression'> & {
+    /** HTTPS on the same port (see `TlsOptions`). */
+    tls?: TlsOptions;
+    /** Health and readiness probes outside `basePath`, as `TunnelServer`'s `health` option. */
+    health?: HealthOptions;
+    /** How long disposal lets in-flight calls finish, in ms (default 10000); then they are aborted. */
+    closeGraceMs?: number;
+    metrics?: MetricsOptions;
+    onAccess?: (records: AccessRecord[]) => void | Promise<void>;
+  };
 
 /** The value of the `nativeExposure` resource. */
 export interface NativeExposureValue {

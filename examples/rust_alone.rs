@@ -110,11 +110,14 @@ impl Dispatch for RustHandlers {
 fn main() -> std::io::Result<()> {
     let mut port = 7070u16;
     let mut threads = 0usize;
+    let mut config = String::from("{}");
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or(port),
             "--threads" => threads = args.next().and_then(|p| p.parse().ok()).unwrap_or(threads),
+            // More configuration as the wrapper's JSON, e.g. '{"maxInFlight":1024}'.
+            "--config" => config = args.next().unwrap_or(config),
             _ => {}
         }
     }
@@ -125,7 +128,7 @@ fn main() -> std::io::Result<()> {
             tokens: Some(vec!["secret".into()]),
             ..Default::default()
         }),
-        ..Default::default()
+        ..ServerConfig::from_json(&config).map_err(std::io::Error::other)?
     };
     let registry = Registry::default()
         .with_task("bench.add", ADD)

@@ -183,10 +183,46 @@ function normalizeOptions(options) {
   if (health !== undefined) config.health = health;
   if (options.tls !== undefined && options.tls !== null) config.tls = normalizeTls(options.tls, fail);
   checkObserveOptions(options, config, extras);
+  checkProduction(options, config);
   // Without a serializer, small JSON bodies may arrive joined per batch.
   config.plainJsonCalls = extras.serializer === null;
   refuseLoneSurrogates(config, 'invalid server configuration');
   return { config, extras };
+}
+
+/** Load shedding (`maxConnections`, `maxInFlight`, `retryAfterSeconds`) and `compression`. */
+function checkProduction(options, config) {
+  for (const option of ['maxConnections', 'maxInFlight']) {
+    const n = options[option];
+    if (n === undefined || n === null) continue;
+    if (!Number.isSafeInteger(n) || n < 1) fail(option, 'a positive integer (leave it out for no limit)');
+    config[option] = n;
+  }
+  if (options.retryAfterSeconds !== undefined) {
+    const n = options.retryAfterSeconds;
+    if (!Number.isSafeInteger(n) || n < 0) fail('retryAfterSeconds', 'a non-negative integer (seconds)');
+    config.retryAfterSecs = n;
+  }
+  const c = options.compression;
+  if (c === undefined || c === null || c === false) return;
+  if (c === true) {
+    config.compression = {};
+    return;
+  }
+  if (!isPlainObject(c)) fail('compression', 'a boolean or an object');
+  const out = {};
+  const ranges = [
+    ['threshold', 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer (bytes)'],
+    ['gzipLevel', 1, 9, 'an integer from 1 to 9'],
+    ['brotliLevel', 0, 11, 'an integer from 0 to 11'],
+  ];
+  for (const [key, min, max, expected] of ranges) {
+    const n = c[key];
+    if (n === undefined) continue;
+    if (!Number.isSafeInteger(n) || n < min || n > max) fail(`compression.${key}`, expected);
+    out[key] = n;
+  }
+  config.compression = out;
 }
 
 const LONE_SURROGATE = /\p{Cs}/u;

@@ -22,6 +22,10 @@ const totalPlanned = Math.floor(((warmupMs + measureMs) / 1000) * rate);
 
 const latencies = new Float64Array(Math.ceil((measureMs / 1000) * rate) + 16);
 let nLat = 0;
+// per status code (e.g. admitted 200s apart from shed 503s): latencies of the requests
+// scheduled in the window, and how many finished (by wall clock) in it
+const byStatusLat = new Map();
+const byStatusFinished = new Map();
 let completed = 0; // all phases
 let completedInWindow = 0; // scheduled inside the measurement window (these have latencies)
 let finishedInWindow = 0; // completed (by wall clock) inside the measurement window => throughput
@@ -74,10 +78,15 @@ class Conn {
     const now = performance.now();
     completed++;
     if (status < 200 || status > 299) non2xx++;
-    if (now >= start + warmupMs && now < start + warmupMs + measureMs) finishedInWindow++;
+    if (now >= start + warmupMs && now < start + warmupMs + measureMs) {
+      finishedInWindow++;
+      byStatusFinished.set(status, (byStatusFinished.get(status) || 0) + 1);
+    }
     if (this.intended >= start + warmupMs && this.intended < start + warmupMs + measureMs) {
       completedInWindow++;
       latencies[nLat++] = now - this.intended;
+      if (!byStatusLat.has(status)) byStatusLat.set(status, []);
+      byStatusLat.get(status).push(now - this.intended);
     }
     if (queue.length) this.send(queue.shift());
   }
@@ -144,6 +153,22 @@ function finish() {
     p99Ms: pct(lat, 99),
     p999Ms: pct(lat, 99.9),
     maxMs: lat.length ? lat[lat.length - 1] : NaN,
+    byStatus: Object.fromEntries(
+      [...byStatusLat].map(([status, l]) => {
+        l.sort((a, b) => a - b);
+        const finished = byStatusFinished.get(status) || 0;
+        return [
+          status,
+          {
+            count: l.length,
+            rps: finished / (measureMs / 1000),
+            p50Ms: pct(l, 50),
+            p99Ms: pct(l, 99),
+            maxMs: l[l.length - 1],
+          },
+        ];
+      }),
+    ),
     generatorCpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
   };
   process.stdout.write(JSON.stringify(result) + '\n');

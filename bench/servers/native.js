@@ -15,6 +15,8 @@ if (!mod || typeof mod.TunnelServer !== 'function') skip('index.js does not expo
   const options = { port: 0, host: '127.0.0.1', auth: { token: TOKEN } };
   // BENCH_NATIVE_METRICS=1: with the Prometheus endpoint (bench/ab.js compares it).
   if (process.env.BENCH_NATIVE_METRICS === '1') options.metrics = { path: '/metrics' };
+  // BENCH_NATIVE_OPTIONS: more options as JSON, e.g. '{"maxInFlight":1024}' (bench/ab.js: label=dir,BENCH_NATIVE_OPTIONS={"maxInFlight":1024}).
+  Object.assign(options, JSON.parse(process.env.BENCH_NATIVE_OPTIONS || '{}'));
   const s = new mod.TunnelServer(options);
   for (const [id, fn] of Object.entries(handlers.tasks)) s.registerTask(id, fn);
   for (const [id, fn] of Object.entries(handlers.events)) s.registerEvent(id, fn);

@@ -86,6 +86,10 @@ function serverOptions(http, basePath, { store, taskRunner, logger, serializer }
   // The native server's own: the Prometheus endpoint and the access log.
   if (http.metrics !== undefined) options.metrics = http.metrics;
   if (http.onAccess !== undefined) options.onAccess = http.onAccess;
+  // Load shedding and compression.
+  for (const key of ['maxConnections', 'maxInFlight', 'retryAfterSeconds', 'compression']) {
+    if (http[key] !== undefined) options[key] = http[key];
+  }
   return options;
 }
 

@@ -33,6 +33,16 @@ pub struct ServerConfig {
     /// How long a keep-alive connection may wait for its next request, in
     /// milliseconds; 0 means no limit. Default: Node's `keepAliveTimeout`.
     pub keep_alive_timeout_ms: Option<u64>,
+    /// Connections past this many are closed as soon as they are accepted;
+    /// `None`: no limit.
+    pub max_connections: Option<usize>,
+    /// Calls queued for or running in JavaScript past this many are answered
+    /// 503 from Rust; `None`: no limit.
+    pub max_in_flight: Option<usize>,
+    /// The `Retry-After` of those 503s, in seconds; default 1.
+    pub retry_after_secs: Option<u64>,
+    /// Compressed answers (gzip, brotli) by `Accept-Encoding`; `None`: off.
+    pub compression: Option<CompressionConfig>,
     /// The health and readiness probes (`health`); `None`: no probe is served.
     pub health: Option<HealthConfig>,
     /// HTTPS on the same port; `None`: plain HTTP.
@@ -41,6 +51,33 @@ pub struct ServerConfig {
     pub metrics: Option<MetricsConfig>,
     /// Finished requests are recorded for `onAccess`.
     pub access_log: bool,
+}
+
+/// Default `Retry-After` of a 503 past `maxInFlight`: one second.
+pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
+
+/// `compression`: which answers are compressed, and how hard.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CompressionConfig {
+    /// Whole answers shorter than this many bytes go uncompressed.
+    pub threshold: usize,
+    /// gzip level, 1 (fastest) to 9 (smallest).
+    pub gzip_level: u32,
+    /// brotli quality, 0 (fastest) to 11 (smallest).
+    pub brotli_level: u32,
+}
+
+impl Default for CompressionConfig {
+    /// 1 KiB; zlib's default level; brotli quality 4, the usual choice for
+    /// answers compressed as they are served (11 takes ~50x longer).
+    fn default() -> Self {
+        CompressionConfig {
+            threshold: 1024,
+            gzip_level: 6,
+            brotli_level: 4,
+        }
+    }
 }
 
 /// `metrics: { path, port }`: where the Prometheus text is served.
@@ -139,6 +176,11 @@ impl ServerConfig {
             self.keep_alive_timeout_ms
                 .unwrap_or(DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
         )
+    }
+
+    /// The `Retry-After` of a 503 past `max_in_flight`, in seconds.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after_secs.unwrap_or(DEFAULT_RETRY_AFTER_SECS)
     }
 
     pub fn max_json_bytes(&self) -> usize {
@@ -267,6 +309,22 @@ mod tests {
             cfg.cors.expect("cors").origin,
             OriginSpec::List(vec!["https://a".into()])
         );
+    }
+
+    #[test]
+    fn shedding_and_compression_are_off_unless_configured() {
+        let cfg = ServerConfig::from_json("{}").expect("empty config");
+        assert_eq!((cfg.max_connections, cfg.max_in_flight), (None, None));
+        assert_eq!(cfg.retry_after_secs(), 1);
+        assert!(cfg.compression.is_none());
+        let cfg = ServerConfig::from_json(
+            r#"{"maxConnections":2,"maxInFlight":3,"retryAfterSecs":5,"compression":{"threshold":10}}"#,
+        )
+        .expect("config");
+        assert_eq!((cfg.max_connections, cfg.max_in_flight), (Some(2), Some(3)));
+        assert_eq!(cfg.retry_after_secs(), 5);
+        let c = cfg.compression.expect("compression");
+        assert_eq!((c.threshold, c.gzip_level, c.brotli_level), (10, 6, 4));
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub enum ProtocolError {
     EventNotExposed(String),
     RequestAborted,
     InternalError,
+    /// Past `maxInFlight`: answered without waking JavaScript.
+    Overloaded,
     /// A JSON body that does not parse; JS decides it, as it parses bodies.
     InvalidJson,
 }
@@ -64,6 +66,7 @@ impl ProtocolError {
             | ProtocolError::TaskNotExposed(_)
             | ProtocolError::EventNotExposed(_) => 403,
             ProtocolError::RequestAborted => 499,
+            ProtocolError::Overloaded => 503,
             ProtocolError::InvalidJson => 400,
         }
     }
@@ -82,6 +85,7 @@ impl ProtocolError {
             | ProtocolError::EventNotExposed(_) => "FORBIDDEN",
             ProtocolError::RequestAborted => "REQUEST_ABORTED",
             ProtocolError::InternalError => "INTERNAL_ERROR",
+            ProtocolError::Overloaded => "OVERLOADED",
             ProtocolError::InvalidJson => "INVALID_JSON",
         }
     }
@@ -100,6 +104,7 @@ impl ProtocolError {
             ProtocolError::EventNotExposed(id) => format!("Event {id} not exposed"),
             ProtocolError::RequestAborted => "Client Closed Request".into(),
             ProtocolError::InternalError => "Internal Error".into(),
+            ProtocolError::Overloaded => "Server busy".into(),
             ProtocolError::InvalidJson => "Invalid JSON body".into(),
         }
     }

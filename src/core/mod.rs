@@ -11,6 +11,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod cors;
+pub mod encoding;
 pub mod envelope;
 pub mod exposure;
 pub mod headers;

@@ -85,6 +85,13 @@ async fn origin_decision(state: &ServerState, origin: Option<&str>) -> OriginDec
     state.cors.resolve_origin(origin, dynamic)
 }
 
+/// The origin decision without asking JS (a shed call's).
+#[cold]
+#[inline(never)]
+fn static_origin(state: &ServerState, origin: Option<&str>) -> OriginDecision {
+    state.cors.resolve_origin(origin, None)
+}
+
 /// The one entry point: every request under any path comes here. A body
 /// left unread is drained by the connection after the answer. What the
 /// request was routed as is noted in `noted`, for the metrics.
@@ -123,7 +130,17 @@ pub async fn handle(
         return answer::preflight(&cors);
     }
 
-    let decision = origin_decision(state, origin.as_deref()).await;
+    // Past `maxInFlight` a call is shed before anything that could wake JS
+    // (a dynamic CORS origin, which the 503 then goes without; auth
+    // validators) or read its body.
+    let shed = matches!(route, Route::Task(_) | Route::Event(_))
+        && parts.method == Method::POST
+        && state.in_flight.is_full();
+    let decision = if shed {
+        static_origin(state, origin.as_deref())
+    } else {
+        origin_decision(state, origin.as_deref()).await
+    };
     let mut cors = Vec::with_capacity(4);
     state.cors.actual_headers(&decision, &mut cors);
 
@@ -147,6 +164,9 @@ pub async fn handle(
         request_id: HeaderValue::from_str(request_id).ok(),
     };
     drop(sent);
+    if shed {
+        return state.in_flight.overloaded(&ex.headers());
+    }
 
     noted.set(match route {
         Route::Task(_) => RequestKind::Task,
@@ -228,6 +248,10 @@ pub async fn handle(
         request_id: ex.id().to_string(),
         headers: parts.headers,
     });
+    // Held until the reply comes or the client goes away.
+    let Some(_admitted) = state.in_flight.admit() else {
+        return state.in_flight.overloaded(&ex.headers());
+    };
     let (tx, rx) = oneshot::channel();
     let _in_flight = state.metrics.call();
     let ticket = state.dispatch.submit(Call {

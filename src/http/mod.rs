@@ -45,6 +45,7 @@
 pub mod access;
 mod answer;
 mod body;
+mod compress;
 mod conn;
 mod dispatch;
 /// The HTTP/1.1 codec; public for the fuzz targets (`fuzz/`).
@@ -55,6 +56,7 @@ mod health;
 pub mod metrics;
 mod served;
 mod server;
+mod shed;
 mod state;
 pub mod stream;
 /// The `tls` option as a rustls configuration.

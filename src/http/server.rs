@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
@@ -15,6 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::core::config::ServerConfig;
 
 use super::conn;
+use super::shed::{Admission, ConnSlot};
 use super::state::{worker_count, ServerState};
 
 /// A server accepting on its own tokio runtime.
@@ -176,16 +178,20 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    let slot = match state.connections.admit() {
+                        // Past `maxConnections`: closed at once, as Node's
+                        // `server.maxConnections` does.
+                        Admission::Refused => continue,
+                        Admission::Unlimited => None,
+                        Admission::Slot(slot) => Some(slot),
+                    };
                     let _ = stream.set_nodelay(true);
                     match &state.tls {
-                        None => tokio::spawn(conn::serve(stream, Arc::clone(&state), stop.clone(), live.clone())),
-                        Some(tls) => tokio::spawn(conn::serve_tls(
-                            stream,
-                            Arc::clone(tls),
-                            Arc::clone(&state),
-                            stop.clone(),
-                            live.clone(),
-                        )),
+                        None => spawn_conn(conn::serve(stream, Arc::clone(&state), stop.clone(), live.clone()), slot),
+                        Some(tls) => spawn_conn(
+                            conn::serve_tls(stream, Arc::clone(tls), Arc::clone(&state), stop.clone(), live.clone()),
+                            slot,
+                        ),
                     };
                 }
                 // Out of descriptors or similar: let connections close
@@ -201,6 +207,18 @@ async fn accept_loop(
     drop(live);
     // Idle connections close at once; busy ones after their answer.
     let _ = all_closed.recv().await;
+}
+
+/// Serves a connection, holding its `maxConnections` place (if any) until
+/// it ends.
+fn spawn_conn<F: Future<Output = ()> + Send + 'static>(serving: F, slot: Option<ConnSlot>) {
+    match slot {
+        None => drop(tokio::spawn(serving)),
+        Some(slot) => drop(tokio::spawn(async move {
+            serving.await;
+            drop(slot);
+        })),
+    }
 }
 
 impl RunningServer {

@@ -18,8 +18,10 @@ use crate::core::health::Probes;
 use crate::core::router::Router as PathRouter;
 
 use super::access::AccessLog;
+use super::compress::Compression;
 use super::dispatch::Dispatch;
 use super::metrics::{Metrics, MetricsEndpoint};
+use super::shed::{ConnLimit, InFlight};
 
 /// Everything a request needs, built once at start-up.
 pub struct ServerState {
@@ -36,6 +38,12 @@ pub struct ServerState {
     pub envelopes_in_js: bool,
     pub registry: Arc<ArcSwap<Registry>>,
     pub dispatch: Arc<dyn Dispatch>,
+    /// `maxInFlight`: calls admitted to the dispatcher.
+    pub in_flight: InFlight,
+    /// `maxConnections`: connections open.
+    pub connections: ConnLimit,
+    /// `compression`; `None`: answers go as handled.
+    pub compression: Option<Compression>,
     /// The health and readiness probes, when configured.
     pub probes: Option<Probes>,
     /// Set once the server stops accepting; read only by the probes.
@@ -67,6 +75,9 @@ impl ServerState {
             envelopes_in_js: cfg.custom_serializer,
             registry,
             dispatch,
+            in_flight: InFlight::new(cfg.max_in_flight, cfg.retry_after_secs()),
+            connections: ConnLimit::new(cfg.max_connections),
+            compression: cfg.compression.as_ref().map(Compression::new),
             probes: Probes::new(cfg.health.as_ref()),
             draining: AtomicBool::new(false),
             metrics: Arc::new(Metrics::new(metrics_shards(cfg))),

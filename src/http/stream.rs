@@ -20,6 +20,7 @@ use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
 use super::body::RequestBody;
+use super::compress::Encoding;
 
 /// Bytes a writer may queue ahead of the socket before it is told to pause.
 pub const HIGH_WATER: usize = 256 * 1024;
@@ -168,6 +169,8 @@ pub struct ChunkStream {
     credit: Arc<Credit>,
     on_resume: Box<dyn Fn() + Send + Sync>,
     on_gone: Option<Box<dyn FnOnce() + Send + Sync>>,
+    /// Set when the answer is compressed on the way out (`compress.rs`).
+    pub(super) encoding: Option<Encoding>,
 }
 
 /// A streamed answer's two ends. `on_resume` runs when a paused writer may
@@ -189,6 +192,7 @@ pub fn chunk_stream(
             credit,
             on_resume,
             on_gone: Some(on_gone),
+            encoding: None,
         },
     )
 }
@@ -201,13 +205,25 @@ impl http_body::Body for ChunkStream {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let next = if self.encoding.is_some() {
+            self.poll_encoded(cx)
+        } else {
+            self.poll_chunk(cx)
+        };
+        next.map(|data| data.map(|data| Ok(Frame::data(data))))
+    }
+}
+
+impl ChunkStream {
+    /// The next chunk the writer queued; `None` at the end.
+    pub(super) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         match self.rx.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Chunk::Data(data))) => {
                 if self.credit.taken(data.len()) {
                     (self.on_resume)();
                 }
-                Poll::Ready(Some(Ok(Frame::data(data))))
+                Poll::Ready(Some(data))
             }
             // The end, or a writer that vanished: either way the answer ends
             // cleanly, as the reference ends it when its source fails.

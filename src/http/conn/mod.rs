@@ -29,6 +29,7 @@ use self::send::{encode_whole, write_streamed};
 pub(crate) use self::tls::serve_tls;
 use super::answer::Body;
 use super::body::RequestBody;
+use super::compress::Encoded;
 use super::h1::{self, Decoder, Framing, Head, Refusal};
 use super::handler::handle;
 use super::served::{self, Served};
@@ -211,6 +212,8 @@ async fn exchange<T: Transport>(
     let method = request.method().clone();
     let version = request.version();
     let (parts, ()) = request.into_parts();
+    // `compression`: the coding is chosen from the head, applied to the answer.
+    let accepted = (state.compression.as_ref()).map(|c| c.accepted(&parts.method, &parts.headers));
 
     if expect_continue {
         // Node answers `expect: 100-continue` at once, before any handler.
@@ -250,6 +253,13 @@ async fn exchange<T: Transport>(
         }
     };
     drop(answering);
+    let answer = match (&state.compression, accepted) {
+        (Some(compression), Some(accepted)) => match compression.encode(accepted, answer) {
+            Encoded::Ready(answer) => answer,
+            Encoded::Later(answer) => answer.await,
+        },
+        _ => answer,
+    };
 
     let (parts, body) = answer.into_parts();
     served.answer(&parts);
