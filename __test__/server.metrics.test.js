@@ -353,3 +353,34 @@ test('with tls: the metrics path answers over https on the server port, over htt
     await apart.server.close();
   }
 });
+
+test('a call shed past maxInFlight is counted as its kind, with its 503', async () => {
+  const gate = deferred();
+  const entered = deferred();
+  const { server, url } = await start(
+    { maxInFlight: 1 },
+    {
+      'app.wait': async () => {
+        entered.resolve();
+        await gate.promise;
+        return 'done';
+      },
+    },
+  );
+  try {
+    const pending = call(url, 'app.wait', null);
+    await entered.promise;
+    assert.equal((await call(url, 'app.add', { a: 1, b: 2 })).status, 503);
+    gate.resolve();
+    assert.equal((await pending).status, 200);
+    const s = await until(
+      () => server.stats(),
+      (v) => v.requests.task['200'] === 1,
+      'both counted',
+    );
+    assert.equal(s.requests.task['503'], 1);
+    assert.deepEqual(s.requests.other, {});
+  } finally {
+    await server.close();
+  }
+});

@@ -164,16 +164,17 @@ pub async fn handle(
         request_id: HeaderValue::from_str(request_id).ok(),
     };
     drop(sent);
-    if shed {
-        return state.in_flight.overloaded(&ex.headers());
-    }
-
+    // Before the shedding: a shed call counts as the call it was.
     noted.set(match route {
         Route::Task(_) => RequestKind::Task,
         Route::Event(_) => RequestKind::Event,
         Route::Discovery => RequestKind::Discovery,
         Route::UnknownUnderBase | Route::Outside => RequestKind::Other,
     });
+    if shed {
+        return state.in_flight.overloaded(&ex.headers());
+    }
+
     let (kind, id) = match route {
         Route::Task(id) => (Kind::Task, id),
         Route::Event(id) => (Kind::Event, id),
