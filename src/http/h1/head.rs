@@ -177,11 +177,17 @@ fn crlf_only(head: &[u8]) -> bool {
 /// values share them, uncopied).
 pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
     // Leading empty lines before a request line are tolerated (RFC 9112 2.2),
-    // as both llhttp and hyper tolerate them.
-    let blank = buf
-        .iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count();
+    // as both llhttp and hyper tolerate them; a CR that does not end a line
+    // is refused there, as they refuse it (a CR last waits for its LF).
+    let mut blank = 0;
+    loop {
+        match (buf.get(blank), buf.get(blank + 1)) {
+            (Some(b'\n'), _) => blank += 1,
+            (Some(b'\r'), Some(b'\n')) => blank += 2,
+            (Some(b'\r'), Some(_)) => return Err(Refusal::Bad),
+            _ => break,
+        }
+    }
     if blank > 0 {
         let _ = buf.split_to(blank);
     }

@@ -171,3 +171,16 @@ fn connection_rules_per_version() {
         Framing::Chunked
     );
 }
+
+#[test]
+fn a_bare_cr_before_the_request_line_is_refused() {
+    // Node and hyper refuse it; empty lines there are skipped.
+    assert_eq!(
+        parse("\rPOST / HTTP/1.1\r\nhost: h\r\n\r\n").err(),
+        Some(Refusal::Bad)
+    );
+    assert!(matches!(parse("\r"), Ok(None)));
+    assert!(parse("\r\n\nGET / HTTP/1.1\r\nhost: h\r\n\r\n")
+        .expect("valid")
+        .is_some());
+}
