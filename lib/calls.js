@@ -9,7 +9,6 @@ const { RequestContext, answerStarted, answeredByHandler, watchesSignal, release
 const { isReadable, isStreamingResponse } = require('./streams.js');
 const { logError } = require('./logging.js');
 const {
-  joinable,
   defaultAbortReason,
   isCancellation,
   ProtocolError,
@@ -51,15 +50,15 @@ class Calls {
     this._reason = () => this.reason();
   }
 
-  /** Runs a call whose body is JSON text still to parse. */
-  run(kind, ticket, entry, bodyKind, text) {
+  /** Runs a call whose body is JSON text still to parse (`jsonText`: with `JSON.parse`, see lib/codec.js). */
+  run(kind, ticket, entry, bodyKind, text, jsonText) {
     if (!entry || !entry.fn || (bodyKind !== BODY_JSON && kind === KIND_TASK)) {
       this.runParsed(kind, ticket, entry, bodyKind, undefined);
       return;
     }
     let value;
     try {
-      value = this._codec.parse(text);
+      value = jsonText ? JSON.parse(text) : this._codec.parse(text);
     } catch {
       this._answers.answer(ticket, 400, this._codec.invalidJson);
       return;
@@ -225,12 +224,12 @@ class Calls {
       return;
     }
     this.done(ticket, ctx);
-    // Without a serializer, results are written together at the end of the
-    // round; not while a batch of large calls runs call by call (their
-    // results go out one by one, so they need not all be alive at once).
-    if (this._codec.plainJson && !this._answers.holding && (kind === KIND_TASK || returnPayload)) {
+    // Results written as JSON go together at the end of the round; not while
+    // a batch of large calls runs call by call (their results go out one by
+    // one, so they need not all be alive at once).
+    if (!this._answers.holding && (kind === KIND_TASK || returnPayload)) {
       const value = kind === KIND_TASK || result !== undefined ? result : input;
-      if (joinable(value)) {
+      if (this._codec.joins(value)) {
         this._answers.join(ticket, kind, id, ctx, value);
         return;
       }

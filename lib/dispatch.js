@@ -91,7 +91,7 @@ class Dispatcher {
           }
           const length = batch.length;
           if (length === 0) this._calls.runParsed(kind, ticket, entry, batch.bodyKind, undefined);
-          else this._calls.run(kind, ticket, entry, batch.bodyKind, batch.text());
+          else this._calls.run(kind, ticket, entry, batch.bodyKind, batch.text(), batch.jsonText);
           if (length >= LARGE_CALL && batch.hasNext()) {
             // Let this call's promise jobs (and so its answer) run before
             // the next call is parsed: a batch of large inputs then does not

@@ -8,6 +8,7 @@ const { healthConfig } = require('./health.js');
 const { normalizeTls } = require('./tls.js');
 
 const { checkObserveOptions } = require('./observe.js');
+const { jsonRuleOf } = require('./serializer-json.js');
 
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -184,8 +185,9 @@ function normalizeOptions(options) {
   if (options.tls !== undefined && options.tls !== null) config.tls = normalizeTls(options.tls, fail);
   checkObserveOptions(options, config, extras);
   checkProduction(options, config);
-  // Without a serializer, small JSON bodies may arrive joined per batch.
-  config.plainJsonCalls = extras.serializer === null;
+  // Which JSON bodies JS reads with JSON.parse (small ones joined per batch).
+  if (extras.serializer === null) config.jsonCalls = 'plain';
+  else config.jsonCalls = jsonRuleOf(extras.serializer) === null ? 'serializer' : 'runnerPlain';
   refuseLoneSurrogates(config, 'invalid server configuration');
   return { config, extras };
 }

@@ -10,6 +10,7 @@
 const {
   KIND_VALUES,
   FLAG_JOINED,
+  FLAG_JSON_TEXT,
   FLAG_VALUES_ASCII,
   RECORD_KIND,
   RECORD_FLAGS,
@@ -92,7 +93,12 @@ class BatchReader {
 
   /** A call's body kind (BODY_*). */
   get bodyKind() {
-    return this.flags & ~FLAG_JOINED;
+    return this.flags & ~(FLAG_JOINED | FLAG_JSON_TEXT);
+  }
+
+  /** Whether a call's body (not joined) may be read with `JSON.parse` (lib/serializer-json.js). */
+  get jsonText() {
+    return (this.flags & FLAG_JSON_TEXT) !== 0;
   }
 
   /** Whether a call's body is in the batch's values record (see joinedValue). */

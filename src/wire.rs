@@ -42,6 +42,12 @@ pub const KIND_VALUES: u8 = 12;
 /// Flag of a call whose body is the next element of the batch's values
 /// record rather than the record's own bytes.
 pub const FLAG_JOINED: u8 = 0x80;
+/// Flag of a call whose body JS may read with `JSON.parse` (one JSON value
+/// its serializer reads as `JSON.parse` does); joined calls are such calls.
+pub const FLAG_JSON_TEXT: u8 = 0x40;
+/// JSON bodies shorter than this that JS may read with `JSON.parse` are
+/// joined into the batch's values record.
+pub const JOINED_BELOW: usize = 4096;
 /// Flag of a values record whose text is ASCII (JS may decode it as Latin-1).
 pub const FLAG_VALUES_ASCII: u8 = 1;
 /// Flag of an origin record when the request sent an origin.

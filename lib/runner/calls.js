@@ -9,6 +9,7 @@ const { cancellationError } = require('./peer.js');
 const { ProtocolError } = require('../../index.js');
 const { errorMessage } = require('../logging.js');
 const { safeLog } = require('./log.js');
+const { JSON_RULE, jsonRuleOf } = require('../serializer-json.js');
 const { toProtocolError } = require('./errors.js');
 const { ExposureRequestContext, ExposureRequest, withUserContexts } = require('./context.js');
 
@@ -19,9 +20,15 @@ const { ExposureRequestContext, ExposureRequest, withUserContexts } = require('.
 // serializer handed to the TunnelServer writes it as `undefined`.
 const UNDEFINED_RESULT = Object.freeze({ undefinedResult: true });
 
-/** The app's serializer, writing UNDEFINED_RESULT as `result: undefined`. */
+/**
+ * The app's serializer, writing UNDEFINED_RESULT as `result: undefined`;
+ * where the app's is Runner's own, the server writes as JSON what it writes
+ * as JSON (lib/serializer-json.js).
+ */
 function answerSerializer(serializer) {
+  const rule = jsonRuleOf(serializer);
   return {
+    [JSON_RULE]: rule && { isPlain: (value) => value !== UNDEFINED_RESULT && rule.isPlain(value) },
     parse: (text) => serializer.parse(text),
     stringify: (value) =>
       serializer.stringify(

@@ -14,9 +14,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::body::BodyKind;
 use crate::core::exposure::Kind;
-use crate::core::json;
 use crate::http::metrics::Metrics;
 use crate::http::stream::{PullWindow, Pulled, StreamWriter};
 use crate::http::{Call, Reply, RequestMeta};
@@ -25,10 +23,6 @@ use crate::wire::*;
 use super::lock;
 use super::ready::QueueClock;
 use super::records::{latin1_bytes, HeldChunks, Values};
-
-/// Bodies this large or larger stay in their own record: a large input is
-/// parsed on its own, when its call runs.
-const JOIN_BELOW: usize = 4096;
 
 pub enum Job {
     Call(u32, Call, Option<Arc<PullWindow>>),
@@ -123,23 +117,18 @@ pub struct Inbox {
     /// Since when JS has owed a look at the queue, for the readiness probe.
     pub(super) clock: QueueClock,
     next_ticket: AtomicU32,
-    /// Bodies are parsed as plain JSON (no custom serializer), so those of a
-    /// batch may be joined into one array.
-    join_values: bool,
     /// Counts the batches JS takes and how long they waited.
     pub metrics: Arc<Metrics>,
 }
 
 impl Inbox {
-    /// `join_values`: JS parses bodies with `JSON.parse`, so those of small
-    /// calls may reach it joined into one array per batch.
     #[cfg(test)]
-    pub fn new(join_values: bool) -> Arc<Inbox> {
-        Inbox::with_metrics(join_values, Arc::new(Metrics::new(1)))
+    pub fn new() -> Arc<Inbox> {
+        Inbox::with_metrics(Arc::new(Metrics::new(1)))
     }
 
     /// An inbox counting into the server's `metrics`.
-    pub fn with_metrics(join_values: bool, metrics: Arc<Metrics>) -> Arc<Inbox> {
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Arc<Inbox> {
         let (sender, receiver) = std_mpsc::channel();
         Arc::new(Inbox {
             sender,
@@ -151,7 +140,6 @@ impl Inbox {
             scheduled: AtomicBool::new(false),
             clock: QueueClock::new(),
             next_ticket: AtomicU32::new(1),
-            join_values,
             metrics,
         })
     }
@@ -234,15 +222,15 @@ impl Inbox {
                         Kind::Event => KIND_EVENT,
                     };
                     let flags = call.body_kind as u8;
-                    if self.join_values
-                        && call.body_kind == BodyKind::Json
-                        && call.body.len() < JOIN_BELOW
-                        && !call.body.is_empty()
-                        && json::is_one_value(&call.body)
-                    {
+                    if call.json_text && call.body.len() < JOINED_BELOW {
                         values.push(&call.body);
                         write_header(out, kind, flags | FLAG_JOINED, ticket, call.handler, 0);
                     } else {
+                        let flags = if call.json_text {
+                            flags | FLAG_JSON_TEXT
+                        } else {
+                            flags
+                        };
                         write_record(out, kind, flags, ticket, call.handler, &call.body);
                     }
                     pending.insert(

@@ -5,11 +5,12 @@
 // Deny, not forbid: the `#[napi]` expansions allow unsafe for their own FFI glue.
 #![deny(unsafe_code)]
 
-use napi::bindgen_prelude::Utf16String;
+use napi::bindgen_prelude::{BufferSlice, Utf16String};
 use napi_derive::napi;
 
 use crate::core::body::BodyKind;
 use crate::core::envelope;
+use crate::core::json;
 use crate::core::exposure::Kind;
 use crate::wire;
 
@@ -41,6 +42,8 @@ pub const KIND_AUTH_FAILED: u32 = wire::KIND_AUTH_FAILED as u32;
 pub const KIND_VALUES: u32 = wire::KIND_VALUES as u32;
 #[napi]
 pub const FLAG_JOINED: u32 = wire::FLAG_JOINED as u32;
+#[napi]
+pub const FLAG_JSON_TEXT: u32 = wire::FLAG_JSON_TEXT as u32;
 #[napi]
 pub const FLAG_VALUES_ASCII: u32 = wire::FLAG_VALUES_ASCII as u32;
 #[napi]
@@ -95,6 +98,15 @@ pub const INVALID_JSON_BODY: &str = envelope::INVALID_JSON_BODY;
 /// The error code of a call to an id that has no handler.
 #[napi]
 pub const NOT_FOUND_CODE: &str = envelope::NOT_FOUND_CODE;
+
+/// Whether the native side marks a JSON body as text JS may read with
+/// `JSON.parse` when the serializer is Runner's own
+/// (`core::json::is_runner_plain_value`); exported so that JS checks the
+/// rule against that serializer (`__test__/serializer-json.property.test.js`).
+#[napi]
+pub fn is_runner_plain_json(body: BufferSlice) -> bool {
+    json::is_runner_plain_value(&body)
+}
 
 /// `Task {id} not found` (`Event ...` for `KIND_EVENT`): the message of a
 /// call whose handler was unregistered after the native side looked it up.

@@ -74,7 +74,7 @@ impl NativeServer {
     pub fn new(config: serde_json::Value, on_jobs: Function<'_, (), ()>) -> Result<Self> {
         let config = server_config(config)?.leaving_a_core_to_js();
         let metrics = Arc::new(Metrics::new(metrics_shards(&config)));
-        let inbox = Inbox::with_metrics(config.plain_json_calls, metrics.clone());
+        let inbox = Inbox::with_metrics(metrics.clone());
         // Weak: the function alone never keeps the event loop alive; the JS
         // wrapper holds a handle while listening.
         let wake: WakeFn = on_jobs

@@ -22,9 +22,9 @@ pub struct ServerConfig {
     /// The user's serializer writes something other than plain JSON, so the
     /// envelopes the server writes itself must go through it.
     pub custom_serializer: bool,
-    /// Request bodies are parsed with `JSON.parse` (no user serializer), so
-    /// small ones may reach JS joined into one array per batch.
-    pub plain_json_calls: bool,
+    /// How JS reads JSON request bodies, so which of them it may read with
+    /// `JSON.parse` (and small ones joined into one array per batch).
+    pub json_calls: JsonCalls,
     /// Tokio worker threads; 0 picks the default.
     pub worker_threads: usize,
     /// How long a client may take to send a whole request (head and body),
@@ -51,6 +51,36 @@ pub struct ServerConfig {
     pub metrics: Option<MetricsConfig>,
     /// Finished requests are recorded for `onAccess`.
     pub access_log: bool,
+}
+
+/// How JS reads the JSON body of a call.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum JsonCalls {
+    /// With a serializer of the user's: no body is known to be plain JSON.
+    #[default]
+    Serializer,
+    /// With `JSON.parse` (no serializer): every body that is one JSON value.
+    Plain,
+    /// With Runner's own `Serializer`: bodies it reads as `JSON.parse` does
+    /// (`core::json::is_runner_plain_value`) are read with `JSON.parse`.
+    RunnerPlain,
+}
+
+impl JsonCalls {
+    /// Whether JS may read `body` with `JSON.parse`, joined with others
+    /// when it is shorter than [`crate::wire::JOINED_BELOW`]. Without a
+    /// serializer only those are looked at: a longer one is read alone with
+    /// `JSON.parse` either way.
+    pub fn reads_as_json(self, body: &[u8]) -> bool {
+        match self {
+            JsonCalls::Serializer => false,
+            JsonCalls::Plain => {
+                body.len() < crate::wire::JOINED_BELOW && super::json::is_one_value(body)
+            }
+            JsonCalls::RunnerPlain => super::json::is_runner_plain_value(body),
+        }
+    }
 }
 
 /// Default `Retry-After` of a 503 past `maxInFlight`: one second.

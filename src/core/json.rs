@@ -1,6 +1,7 @@
 //! Recognising JSON text without building it: enough to know that a body is
 //! exactly one JSON value that `JSON.parse` accepts, so that several such
-//! bodies can be joined into one array and parsed with one call; and
+//! bodies can be joined into one array and parsed with one call, and whether
+//! Runner's `Serializer` would read it exactly as `JSON.parse` does; and
 //! splitting the array JS writes the results of several calls into
 //! (`array`).
 
@@ -18,10 +19,45 @@ const MAX_DEPTH: usize = 64;
 /// grammar of ECMA-404, which `JSON.parse` implements. `false` can also mean
 /// "not sure" (nesting deeper than 64); it never means valid.
 pub fn is_one_value(bytes: &[u8]) -> bool {
+    scan_one_value(bytes, Keys::Any)
+}
+
+/// Whether `bytes` is one JSON value (as [`is_one_value`]) that Runner's
+/// `Serializer` (`@bluelibs/runner` 5.5, default options) parses into exactly
+/// what `JSON.parse` gives: no object key it reads specially (see
+/// [`is_runner_marker_key`]) and no key written with an escape (it could
+/// spell one). Its depth limit (1000) is far above [`MAX_DEPTH`].
+pub fn is_runner_plain_value(bytes: &[u8]) -> bool {
+    scan_one_value(bytes, Keys::NoRunnerMarkers)
+}
+
+/// The keys Runner's `Serializer` does not read as plain data: `__type` (a
+/// typed value), `__graph` (a reference graph), keys it unescapes (prefixed
+/// `$runner.escape::`) and the keys it drops against prototype pollution.
+pub fn is_runner_marker_key(key: &[u8]) -> bool {
+    matches!(
+        key,
+        b"__type" | b"__graph" | b"__proto__" | b"constructor" | b"prototype"
+    ) || key.starts_with(b"$runner.escape::")
+}
+
+/// Which object keys a value may have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    Any,
+    NoRunnerMarkers,
+}
+
+fn scan_one_value(bytes: &[u8], keys: Keys) -> bool {
     if std::str::from_utf8(bytes).is_err() {
         return false;
     }
-    let mut scan = Scan { bytes, at: 0 };
+    let mut scan = Scan {
+        bytes,
+        at: 0,
+        keys,
+        escaped: false,
+    };
     scan.skip_ws();
     if !scan.value() {
         return false;
@@ -33,6 +69,9 @@ pub fn is_one_value(bytes: &[u8]) -> bool {
 struct Scan<'a> {
     bytes: &'a [u8],
     at: usize,
+    keys: Keys,
+    /// Whether the last string scanned held an escape.
+    escaped: bool,
 }
 
 /// The containers a value is inside, innermost last: one bit per level
@@ -164,7 +203,17 @@ impl Scan<'_> {
 
     /// `"name"` then `:`, inside an object.
     fn key(&mut self) -> bool {
+        let start = self.at + 1;
         if self.peek() != Some(b'"') || !self.string() {
+            return false;
+        }
+        if self.keys == Keys::NoRunnerMarkers
+            && (self.escaped
+                || self
+                    .bytes
+                    .get(start..self.at - 1)
+                    .is_none_or(is_runner_marker_key))
+        {
             return false;
         }
         self.skip_ws();
@@ -182,7 +231,14 @@ impl Scan<'_> {
 
     fn string(&mut self) -> bool {
         self.at += 1; // the opening quote
+        self.escaped = false;
         loop {
+            // Most of a string is bytes that stand for themselves.
+            let rest = &self.bytes[self.at.min(self.bytes.len())..];
+            self.at += rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(rest.len());
             let Some(b) = self.peek() else {
                 return false;
             };
@@ -190,6 +246,7 @@ impl Scan<'_> {
             match b {
                 b'"' => return true,
                 b'\\' => {
+                    self.escaped = true;
                     let Some(e) = self.peek() else {
                         return false;
                     };
@@ -322,5 +379,44 @@ mod tests {
             "}".repeat(MAX_DEPTH + 1)
         );
         assert!(!is_one_value(objects.as_bytes()));
+    }
+
+    #[test]
+    fn runner_plain_values_have_no_marker_keys() {
+        for ok in [
+            r#"{"input":{"a":1,"b":2}}"#,
+            r#"{"input":{"kind":"__type","x":["__graph","$runner.escape::a"]}}"#, // values, not keys
+            r#"{"_type":1,"__typ":2,"__types":3,"type":4,"Constructor":5,"proto":6,"__ref":7}"#,
+            r#"{"$runner.escape:":1,"$runner":2}"#,
+            r#"{"a":"\u005f_type"}"#, // an escape in a value is fine
+            "[1,\"x\",null]",
+            "\"__type\"",
+        ] {
+            assert!(is_runner_plain_value(ok.as_bytes()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn marker_and_escaped_keys_are_not_runner_plain() {
+        for marked in [
+            r#"{"__type":"Date","value":"2020-01-01T00:00:00.000Z"}"#,
+            r#"{"input":{"__type":"BigInt","value":"1"}}"#,
+            r#"{"__graph":true,"version":1,"root":{"__ref":"obj_1"},"nodes":{}}"#,
+            r#"{"input":{"__proto__":{"polluted":true}}}"#,
+            r#"{"input":[{"constructor":{"prototype":{}}}]}"#,
+            r#"{"a":{"b":{"prototype":1}}}"#,
+            r#"{"$runner.escape::__type":"x"}"#,
+            r#"{"$runner.escape::":"x"}"#,
+            r#"{"\u005f_type":"Date","value":"x"}"#, // spells __type
+            r#"{"a\nb":1}"#,                         // any escape in a key
+            r#"{"input":1,"__type":"x"}"#,
+        ] {
+            assert!(is_one_value(marked.as_bytes()), "{marked}");
+            assert!(!is_runner_plain_value(marked.as_bytes()), "{marked}");
+        }
+        assert!(
+            !is_runner_plain_value(b"{\"a\":1,}"),
+            "still one valid value"
+        );
     }
 }

@@ -31,6 +31,9 @@ pub struct Call {
     pub handler: u32,
     pub body_kind: BodyKind,
     pub body: Bytes,
+    /// JS may read `body` with `JSON.parse` (`JsonCalls::reads_as_json`,
+    /// decided here on the HTTP worker, not on the JS thread).
+    pub json_text: bool,
     /// The unread request body, for handlers that stream it themselves.
     pub body_stream: Option<RequestBody>,
     pub meta: Arc<RequestMeta>,

@@ -255,10 +255,12 @@ pub async fn handle(
     };
     let (tx, rx) = oneshot::channel();
     let _in_flight = state.metrics.call();
+    let json_text = body_kind == BodyKind::Json && state.json_calls.reads_as_json(&bytes);
     let ticket = state.dispatch.submit(Call {
         kind,
         handler,
         body_kind,
+        json_text,
         body: bytes,
         body_stream,
         meta,

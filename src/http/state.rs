@@ -11,7 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::core::auth::AuthCheck;
-use crate::core::config::ServerConfig;
+use crate::core::config::{JsonCalls, ServerConfig};
 use crate::core::cors::CorsPolicy;
 use crate::core::exposure::Registry;
 use crate::core::health::Probes;
@@ -29,6 +29,8 @@ pub struct ServerState {
     pub cors: CorsPolicy,
     pub auth: AuthCheck,
     pub max_json_bytes: usize,
+    /// Which JSON bodies JS reads with `JSON.parse`.
+    pub json_calls: JsonCalls,
     pub disable_discovery: bool,
     /// How long a request may take to arrive whole; `None`: no limit.
     pub request_timeout: Option<Duration>,
@@ -69,6 +71,7 @@ impl ServerState {
             cors: CorsPolicy::new(cfg.cors.clone()),
             auth: AuthCheck::new(cfg.auth.as_ref()),
             max_json_bytes: cfg.max_json_bytes(),
+            json_calls: cfg.json_calls,
             disable_discovery: cfg.disable_discovery,
             request_timeout: cfg.request_timeout(),
             keep_alive_timeout: cfg.keep_alive_timeout(),
