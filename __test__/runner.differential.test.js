@@ -489,3 +489,71 @@ describe('nativeExposure vs nodeExposure: CORS, basePath, limits, discovery swit
     );
   });
 });
+
+// nativeExposure reads bodies without the Serializer's markers with JSON.parse and writes plain
+// results with JSON.stringify (lib/serializer-json.js); every other body and result goes
+// through the Serializer. Either way the task must receive, and the client get, what
+// nodeExposure gives. rn.shape answers with a description of its input (types, prototypes, key
+// order) and a result of the kind `make` names.
+describe('nativeExposure vs nodeExposure: bodies and results on both sides of the JSON fast path', () => {
+  withPair({ auth: { token: TOKEN } }, {}, (p) => {
+    const shape = (input) => task('rn.shape', input);
+    const raw = (text) => post('/task/rn.shape', text);
+
+    it('plain bodies, small and large, with key orders JSON.parse keeps', async () => {
+      await both(p(), shape({ b: 1, a: [1, { c: null, 10: 'x', 2: 'y' }], 'é😀': -0 }), { status: 200 });
+      await both(p(), raw('{"input":{"a":1,"a":2,"b":{}}}'), { status: 200 }); // a duplicate key
+      await both(p(), raw(' \t{ "input" : [ 1 , "\\u00e9" , "\\ud800" ] }\r\n'), { status: 200 });
+      const big = { items: Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })) };
+      await both(p(), shape(big), { status: 200 }); // past the size joined per batch
+      await both(p(), raw('5'), { status: 200 }); // no input key: the body is the input
+    });
+
+    it('bodies with the Serializer’s markers: typed values, graphs, escaped and unsafe keys', async () => {
+      await both(p(), shape({ when: new Date(7), n: 5n, u: undefined, m: new Map([['k', 1]]) }), { status: 200 });
+      await both(p(), post('/task/rn.shape', serializer.serialize({ input: { a: 1 } })), { status: 200 });
+      await both(p(), shape({ __type: 'x', __graph: true, '$runner.escape::y': 1 }), { status: 200 }); // escaped by the client
+      await both(p(), raw('{"input":{"$runner.escape::__type":"Date","value":1}}'), { status: 200 });
+      await both(p(), raw('{"input":{"__proto__":{"polluted":1},"constructor":2,"prototype":3,"ok":4}}'), {
+        status: 200,
+      });
+      await both(p(), raw('{"input":{"\\u005f_type":"Date","value":"1970-01-01T00:00:00.000Z"}}'), { status: 200 });
+      await both(p(), raw('{"input":{"\\u0061":1}}'), { status: 200 }); // an escaped key that spells nothing special
+      const bigMarked = { at: new Date(1), pad: 'x'.repeat(5000) };
+      await both(p(), shape(bigMarked), { status: 200 });
+    });
+
+    it('bodies neither reads: invalid JSON and nesting past the Serializer’s limit', async () => {
+      await both(p(), raw('{"input":'), { status: 400 });
+      await both(p(), raw('\ufeff{"input":1}'), { status: 400 });
+      const deep = '{"input":' + '['.repeat(1001) + ']'.repeat(1001) + '}';
+      await both(p(), raw(deep), { status: 400 }); // the reference answers INVALID_JSON
+    });
+
+    for (const make of [
+      'plain',
+      'undefinedInside',
+      'hole',
+      'nan',
+      'bigint',
+      'date',
+      'instance',
+      'nullProto',
+      'toJSON',
+      'hiddenToJSON',
+      'markerKeys',
+      'unsafeKeys',
+      'boxed',
+      'symbolKey',
+      'deep',
+      'repeated',
+      'cycle',
+    ]) {
+      it(`a result of kind ${make} is written as the Serializer writes it`, async () => {
+        // A function (toJSON's) or a cycle cannot be written: the reference answers 500.
+        const status = make === 'cycle' || make === 'toJSON' ? 500 : 200;
+        await both(p(), shape({ make }), { status });
+      });
+    }
+  });
+});

@@ -54,6 +54,59 @@ const readCtx = (ctx) => {
  * options.tunnels: 'full' (default) | 'none' | 'client' (a client-mode tunnel only)
  * options.validator: register an auth validator task (x-api-key: let-me-in)
  */
+
+/** A description of a value that tells apart what JSON.parse and the Serializer might give. */
+function shapeOf(v, depth = 0) {
+  if (v === null || typeof v !== 'object') return typeof v === 'number' && Object.is(v, -0) ? '-0' : typeof v;
+  if (depth > 80) return 'deep';
+  const proto = Object.getPrototypeOf(v);
+  const kind = Array.isArray(v)
+    ? 'array'
+    : proto === Object.prototype
+      ? 'object'
+      : proto === null
+        ? 'null-proto'
+        : proto.constructor.name;
+  return [kind, Reflect.ownKeys(v).map((k) => [String(k), shapeOf(v[k], depth + 1)])];
+}
+
+class Point {
+  constructor(x) {
+    this.x = x;
+  }
+}
+
+const RESULTS = {
+  plain: () => ({ a: [1, 'x', null, true, { b: -0 }], 'é😀': 1.5e300, 10: 'ten', 2: 'two' }),
+  undefinedInside: () => ({ a: undefined, b: [undefined] }),
+  hole: () => [1, , 3], // eslint-disable-line no-sparse-arrays
+  nan: () => ({ n: NaN, i: -Infinity }),
+  bigint: () => ({ n: 10n }),
+  date: () => ({ at: new Date(0) }),
+  instance: () => ({ p: new Point(1) }),
+  nullProto: () => Object.assign(Object.create(null), { a: 1 }),
+  toJSON: () => ({ toJSON: () => 'custom', a: 1 }),
+  hiddenToJSON: () => Object.defineProperty({ a: 1 }, 'toJSON', { value: () => 'hidden' }),
+  markerKeys: () => ({ __type: 'x', __graph: true, '$runner.escape::y': 1, __ref: 'obj_1' }),
+  unsafeKeys: () => JSON.parse('{"__proto__":{"p":1},"constructor":1,"prototype":2,"a":3}'),
+  boxed: () => ({ s: new String('boxed') }),
+  symbolKey: () => ({ a: 1, [Symbol('k')]: 2 }),
+  deep: () => {
+    let v = 'leaf';
+    for (let i = 0; i < 70; i++) v = { n: v };
+    return v;
+  },
+  repeated: () => {
+    const shared = { s: 1 };
+    return { a: shared, b: [shared, shared] };
+  },
+  cycle: () => {
+    const o = { a: 1 };
+    o.self = o;
+    return o;
+  },
+};
+
 function rnItems(options = {}) {
   const tunnels = options.tunnels ?? 'full';
   const items = [];
@@ -70,6 +123,9 @@ function rnItems(options = {}) {
   const tasks = {
     add: t('rn.add', async ({ a, b }) => a + b),
     echo: t('rn.echo', async (input) => input),
+    // What the task received, down to prototypes and key order, and a result of a kind the
+    // Serializer writes specially or as JSON (the JSON fast path, lib/serializer-json.js).
+    shape: t('rn.shape', async (input) => ({ shape: shapeOf(input), result: RESULTS[input?.make]?.() ?? input })),
     dates: t('rn.dates', async ({ when, n }) => ({
       isDate: when instanceof Date,
       next: new Date(when.getTime() + 86400000),
@@ -226,6 +282,7 @@ function rnItems(options = {}) {
         tasks: [
           tasks.add.id,
           tasks.echo.id,
+          tasks.shape.id,
           tasks.dates.id,
           tasks.buy.id,
           tasks.noHttpCode.id,
