@@ -23,6 +23,8 @@ const {
   ANSWER_LENGTH,
   ANSWER_HEADER: ANSWER_HEAD,
   JOINED_RESULTS,
+  BATCH_BUFFER,
+  POLLED_CHUNKS,
 } = require('../native.js');
 const EMPTY = Buffer.alloc(0);
 
@@ -34,9 +36,10 @@ const EMPTY = Buffer.alloc(0);
  */
 class BatchReader {
   constructor() {
-    // Batches arrive in this reused buffer or, when they hold body chunks
-    // (JS keeps views of them) or do not fit, in one of their own.
-    this._buffer = Buffer.allocUnsafe(64 * 1024);
+    // Batches arrive in this buffer, reused until one holds body chunks (the
+    // streams keep views of them: a fresh one is taken then), or, when they
+    // do not fit, in one of their own.
+    this._buffer = Buffer.allocUnsafeSlow(BATCH_BUFFER);
     this._batch = EMPTY;
     this._next = 0; // offset of the record after the current one
     this._start = 0; // offset of the current record's bytes
@@ -60,7 +63,14 @@ class BatchReader {
   poll(native) {
     const n = native.pollInto(this._buffer);
     if (n === -1) return false;
-    this._batch = n === -2 ? native.takeSpill() : this._buffer.subarray(0, n);
+    if (n === -2) {
+      this._batch = native.takeSpill();
+    } else if (n >= POLLED_CHUNKS) {
+      this._batch = this._buffer.subarray(0, n - POLLED_CHUNKS);
+      this._buffer = Buffer.allocUnsafeSlow(BATCH_BUFFER);
+    } else {
+      this._batch = this._buffer.subarray(0, n);
+    }
     this._next = 0;
     this._values = null;
     this._nextValue = 0;

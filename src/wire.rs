@@ -45,6 +45,14 @@ pub const FLAG_JOINED: u8 = 0x80;
 /// Flag of a call whose body JS may read with `JSON.parse` (one JSON value
 /// its serializer reads as `JSON.parse` does); joined calls are such calls.
 pub const FLAG_JSON_TEXT: u8 = 0x40;
+/// Bytes of the buffer JS fetches batches into. A batch holding request
+/// body chunks stops taking jobs once it is half this large, so that it
+/// fits: JS then keeps that buffer for the chunks' views and takes a fresh
+/// one of this size, which the allocator serves from memory it reuses, where
+/// a larger batch would cost a fresh mapping (page faults) every time.
+pub const BATCH_BUFFER: usize = 64 * 1024;
+/// Added to the length `pollInto` returns when the batch holds body chunks.
+pub const POLLED_CHUNKS: u32 = 1 << 30;
 /// JSON bodies shorter than this that JS may read with `JSON.parse` are
 /// joined into the batch's values record.
 pub const JOINED_BELOW: usize = 4096;

@@ -10,8 +10,8 @@ use napi_derive::napi;
 
 use crate::core::body::BodyKind;
 use crate::core::envelope;
-use crate::core::json;
 use crate::core::exposure::Kind;
+use crate::core::json;
 use crate::wire;
 
 #[napi]
@@ -44,6 +44,10 @@ pub const KIND_VALUES: u32 = wire::KIND_VALUES as u32;
 pub const FLAG_JOINED: u32 = wire::FLAG_JOINED as u32;
 #[napi]
 pub const FLAG_JSON_TEXT: u32 = wire::FLAG_JSON_TEXT as u32;
+#[napi]
+pub const BATCH_BUFFER: u32 = wire::BATCH_BUFFER as u32;
+#[napi]
+pub const POLLED_CHUNKS: u32 = wire::POLLED_CHUNKS;
 #[napi]
 pub const FLAG_VALUES_ASCII: u32 = wire::FLAG_VALUES_ASCII as u32;
 #[napi]

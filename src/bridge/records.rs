@@ -59,6 +59,19 @@ impl HeldChunks {
         }
     }
 
+    /// Whether the batch has held any chunk at all.
+    pub fn any(&self) -> bool {
+        self.any
+    }
+
+    /// Bytes the held chunks will take in the batch.
+    pub fn held(&self) -> usize {
+        self.bodies
+            .iter()
+            .map(|(_, parts)| RECORD_HEADER + parts.iter().map(Bytes::len).sum::<usize>())
+            .sum()
+    }
+
     /// Writes the chunks held for `ticket` (all of them for `None`); true
     /// when the batch has held any chunk at all.
     pub fn flush(&mut self, out: &mut Vec<u8>, ticket: Option<u32>) -> bool {

@@ -22,6 +22,7 @@ use crate::http::metrics_shards;
 use crate::http::stream::chunk_stream;
 use crate::http::tls::server_config as tls_server_config;
 use crate::http::{bind, Reply, ReplyBody, RunningServer, ServerState};
+use crate::wire::POLLED_CHUNKS;
 
 use super::answers::{self, deliver_answers};
 use super::batch::{Answered, Inbox, Job, Pending, Polled};
@@ -95,21 +96,23 @@ impl NativeServer {
         })
     }
 
-    /// Fetches the queued jobs into `into`: returns the bytes written, -1
-    /// when there are none (the next job calls `on_jobs`), or -2 when they
-    /// are waiting in a buffer of their own (`take_spill`): too big for
-    /// `into`, or holding body chunks that JS keeps views of.
+    /// Fetches the queued jobs into `into`: returns the bytes written (plus
+    /// `POLLED_CHUNKS` when they hold body chunks, which JS keeps views of:
+    /// it must not reuse `into` then), -1 when there are none (the next job
+    /// calls `on_jobs`), or -2 when they are waiting in a buffer of their
+    /// own (`take_spill`), too big for `into`.
     #[napi]
-    pub fn poll_into(&self, mut into: BufferSlice) -> i32 {
+    pub fn poll_into(&self, mut into: BufferSlice) -> i64 {
         let mut scratch = lock(&self.scratch);
         scratch.clear();
         let Polled::Records { chunks } = self.inbox.poll(&mut scratch) else {
             return -1;
         };
         let n = scratch.len();
-        if !chunks && n <= into.len() && i32::try_from(n).is_ok() {
+        if n <= into.len() && n < POLLED_CHUNKS as usize {
             into[..n].copy_from_slice(&scratch);
-            return n as i32;
+            let flag = if chunks { i64::from(POLLED_CHUNKS) } else { 0 };
+            return n as i64 + flag;
         }
         *lock(&self.spill) = Some(n);
         -2

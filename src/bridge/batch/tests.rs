@@ -26,6 +26,41 @@ fn chunk(ticket: u32, text: &str) -> Job {
 }
 
 #[test]
+fn a_batch_holding_chunks_stops_at_half_the_js_buffer_and_the_rest_follows() {
+    let inbox = Inbox::new();
+    let read = "r".repeat(16 * 1024); // one body read
+    for i in 0..8 {
+        assert!(inbox.sender.send(chunk(1 + i % 2, &read)).is_ok());
+    }
+    assert!(inbox.sender.send(Job::Resume(9)).is_ok());
+    let mut sizes = Vec::new();
+    let mut bytes = 0;
+    let mut resumed = false;
+    loop {
+        let mut out = Vec::new();
+        if let Polled::Idle = inbox.poll(&mut out) {
+            break;
+        }
+        assert!(
+            out.len() <= BATCH_BUFFER,
+            "{} bytes: fits JS's buffer",
+            out.len()
+        );
+        sizes.push(out.len());
+        for (kind, _, body) in records(&out) {
+            bytes += body.len();
+            resumed |= kind == KIND_RESUME;
+        }
+    }
+    assert_eq!(bytes, 8 * read.len(), "every chunk arrives");
+    assert!(resumed);
+    assert!(
+        sizes.len() >= 3,
+        "{sizes:?}: 128 KiB of chunks in batches of about 32 KiB and more"
+    );
+}
+
+#[test]
 fn a_bodys_chunks_go_out_as_one_record_and_before_its_end() {
     let inbox = Inbox::new();
     for job in [
