@@ -20,6 +20,9 @@ const { ExposureRequestContext, ExposureRequest, withUserContexts } = require('.
 // serializer handed to the TunnelServer writes it as `undefined`.
 const UNDEFINED_RESULT = Object.freeze({ undefinedResult: true });
 
+/** emitWithResult's result as the event handler answers it (UNDEFINED_RESULT for `undefined`). */
+const definedResult = (result) => (result === undefined ? UNDEFINED_RESULT : result);
+
 /**
  * The app's serializer, writing UNDEFINED_RESULT as `result: undefined`;
  * where the app's is Runner's own, the server writes as JSON what it writes
@@ -50,18 +53,26 @@ function registerCalls(server, { store, taskRunner, eventManager, logger, serial
     return toProtocolError(store, err);
   };
 
-  const taskHandler = (id) => async (input, ctx) => {
+  // Written with `then` rather than async functions: with Runner's async
+  // contexts on, every promise (and every `await`'s) runs Node's promise
+  // hooks, so each call makes as few as it can.
+  const taskHandler = (id) => (input, ctx) => {
+    const onError = (err) => {
+      throw failed(err, 'exposure.task.error', ctx);
+    };
+    let out;
     try {
       const storeTask = store.tasks.get(id);
       const allow = allowList.current.taskAcceptsAsyncContext.get(id) ?? true;
       const user = withUserContexts(store, serializer, ctx, () => taskRunner.run(storeTask.task, input), allow);
-      return await ExposureRequestContext.provide(new ExposureRequest(ctx, basePath), user);
+      out = ExposureRequestContext.provide(new ExposureRequest(ctx, basePath), user);
     } catch (err) {
-      throw failed(err, 'exposure.task.error', ctx);
+      onError(err);
     }
+    return Promise.resolve(out).then(undefined, onError);
   };
 
-  const eventHandler = (id) => async (payload, ctx) => {
+  const eventHandler = (id) => (payload, ctx) => {
     const storeEvent = store.events.get(id);
     const returnPayload = ctx.returnPayload;
     if (returnPayload && storeEvent.event.parallel) {
@@ -71,20 +82,21 @@ function registerCalls(server, { store, taskRunner, eventManager, logger, serial
         `Event ${id} is marked parallel; returning a payload is not supported.`,
       );
     }
+    const onError = (err) => {
+      throw failed(err, 'exposure.event.error', ctx);
+    };
+    let out;
     try {
       const allow = allowList.current.eventAcceptsAsyncContext.get(id) ?? true;
-      const emit = async () => {
-        if (returnPayload) {
-          const result = await eventManager.emitWithResult(storeEvent.event, payload, 'exposure:http');
-          return result === undefined ? UNDEFINED_RESULT : result;
-        }
-        await eventManager.emit(storeEvent.event, payload, 'exposure:http');
-        return undefined;
-      };
-      return await withUserContexts(store, serializer, ctx, emit, allow)();
+      const emit = returnPayload
+        ? () => eventManager.emitWithResult(storeEvent.event, payload, 'exposure:http')
+        : () => eventManager.emit(storeEvent.event, payload, 'exposure:http');
+      out = withUserContexts(store, serializer, ctx, emit, allow)();
     } catch (err) {
-      throw failed(err, 'exposure.event.error', ctx);
+      onError(err);
     }
+    // Without returnPayload the answer is `{"ok":true}` whatever emit resolves.
+    return Promise.resolve(out).then(returnPayload ? definedResult : undefined, onError);
   };
 
   for (const id of store.tasks.keys()) server.registerTask(id, taskHandler(id));
