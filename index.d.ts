@@ -344,6 +344,9 @@ export interface ServerAddress {
   host: string;
   port: number;
   url: string;
+  /** The same as `host`, and the address family: what node's `server.address()` gives. */
+  address: string;
+  family: 'IPv4' | 'IPv6';
   /** Where the metrics are scraped (with `metrics` set), e.g. `http://127.0.0.1:7070/metrics`. */
   metricsUrl?: string;
 }

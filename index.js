@@ -109,7 +109,14 @@ class TunnelServer {
     const bound = this._native.listen();
     const host = bound.host;
     const urlHost = host.includes(':') ? `[${host}]` : host;
-    this._address = { host, port: bound.port, url: `${this._scheme}://${urlHost}:${bound.port}` };
+    this._address = {
+      host,
+      port: bound.port,
+      url: `${this._scheme}://${urlHost}:${bound.port}`,
+      // What node's server.address() gives, for code written against node:http.
+      address: host,
+      family: host.includes(':') ? 'IPv6' : 'IPv4',
+    };
     if (this._metricsPath !== undefined) {
       // The metrics port speaks plain HTTP; on the server's port, what the server speaks.
       const origin = bound.metricsPort === undefined ? this._address.url : `http://${urlHost}:${bound.metricsPort}`;

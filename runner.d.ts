@@ -40,8 +40,12 @@ export type NativeExposureHttpConfig = NodeExposureHttpConfig &
 
 /** The value of the `nativeExposure` resource. */
 export interface NativeExposureValue {
-  /** The native server (already listening when `http.listen` was given). */
-  server: TunnelServer;
+  /**
+   * The native server while it listens (`http.listen` given; its `address()` is
+   * node-like, `{ address, family, port, ... }`), otherwise `null`, as nodeExposure's
+   * `server` without `listen` or `server`.
+   */
+  server: TunnelServer | null;
   /** The normalised base path, e.g. `/__runner` (as nodeExposure's `basePath`). */
   basePath: string;
   /** Bound host, port and origin URL (`http://host:port`, `https://` with `http.tls`); `null` without `http.listen`. */
@@ -63,6 +67,20 @@ export interface NativeExposureValue {
   refreshAllowList(): { enabled: boolean; tasks: string[]; events: string[] };
   /** Stops the server (also done when the Runner app is disposed). */
   close(): Promise<void>;
+  /**
+   * nodeExposure's node:http entry points (`handleRequest`, `handleTask`, `handleEvent`,
+   * `handleDiscovery`, `createRequestListener`, `createServer`, `attachTo`): requests are
+   * parsed and answered by the native listener, never handed to node:http, so these throw
+   * a TypeError (code `ERR_NATIVE_EXPOSURE_UNSUPPORTED`) saying so; serve on `http.listen`
+   * (behind a proxy for a shared port, README "Runner").
+   */
+  handleRequest(...args: unknown[]): never;
+  handleTask(...args: unknown[]): never;
+  handleEvent(...args: unknown[]): never;
+  handleDiscovery(...args: unknown[]): never;
+  createRequestListener(...args: unknown[]): never;
+  createServer(...args: unknown[]): never;
+  attachTo(...args: unknown[]): never;
 }
 
 /** A drop-in for `nodeExposure` from `@bluelibs/runner`, served by the native server. */

@@ -9,7 +9,8 @@ const { rawRequest, openAndSend, sameAnswer } = require('./helpers');
 const { startApp, tunnelResource, nodeExposure, nativeExposure } = require('./helpers/runner-app');
 const { startRnApp, TOKEN } = require('./helpers/rn-app');
 
-const portOf = (exposure, value) => (exposure === nodeExposure ? value.server.address().port : value.port);
+// Both servers' address() are node-like.
+const portOf = (exposure, value) => value.server.address().port;
 const taskCall = (id) => ({
   method: 'POST',
   path: `/__runner/task/${id}`,
@@ -60,6 +61,28 @@ describe('nativeExposure value and disposal', () => {
     }
   });
 
+  it('has every member of nodeExposure’s value; the node:http ones throw, saying why', async () => {
+    const nat = await startRnApp(nativeExposure, { auth: { token: TOKEN } });
+    const ref = await startRnApp(nodeExposure, { auth: { token: TOKEN } });
+    try {
+      for (const [key, refValue] of Object.entries(ref.value)) {
+        assert.ok(key in nat.value, `${key} is missing`);
+        assert.equal(typeof nat.value[key], typeof refValue, `${key}'s type`);
+      }
+      for (const name of ['handleRequest', 'handleTask', 'attachTo', 'createServer', 'createRequestListener']) {
+        assert.throws(() => nat.value[name](), { code: 'ERR_NATIVE_EXPOSURE_UNSUPPORTED', message: /http\.listen/ });
+      }
+      // server.address() as node's: { address, family, port }
+      const want = ref.value.server.address();
+      const got = nat.value.server.address();
+      for (const key of ['address', 'family']) assert.equal(got[key], want[key], key);
+      assert.equal(got.port, nat.value.port);
+    } finally {
+      await nat.close();
+      await ref.close();
+    }
+  });
+
   it('closes its server when the Runner app is disposed', async () => {
     const nat = await startRnApp(nativeExposure, { auth: { token: TOKEN } });
     const port = nat.value.port;
@@ -82,12 +105,19 @@ describe('nativeExposure value and disposal', () => {
       http: { auth: { token: TOKEN } },
       listen: false,
     });
+    const ref = await startApp(nodeExposure, {
+      id: 'lc.app.nolisten.ref',
+      http: { auth: { token: TOKEN } },
+      listen: false,
+    });
     try {
       assert.equal(app.value.port, null);
-      assert.equal(app.value.server.address(), null);
+      assert.equal(ref.value.server, null);
+      assert.equal(app.value.server, null, 'as nodeExposure: no server without listen or server');
       assert.equal(app.value.basePath, '/__runner');
     } finally {
       await app.close();
+      await ref.close();
     }
   });
 

@@ -10,6 +10,30 @@ const { AllowListSync } = require('./allow-list.js');
 const { registerCalls } = require('./calls.js');
 const { resolveBasePath, serverOptions } = require('./config.js');
 
+/**
+ * nodeExposure's entry points for node:http requests, which the native
+ * listener never hands to JS: each throws, saying what to use instead.
+ */
+function nodeHttpEntryPoints() {
+  const unsupported = (name) => () => {
+    const err = new TypeError(
+      `nativeExposure: ${name}() is not supported: requests are parsed and answered by the native listener, not node:http; serve on http.listen (put a proxy in front to share a port)`,
+    );
+    err.code = 'ERR_NATIVE_EXPOSURE_UNSUPPORTED';
+    throw err;
+  };
+  const names = [
+    'handleRequest',
+    'handleTask',
+    'handleEvent',
+    'handleDiscovery',
+    'createRequestListener',
+    'createServer',
+    'attachTo',
+  ];
+  return Object.fromEntries(names.map((name) => [name, unsupported(name)]));
+}
+
 async function createNativeExposure(cfg, deps) {
   const { store, taskRunner, eventManager, logger, serializer } = deps;
   const http = cfg?.http ?? {};
@@ -29,7 +53,8 @@ async function createNativeExposure(cfg, deps) {
   allowList.follow();
 
   const value = {
-    server,
+    // As nodeExposure's: the server while listening, null without http.listen.
+    server: null,
     basePath,
     host: null,
     port: null,
@@ -42,11 +67,13 @@ async function createNativeExposure(cfg, deps) {
       allowList.stop();
       await server.close();
     },
+    ...nodeHttpEntryPoints(),
   };
 
   if (http.listen) {
     try {
       const address = await server.listen();
+      value.server = server;
       value.host = address.host;
       value.port = address.port;
       value.url = address.url;
