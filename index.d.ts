@@ -82,6 +82,12 @@ export interface TunnelServerOptions {
   serializer?: Serializer;
   /** Where handler failures are logged; default `console`. */
   logger?: { error(...args: unknown[]): void; warn?(...args: unknown[]): void };
+  /**
+   * Called with whatever a handler threw or rejected with, before it is answered; the error
+   * it returns (or throws) is answered instead (a `ProtocolError` with its status and code).
+   * `call` says which call failed.
+   */
+  mapError?: (error: unknown, call: { kind: 'task' | 'event'; id: string; requestId: string }) => unknown;
   /** Which thrown values are typed application errors; default: Runner `r.error()` errors. */
   resolveError?: (error: unknown) => TypedErrorInfo | undefined;
   /** The reason given to `ctx.signal` and `ctx.req` when the client goes away; default an `AbortError`. */

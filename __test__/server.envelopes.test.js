@@ -110,3 +110,43 @@ describe('a call whose handler is unregistered after the native lookup', () => {
     assert.equal(body, '{"ok":false,"error":{"message":"Task env.gone.\\ud800 not found","code":"NOT_FOUND"}}');
   });
 });
+
+describe('mapError: what a handler throws is answered as the error it maps to', () => {
+  let server;
+  let url;
+  const seen = [];
+  before(async () => {
+    const { ProtocolError } = loadNative();
+    server = startServer({
+      mapError: (err, call) => {
+        seen.push(call);
+        if (err.message === 'boom') return new ProtocolError(418, 'TEAPOT', 'short and stout', { at: call.id });
+        throw new ProtocolError(409, 'FROM_THROW', 'mapped by throwing');
+      },
+    });
+    server.registerEvent('env.event.throws', async () => {
+      throw new Error('other');
+    });
+    ({ url } = await server.listen());
+  });
+  after(() => server.close());
+
+  it('a returned ProtocolError is the answer, and the call is described', async () => {
+    const res = await call(url, 'env.throws', '{"input":1}');
+    assert.equal(res.status, 418);
+    assert.equal(res.text, '{"ok":false,"error":{"message":"short and stout","code":"TEAPOT","at":"env.throws"}}');
+    assert.equal(seen[0].kind, 'task');
+    assert.equal(seen[0].id, 'env.throws');
+    assert.match(seen[0].requestId, /\S/);
+  });
+
+  it('a thrown one is the answer too; successes never reach it', async () => {
+    const res = await call(url, 'env.event.throws', '{"payload":1}', 'event');
+    assert.equal(res.status, 409);
+    assert.match(res.text, /"code":"FROM_THROW"/);
+    assert.equal(seen.at(-1).kind, 'event');
+    const before = seen.length;
+    assert.equal((await call(url, 'env.result', '{}')).status, 200);
+    assert.equal(seen.length, before);
+  });
+});

@@ -44,6 +44,7 @@ class Calls {
     this._codec = codec;
     this._logger = extras.logger;
     this._resolveError = extras.resolveError;
+    this._mapError = extras.mapError;
     this._multipartLimits = extras.multipartLimits;
     this._abortReason = extras.abortReason || defaultAbortReason;
     this._controllers = new Map(); // ticket -> AbortController of a handler that asked for ctx.signal
@@ -249,6 +250,13 @@ class Calls {
   _failed(kind, id, ticket, ctx, err) {
     this.done(ticket, ctx);
     const where = kind === KIND_TASK ? 'task' : 'event';
+    if (this._mapError !== null) {
+      try {
+        err = this._mapError(err, { kind: where, id, requestId: ctx.requestId });
+      } catch (mapped) {
+        err = mapped;
+      }
+    }
     if (answerStarted(ctx)) {
       // Mid-stream failure: end the answer cleanly, as the reference does.
       logError(this._logger, where, id, err);

@@ -43,6 +43,7 @@ function normalizeOptions(options) {
     validate: null,
     closeGraceMs: 10000,
     resolveError: null,
+    mapError: null,
     multipartLimits: undefined,
     abortReason: null,
   };
@@ -159,6 +160,10 @@ function normalizeOptions(options) {
   if (options.abortReason !== undefined && options.abortReason !== null) {
     if (typeof options.abortReason !== 'function') fail('abortReason', 'a function');
     extras.abortReason = options.abortReason;
+  }
+  if (options.mapError !== undefined && options.mapError !== null) {
+    if (typeof options.mapError !== 'function') fail('mapError', 'a function');
+    extras.mapError = options.mapError;
   }
   if (options.resolveError !== undefined && options.resolveError !== null) {
     if (typeof options.resolveError !== 'function') fail('resolveError', 'a function');

@@ -42,65 +42,62 @@ function answerSerializer(serializer) {
   };
 }
 
+/** Errors this layer throws to be answered as they are (see failureMapper). */
+const ownErrors = new WeakSet();
+
+/**
+ * The TunnelServer's `mapError`: what a task or event threw, answered as the
+ * reference answers it (logged, then typed or a sanitized 500), except a
+ * client that went away (499) and this layer's own errors.
+ */
+function failureMapper(store, logger) {
+  return (err, call) => {
+    if (ownErrors.has(err) || cancellationError.is(err)) return err;
+    safeLog(logger, 'error', `exposure.${call.kind}.error`, { error: errorMessage(err), requestId: call.requestId });
+    return toProtocolError(store, err);
+  };
+}
+
 /**
  * Registers every task and event of the store on `server`. `allowList` is
  * the AllowListSync whose current list says which ids accept async contexts.
+ * A failure is answered through `failureMapper` (the server's `mapError`).
+ * The handlers hand back Runner's own promises: with Runner's async contexts
+ * on, every promise made here (and every `await`) would run Node's promise
+ * hooks too.
  */
-function registerCalls(server, { store, taskRunner, eventManager, logger, serializer, basePath, allowList }) {
-  const failed = (err, logKey, ctx) => {
-    if (cancellationError.is(err)) return err; // 499 REQUEST_ABORTED
-    safeLog(logger, 'error', logKey, { error: errorMessage(err), requestId: ctx.requestId });
-    return toProtocolError(store, err);
-  };
-
-  // Written with `then` rather than async functions: with Runner's async
-  // contexts on, every promise (and every `await`'s) runs Node's promise
-  // hooks, so each call makes as few as it can.
+function registerCalls(server, { store, taskRunner, eventManager, serializer, basePath, allowList }) {
   const taskHandler = (id) => (input, ctx) => {
-    const onError = (err) => {
-      throw failed(err, 'exposure.task.error', ctx);
-    };
-    let out;
-    try {
-      const storeTask = store.tasks.get(id);
-      const allow = allowList.current.taskAcceptsAsyncContext.get(id) ?? true;
-      const user = withUserContexts(store, serializer, ctx, () => taskRunner.run(storeTask.task, input), allow);
-      out = ExposureRequestContext.provide(new ExposureRequest(ctx, basePath), user);
-    } catch (err) {
-      onError(err);
-    }
-    return Promise.resolve(out).then(undefined, onError);
+    const storeTask = store.tasks.get(id);
+    const allow = allowList.current.taskAcceptsAsyncContext.get(id) ?? true;
+    const user = withUserContexts(store, serializer, ctx, () => taskRunner.run(storeTask.task, input), allow);
+    return ExposureRequestContext.provide(new ExposureRequest(ctx, basePath), user);
   };
 
   const eventHandler = (id) => (payload, ctx) => {
     const storeEvent = store.events.get(id);
     const returnPayload = ctx.returnPayload;
     if (returnPayload && storeEvent.event.parallel) {
-      throw new ProtocolError(
+      const err = new ProtocolError(
         400,
         'PARALLEL_EVENT_RETURN_UNSUPPORTED',
         `Event ${id} is marked parallel; returning a payload is not supported.`,
       );
+      ownErrors.add(err);
+      throw err;
     }
-    const onError = (err) => {
-      throw failed(err, 'exposure.event.error', ctx);
-    };
-    let out;
-    try {
-      const allow = allowList.current.eventAcceptsAsyncContext.get(id) ?? true;
-      const emit = returnPayload
-        ? () => eventManager.emitWithResult(storeEvent.event, payload, 'exposure:http')
-        : () => eventManager.emit(storeEvent.event, payload, 'exposure:http');
-      out = withUserContexts(store, serializer, ctx, emit, allow)();
-    } catch (err) {
-      onError(err);
+    const allow = allowList.current.eventAcceptsAsyncContext.get(id) ?? true;
+    if (!returnPayload) {
+      // The answer is `{"ok":true}` whatever emit resolves.
+      const emit = () => eventManager.emit(storeEvent.event, payload, 'exposure:http');
+      return withUserContexts(store, serializer, ctx, emit, allow)();
     }
-    // Without returnPayload the answer is `{"ok":true}` whatever emit resolves.
-    return Promise.resolve(out).then(returnPayload ? definedResult : undefined, onError);
+    const emit = () => eventManager.emitWithResult(storeEvent.event, payload, 'exposure:http');
+    return Promise.resolve(withUserContexts(store, serializer, ctx, emit, allow)()).then(definedResult);
   };
 
   for (const id of store.tasks.keys()) server.registerTask(id, taskHandler(id));
   for (const id of store.events.keys()) server.registerEvent(id, eventHandler(id));
 }
 
-module.exports = { answerSerializer, registerCalls };
+module.exports = { answerSerializer, failureMapper, registerCalls };

@@ -7,7 +7,7 @@
 const { globals } = require('./peer.js');
 const { safeLog } = require('./log.js');
 const { resolveAppErrorExtra, clientClosedError } = require('./errors.js');
-const { answerSerializer } = require('./calls.js');
+const { answerSerializer, failureMapper } = require('./calls.js');
 
 /** The reference's resolveBasePath: a leading `/` added, a trailing `/` dropped. */
 function resolveBasePath(basePath) {
@@ -71,6 +71,7 @@ function serverOptions(http, basePath, { store, taskRunner, logger, serializer }
       warn: (message, data) => safeLog(logger, 'warn', message, data),
     },
     resolveError: (err) => resolveAppErrorExtra(store, err),
+    mapError: failureMapper(store, logger),
   };
   if (http.cors !== undefined) options.cors = http.cors;
   if (http.tls !== undefined) options.tls = http.tls;
