@@ -22,7 +22,7 @@ use crate::wire::*;
 
 use super::lock;
 use super::ready::QueueClock;
-use super::records::{latin1_bytes, HeldChunks, Values};
+use super::records::{latin1_bytes, Batch, HeldChunks, Values};
 
 pub enum Job {
     Call(u32, Call, Option<Arc<PullWindow>>),
@@ -175,7 +175,7 @@ impl Inbox {
     /// meanwhile, or `None` when there are none, in which case the next job
     /// wakes the JS thread again. While batches keep coming, JS fetches them
     /// itself and the server threads never have to wake it.
-    pub fn poll(&self, out: &mut Vec<u8>) -> Polled {
+    pub fn poll(&self, out: &mut Batch) -> Polled {
         let chunks = self.drain(out);
         if !out.is_empty() {
             // JS polls again once it has dispatched these.
@@ -199,24 +199,25 @@ impl Inbox {
     /// Runs on the JS thread: appends everything queued so far to `out`;
     /// true when that includes request body chunks. The wake-up flag stays
     /// set until [`Inbox::poll`] finds nothing.
-    fn drain(&self, out: &mut Vec<u8>) -> bool {
-        let start = out.len();
+    fn drain(&self, batch: &mut Batch) -> bool {
+        let start = batch.len();
         let mut calls = 0u64;
         let mut chunks = HeldChunks::default();
         let mut values = Values::default();
         let receiver = lock(&self.receiver);
         let mut pending = lock(&self.pending);
-        // A batch holding chunks stops at half JS's buffer, so that with the
-        // job that crosses it (a body read is 16 KiB) it still fits there;
-        // the jobs left wait for the next poll, which follows this one.
-        while !(chunks.any() && out.len() - start + chunks.held() >= BATCH_BUFFER / 2) {
+        // A batch holding chunks stops where the job that crosses the mark
+        // (a body read is 16 KiB) still fits JS's buffer; the jobs left wait
+        // for the next poll, which follows this one.
+        while !(chunks.any() && batch.len() - start + chunks.held() >= BATCH_CHUNKS_UP_TO) {
             let Ok(job) = receiver.try_recv() else {
                 break;
             };
             // Whatever else concerns a ticket goes out after its chunks.
             if let Some(ticket) = job.ticket() {
-                chunks.flush(out, Some(ticket));
+                chunks.flush(batch, Some(ticket));
             }
+            let out = &mut batch.records;
             match job {
                 Job::Call(ticket, call, demand) => {
                     calls += 1;
@@ -299,9 +300,9 @@ impl Inbox {
         }
         drop(pending);
         drop(receiver);
-        let any_chunks = chunks.flush(out, None);
-        values.write(out);
-        if out.len() > start {
+        let any_chunks = chunks.flush(batch, None);
+        values.write(&mut batch.records);
+        if batch.len() > start {
             self.metrics.js_batch_taken(calls);
         }
         any_chunks

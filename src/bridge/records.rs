@@ -1,6 +1,7 @@
 //! The records a batch gathers as it is drained and writes at once: the
 //! small JSON bodies joined into one values record, and each streamed body's
-//! chunks as one record.
+//! chunks as one record, whose bytes are copied once, straight into the
+//! buffer JS reads (`Batch`).
 
 #![forbid(unsafe_code)]
 
@@ -9,6 +10,67 @@ use bytes::Bytes;
 use crate::wire::{
     write_header, write_record, FLAG_VALUES_ASCII, KIND_BODY_CHUNK, KIND_VALUES, RECORD_HEADER,
 };
+
+/// A drained batch: its records, but for the bytes of body chunks, which
+/// stay in the pieces they arrived in (`chunks`: where each piece goes in
+/// `records`) until `copy_to` writes the whole batch where JS reads it.
+#[derive(Default)]
+pub struct Batch {
+    pub records: Vec<u8>,
+    chunks: Vec<(usize, Bytes)>,
+    chunk_bytes: usize,
+}
+
+impl Batch {
+    /// Bytes of the whole batch.
+    pub fn len(&self) -> usize {
+        self.records.len() + self.chunk_bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Empties it, keeping up to `keep` bytes of room for the next batch.
+    pub fn clear(&mut self, keep: usize) {
+        self.records.clear();
+        self.records.shrink_to(keep);
+        self.chunks.clear();
+        self.chunk_bytes = 0;
+    }
+
+    /// Writes the batch into `dest`, which must be `len()` bytes.
+    pub fn copy_to(&self, dest: &mut [u8]) {
+        let mut from = 0; // in `records`
+        let mut at = 0; // in `dest`
+        for (pos, piece) in &self.chunks {
+            let head = &self.records[from..*pos];
+            dest[at..at + head.len()].copy_from_slice(head);
+            at += head.len();
+            dest[at..at + piece.len()].copy_from_slice(piece);
+            at += piece.len();
+            from = *pos;
+        }
+        dest[at..].copy_from_slice(&self.records[from..]);
+    }
+
+    /// The whole batch in one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len()];
+        self.copy_to(&mut v);
+        v
+    }
+
+    /// A record of body chunks: its header now, its bytes when copied out.
+    fn place_chunks(&mut self, ticket: u32, parts: Vec<Bytes>) {
+        let len: usize = parts.iter().map(Bytes::len).sum();
+        write_header(&mut self.records, KIND_BODY_CHUNK, 0, ticket, 0, len);
+        let pos = self.records.len();
+        self.chunk_bytes += len;
+        self.chunks
+            .extend(parts.into_iter().map(|part| (pos, part)));
+    }
+}
 
 /// The bodies joined for one batch: `[body,body,...]`, last in the batch.
 #[derive(Default)]
@@ -72,29 +134,18 @@ impl HeldChunks {
             .sum()
     }
 
-    /// Writes the chunks held for `ticket` (all of them for `None`); true
-    /// when the batch has held any chunk at all.
-    pub fn flush(&mut self, out: &mut Vec<u8>, ticket: Option<u32>) -> bool {
+    /// Places the chunks held for `ticket` (all of them for `None`) in the
+    /// batch; true when the batch has held any chunk at all.
+    pub fn flush(&mut self, batch: &mut Batch, ticket: Option<u32>) -> bool {
         let wanted = |t: u32| ticket.is_none_or(|w| w == t);
-        let size: usize = self
-            .bodies
-            .iter()
-            .filter(|(t, _)| wanted(*t))
-            .map(|(_, parts)| RECORD_HEADER + parts.iter().map(Bytes::len).sum::<usize>())
-            .sum();
-        if size > 0 {
-            out.reserve(size);
-            self.bodies.retain(|(t, parts)| {
-                if !wanted(*t) {
-                    return true;
-                }
-                let len: usize = parts.iter().map(Bytes::len).sum();
-                write_header(out, KIND_BODY_CHUNK, 0, *t, 0, len);
-                for part in parts {
-                    out.extend_from_slice(part);
-                }
-                false
-            });
+        let mut i = 0;
+        while i < self.bodies.len() {
+            if wanted(self.bodies[i].0) {
+                let (t, parts) = self.bodies.remove(i);
+                batch.place_chunks(t, parts);
+            } else {
+                i += 1;
+            }
         }
         self.any
     }

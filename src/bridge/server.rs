@@ -29,6 +29,7 @@ use super::batch::{Answered, Inbox, Job, Pending, Polled};
 use super::convert::{bind_error, info_json, server_config, AllowListInput};
 use super::lock;
 use super::observe::JsAccessSink;
+use super::records::Batch;
 use super::wake::{JsDispatch, Pusher, WakeFn};
 
 /// Room the batch scratch buffer keeps between batches.
@@ -50,7 +51,7 @@ pub struct NativeServer {
     spill: Mutex<Option<usize>>,
     /// Where batches are written before they are copied out; kept between
     /// polls so it is not grown again for every batch.
-    scratch: Mutex<Vec<u8>>,
+    scratch: Mutex<Batch>,
     /// What the server counts, kept across listens (`observe.rs`).
     pub(super) metrics: Arc<Metrics>,
     /// Where access records go, once `onAccess` is set (`observe.rs`).
@@ -90,7 +91,7 @@ impl NativeServer {
             wake: Arc::new(wake),
             running: Mutex::new(None),
             spill: Mutex::new(None),
-            scratch: Mutex::new(Vec::new()),
+            scratch: Mutex::new(Batch::default()),
             metrics,
             access_sink: Mutex::new(None),
         })
@@ -104,13 +105,13 @@ impl NativeServer {
     #[napi]
     pub fn poll_into(&self, mut into: BufferSlice) -> i64 {
         let mut scratch = lock(&self.scratch);
-        scratch.clear();
+        scratch.clear(SCRATCH_KEEP);
         let Polled::Records { chunks } = self.inbox.poll(&mut scratch) else {
             return -1;
         };
         let n = scratch.len();
         if n <= into.len() && n < POLLED_CHUNKS as usize {
-            into[..n].copy_from_slice(&scratch);
+            scratch.copy_to(&mut into[..n]);
             let flag = if chunks { i64::from(POLLED_CHUNKS) } else { 0 };
             return n as i64 + flag;
         }
@@ -128,10 +129,10 @@ impl NativeServer {
             return Ok(None);
         };
         let mut scratch = lock(&self.scratch);
-        let copy = BufferSlice::copy_from(env, scratch.get(..n).unwrap_or_default())?;
+        let whole = scratch.to_vec();
+        let copy = BufferSlice::copy_from(env, whole.get(..n).unwrap_or_default())?;
         // Keep the scratch buffer's room for the next batch, up to a limit.
-        scratch.clear();
-        scratch.shrink_to(SCRATCH_KEEP);
+        scratch.clear(SCRATCH_KEEP);
         Ok(Some(copy))
     }
 

@@ -1,5 +1,6 @@
 //! The inbox drained into batches, record by record.
 
+use super::super::records::Batch;
 use super::*;
 use crate::core::body::BodyKind;
 use crate::core::config::JsonCalls;
@@ -26,10 +27,10 @@ fn chunk(ticket: u32, text: &str) -> Job {
 }
 
 #[test]
-fn a_batch_holding_chunks_stops_at_half_the_js_buffer_and_the_rest_follows() {
+fn a_batch_holding_chunks_stops_before_the_js_buffer_is_full_and_the_rest_follows() {
     let inbox = Inbox::new();
     let read = "r".repeat(16 * 1024); // one body read
-    for i in 0..8 {
+    for i in 0..24 {
         assert!(inbox.sender.send(chunk(1 + i % 2, &read)).is_ok());
     }
     assert!(inbox.sender.send(Job::Resume(9)).is_ok());
@@ -37,10 +38,11 @@ fn a_batch_holding_chunks_stops_at_half_the_js_buffer_and_the_rest_follows() {
     let mut bytes = 0;
     let mut resumed = false;
     loop {
-        let mut out = Vec::new();
-        if let Polled::Idle = inbox.poll(&mut out) {
+        let mut batch = Batch::default();
+        if let Polled::Idle = inbox.poll(&mut batch) {
             break;
         }
+        let out = batch.to_vec();
         assert!(
             out.len() <= BATCH_BUFFER,
             "{} bytes: fits JS's buffer",
@@ -52,11 +54,11 @@ fn a_batch_holding_chunks_stops_at_half_the_js_buffer_and_the_rest_follows() {
             resumed |= kind == KIND_RESUME;
         }
     }
-    assert_eq!(bytes, 8 * read.len(), "every chunk arrives");
+    assert_eq!(bytes, 24 * read.len(), "every chunk arrives");
     assert!(resumed);
     assert!(
         sizes.len() >= 3,
-        "{sizes:?}: 128 KiB of chunks in batches of about 32 KiB and more"
+        "{sizes:?}: 384 KiB of chunks in batches of about 100 KiB"
     );
 }
 
@@ -74,8 +76,9 @@ fn a_bodys_chunks_go_out_as_one_record_and_before_its_end() {
     ] {
         assert!(inbox.sender.send(job).is_ok());
     }
-    let mut out = Vec::new();
-    assert!(inbox.drain(&mut out), "the batch holds chunks");
+    let mut batch = Batch::default();
+    assert!(inbox.drain(&mut batch), "the batch holds chunks");
+    let out = batch.to_vec();
     assert_eq!(
         records(&out),
         vec![
@@ -140,9 +143,9 @@ fn small_json_bodies_are_joined_into_one_array_at_the_end_of_the_batch() {
         for job in jobs(json_calls) {
             assert!(inbox.sender.send(job).is_ok());
         }
-        let mut out = Vec::new();
-        assert!(!inbox.drain(&mut out));
-        out
+        let mut batch = Batch::default();
+        assert!(!inbox.drain(&mut batch));
+        batch.to_vec()
     };
     let out = drained(JsonCalls::Plain);
     assert_eq!(
@@ -250,16 +253,16 @@ fn a_poisoned_lock_does_not_stop_the_batches() {
     .join();
     assert!(panicked.is_err() && inbox.pending.is_poisoned());
     assert!(inbox.sender.send(Job::Resume(7)).is_ok());
-    let mut out = Vec::new();
-    inbox.drain(&mut out);
-    assert_eq!(records(&out), vec![(KIND_RESUME, 7, Vec::new())]);
+    let mut batch = Batch::default();
+    inbox.drain(&mut batch);
+    assert_eq!(records(&batch.to_vec()), vec![(KIND_RESUME, 7, Vec::new())]);
 }
 
 #[test]
 fn a_batch_without_chunks_says_so() {
     let inbox = Inbox::new();
     assert!(inbox.sender.send(Job::Resume(7)).is_ok());
-    let mut out = Vec::new();
-    assert!(!inbox.drain(&mut out));
-    assert_eq!(records(&out), vec![(KIND_RESUME, 7, Vec::new())]);
+    let mut batch = Batch::default();
+    assert!(!inbox.drain(&mut batch));
+    assert_eq!(records(&batch.to_vec()), vec![(KIND_RESUME, 7, Vec::new())]);
 }
