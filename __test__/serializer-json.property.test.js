@@ -337,6 +337,16 @@ describe('the rule is refused to serializers it was not proven for', () => {
     });
   }
 
+  it('a type the app adds after the rule was taken turns it off for results', () => {
+    const s = new Serializer();
+    const rule = jsonRuleOf(s);
+    const money = { currency: 'EUR', amount: 1 };
+    assert.equal(rule.isPlain(money), true);
+    s.addType({ id: 'Money', is: (v) => v?.currency !== undefined, serialize: (v) => v, deserialize: (v) => v });
+    assert.equal(rule.isPlain(money), false, 'the Serializer now writes it as a typed value');
+    assert.equal(jsonRuleOf(s), null);
+  });
+
   it('the app type case shows why: the Serializer types a plain object the rule would pass', () => {
     const s = refused[2][1];
     const money = { currency: 'EUR', amount: 1 };

@@ -150,3 +150,27 @@ describe('mapError: what a handler throws is answered as the error it maps to', 
     assert.equal(seen.length, before);
   });
 });
+
+describe("Runner's Serializer on the JSON fast path: a result whose check throws", () => {
+  let server;
+  let url;
+  before(async () => {
+    const { Serializer } = require('@bluelibs/runner');
+    server = startServer({ serializer: new Serializer() });
+    server.registerTask('env.getter', async () => ({
+      get boom() {
+        throw new Error('getter');
+      },
+    }));
+    ({ url } = await server.listen());
+  });
+  after(() => server.close());
+
+  it('is a 500 (as when the Serializer throws), and the server keeps serving', async () => {
+    const res = await call(url, 'env.getter', '{}');
+    assert.equal(res.status, 500);
+    const ok = await call(url, 'env.result', '{}');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.text, '{"ok":true,"result":{"a":[1,"x"]}}');
+  });
+});

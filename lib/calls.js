@@ -228,15 +228,16 @@ class Calls {
     // Results written as JSON go together at the end of the round; not while
     // a batch of large calls runs call by call (their results go out one by
     // one, so they need not all be alive at once).
-    if (!this._answers.holding && (kind === KIND_TASK || returnPayload)) {
-      const value = kind === KIND_TASK || result !== undefined ? result : input;
-      if (this._codec.joins(value)) {
-        this._answers.join(ticket, kind, id, ctx, value);
-        return;
-      }
-    }
     let body;
     try {
+      if (!this._answers.holding && (kind === KIND_TASK || returnPayload)) {
+        const value = kind === KIND_TASK || result !== undefined ? result : input;
+        // (Checking may read the result: a throwing getter fails the call.)
+        if (this._codec.joins(value)) {
+          this._answers.join(ticket, kind, id, ctx, value);
+          return;
+        }
+      }
       if (kind === KIND_TASK) body = this._codec.ok(result);
       else if (returnPayload) body = this._codec.ok(result === undefined ? input : result);
       else body = this._codec.okEmpty;
@@ -250,7 +251,7 @@ class Calls {
   _failed(kind, id, ticket, ctx, err) {
     this.done(ticket, ctx);
     const where = kind === KIND_TASK ? 'task' : 'event';
-    if (this._mapError !== null) {
+    if (typeof this._mapError === 'function') {
       try {
         err = this._mapError(err, { kind: where, id, requestId: ctx.requestId });
       } catch (mapped) {

@@ -21,7 +21,7 @@ class BodyCodec {
   /** @param {{ parse(text: string): unknown, stringify(value: unknown): string } | null} serializer */
   constructor(serializer) {
     this._serializer = serializer;
-    /** No serializer: bodies are plain JSON, and results may be written joined (lib/wire.js). */
+    /** No serializer: bodies are plain JSON, and any joinable result may be written joined (lib/wire.js). */
     this.plainJson = serializer === null;
     /** With a serializer: which results it writes as JSON does (`{ isPlain }`), or null. */
     this.jsonRule = serializer === null ? null : jsonRuleOf(serializer);

@@ -83,7 +83,15 @@ function isPlainResult(result) {
   return isPlainAt(result, 1);
 }
 
-const RUNNER_RULE = Object.freeze({ isPlain: isPlainResult });
+/**
+ * The rule for one Runner Serializer: its type list is replaced whenever the
+ * app adds a type (`addType`), which may claim plain objects, so from then
+ * on every result goes to the Serializer.
+ */
+function runnerRule(serializer, types) {
+  const registry = serializer.typeRegistry;
+  return Object.freeze({ isPlain: (result) => registry.getTypeList() === types && isPlainResult(result) });
+}
 
 let runnerSerializer; // Runner's Serializer class, once looked up (null: not installed)
 function runnerSerializerClass() {
@@ -100,24 +108,24 @@ function runnerSerializerClass() {
 const sameKeys = (a, b) => a instanceof Set && a.size === b.size && [...b].every((k) => a.has(k));
 
 /**
- * Whether `serializer` is an instance of Runner's own Serializer (not a
- * subclass, no method of its own) whose options keep the rules true: no
- * pretty printing, a depth limit of at least MAX_DEPTH, the default unsafe
- * keys and only the built-in types.
+ * The rule for `serializer` when it is an instance of Runner's own
+ * Serializer (not a subclass, no method of its own) whose options keep the
+ * rules true: no pretty printing, a depth limit of at least MAX_DEPTH, the
+ * default unsafe keys and only the built-in types; otherwise null.
  */
 function isRunnersOwn(serializer) {
-  if (serializer?.constructor?.name !== 'Serializer') return false;
+  if (serializer?.constructor?.name !== 'Serializer') return null;
   const Serializer = runnerSerializerClass();
-  if (!Serializer || Object.getPrototypeOf(serializer) !== Serializer.prototype) return false;
+  if (!Serializer || Object.getPrototypeOf(serializer) !== Serializer.prototype) return null;
   for (const method of ['parse', 'stringify', 'serialize', 'deserialize', 'jsonStringify']) {
-    if (hasOwn.call(serializer, method)) return false;
+    if (hasOwn.call(serializer, method)) return null;
   }
   try {
     const reference = new Serializer();
     const options = serializer.runtimeOptions;
     const types = serializer.typeRegistry.getTypeList();
     const builtIn = reference.typeRegistry.getTypeList();
-    return (
+    const fits =
       serializer.indent === undefined &&
       serializer.maxDepth >= MAX_DEPTH &&
       options.maxDepth >= MAX_DEPTH &&
@@ -125,10 +133,10 @@ function isRunnersOwn(serializer) {
       options.unsafeKeys === serializer.unsafeKeys &&
       options.typeRegistry === serializer.typeRegistry &&
       types.length === builtIn.length &&
-      types.every((t, i) => t === builtIn[i])
-    );
+      types.every((t, i) => t === builtIn[i]);
+    return fits ? runnerRule(serializer, types) : null;
   } catch {
-    return false; // not the shape this package knows
+    return null; // not the shape this package knows
   }
 }
 
@@ -136,7 +144,7 @@ function isRunnersOwn(serializer) {
 function jsonRuleOf(serializer) {
   if (serializer === null || typeof serializer !== 'object') return null;
   if (hasOwn.call(serializer, JSON_RULE)) return serializer[JSON_RULE];
-  return isRunnersOwn(serializer) ? RUNNER_RULE : null;
+  return isRunnersOwn(serializer);
 }
 
 module.exports = { JSON_RULE, MAX_DEPTH, jsonRuleOf, isPlainResult, isMarkerKey };

@@ -49,7 +49,7 @@ class BatchReader {
     this._nextValue = 0;
     /** Record kind (KIND_*). */
     this.kind = 0;
-    /** Body kind of a call (with FLAG_JOINED), or a kind's own flag. */
+    /** Body kind of a call (with FLAG_JOINED or FLAG_JSON_TEXT), or a kind's own flag. */
     this.flags = 0;
     /** The call or stream the record is about. */
     this.ticket = 0;

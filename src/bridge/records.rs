@@ -54,6 +54,11 @@ impl Batch {
         dest[at..].copy_from_slice(&self.records[from..]);
     }
 
+    /// The whole batch as it is, when it holds no chunk bytes apart.
+    pub fn contiguous(&self) -> Option<&[u8]> {
+        self.chunks.is_empty().then_some(self.records.as_slice())
+    }
+
     /// The whole batch in one buffer.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0; self.len()];
@@ -103,21 +108,26 @@ impl Values {
 
 /// Request body chunks held back while a batch is drained, so that each
 /// body's chunks go out as one record: its stream then hands its reader one
-/// buffer rather than several that `read()` would join with a copy, and the
-/// batch buffer is reserved once for all of them instead of growing (and
-/// copying itself) chunk by chunk.
+/// buffer rather than several that `read()` would join with a copy.
 #[derive(Default)]
 pub struct HeldChunks {
     bodies: Vec<(u32, Vec<Bytes>)>,
     any: bool,
+    /// What `held` reports, kept as pieces come and go (a body sent in
+    /// tiny chunks makes many pieces).
+    held: usize,
 }
 
 impl HeldChunks {
     pub fn hold(&mut self, ticket: u32, bytes: Bytes) {
         self.any = true;
+        self.held += bytes.len();
         match self.bodies.iter_mut().find(|(t, _)| *t == ticket) {
             Some((_, parts)) => parts.push(bytes),
-            None => self.bodies.push((ticket, vec![bytes])),
+            None => {
+                self.held += RECORD_HEADER;
+                self.bodies.push((ticket, vec![bytes]));
+            }
         }
     }
 
@@ -128,10 +138,7 @@ impl HeldChunks {
 
     /// Bytes the held chunks will take in the batch.
     pub fn held(&self) -> usize {
-        self.bodies
-            .iter()
-            .map(|(_, parts)| RECORD_HEADER + parts.iter().map(Bytes::len).sum::<usize>())
-            .sum()
+        self.held
     }
 
     /// Places the chunks held for `ticket` (all of them for `None`) in the
@@ -142,6 +149,7 @@ impl HeldChunks {
         while i < self.bodies.len() {
             if wanted(self.bodies[i].0) {
                 let (t, parts) = self.bodies.remove(i);
+                self.held -= RECORD_HEADER + parts.iter().map(Bytes::len).sum::<usize>();
                 batch.place_chunks(t, parts);
             } else {
                 i += 1;

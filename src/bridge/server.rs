@@ -112,6 +112,8 @@ impl NativeServer {
         let n = scratch.len();
         if n <= into.len() && n < POLLED_CHUNKS as usize {
             scratch.copy_to(&mut into[..n]);
+            // Let go of the chunks' pieces (and the read buffers they hold) now.
+            scratch.clear(SCRATCH_KEEP);
             let flag = if chunks { i64::from(POLLED_CHUNKS) } else { 0 };
             return n as i64 + flag;
         }
@@ -129,8 +131,10 @@ impl NativeServer {
             return Ok(None);
         };
         let mut scratch = lock(&self.scratch);
-        let whole = scratch.to_vec();
-        let copy = BufferSlice::copy_from(env, whole.get(..n).unwrap_or_default())?;
+        let copy = match scratch.contiguous() {
+            Some(records) => BufferSlice::copy_from(env, records.get(..n).unwrap_or_default())?,
+            None => BufferSlice::copy_from(env, scratch.to_vec().get(..n).unwrap_or_default())?,
+        };
         // Keep the scratch buffer's room for the next batch, up to a limit.
         scratch.clear(SCRATCH_KEEP);
         Ok(Some(copy))

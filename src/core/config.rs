@@ -60,7 +60,8 @@ pub enum JsonCalls {
     /// With a serializer of the user's: no body is known to be plain JSON.
     #[default]
     Serializer,
-    /// With `JSON.parse` (no serializer): every body that is one JSON value.
+    /// With `JSON.parse` (no serializer): the small bodies that are one JSON
+    /// value are marked, to be joined (a large one is read alone anyway).
     Plain,
     /// With Runner's own `Serializer`: bodies it reads as `JSON.parse` does
     /// (`core::json::is_runner_plain_value`) are read with `JSON.parse`.
