@@ -34,8 +34,9 @@ pub enum Pulled {
     Error,
 }
 
-/// How far a request body may be read ahead of its reader.
-pub const READ_AHEAD: usize = 64 * 1024;
+/// How far a request body may be read ahead of its reader: two body reads,
+/// so one is read while the reader works through the other.
+pub const READ_AHEAD: usize = 128 * 1024;
 
 /// Flow control for one streamed request body: the pump reads ahead until
 /// `READ_AHEAD` bytes wait unread, then sleeps until the reader asks for
