@@ -57,6 +57,12 @@ export interface TunnelServerOptions {
   port?: number;
   /** Default `127.0.0.1`. */
   host?: string;
+  /**
+   * Bind the port with `SO_REUSEPORT` (Linux), so that every process of a `cluster` or pm2
+   * group may listen on the same port; the kernel spreads new connections over them. Each
+   * process must set it. Default false. The metrics port is never shared.
+   */
+  reusePort?: boolean;
   /** Default `/__runner`; a leading `/` is added and a trailing one dropped. */
   basePath?: string;
   auth?: AuthOptions;

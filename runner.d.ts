@@ -22,12 +22,14 @@ export type NativeExposureConfig = Omit<NodeExposureConfig, 'http'> & { http?: N
 /**
  * nodeExposure's `http` config, and the native server's own: `tls` (HTTPS on the same
  * port, see `TlsOptions`), `health` (probes outside `basePath`), `closeGraceMs`, `metrics`
- * (the Prometheus endpoint), `onAccess` (the access log), and `maxConnections`,
+ * (the Prometheus endpoint), `onAccess` (the access log), `listen.reusePort`, and `maxConnections`,
  * `maxInFlight`, `retryAfterSeconds` and `compression` (load shedding and compressed
  * answers), as `TunnelServer` takes them.
  */
-export type NativeExposureHttpConfig = NodeExposureHttpConfig &
-  Pick<TunnelServerOptions, 'maxConnections' | 'maxInFlight' | 'retryAfterSeconds' | 'compression'> & {
+export type NativeExposureHttpConfig = Omit<NodeExposureHttpConfig, 'listen'> & {
+  /** nodeExposure's `listen`, and `reusePort` (as `TunnelServer`'s: each process of a cluster listens on the port). */
+  listen?: NonNullable<NodeExposureHttpConfig['listen']> & { reusePort?: boolean };
+} & Pick<TunnelServerOptions, 'maxConnections' | 'maxInFlight' | 'retryAfterSeconds' | 'compression'> & {
     /** HTTPS on the same port (see `TlsOptions`). */
     tls?: TlsOptions;
     /** Health and readiness probes outside `basePath`, as `TunnelServer`'s `health` option. */

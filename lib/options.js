@@ -57,6 +57,12 @@ function normalizeOptions(options) {
     if (typeof options.host !== 'string' || options.host === '') fail('host', 'a non-empty string');
     config.host = options.host;
   }
+  if (options.reusePort !== undefined) {
+    if (typeof options.reusePort !== 'boolean') fail('reusePort', 'a boolean');
+    if (options.reusePort && process.platform !== 'linux')
+      fail('reusePort', 'false on this platform (SO_REUSEPORT spreads connections on Linux only)');
+    config.reusePort = options.reusePort;
+  }
   if (options.basePath !== undefined) {
     if (typeof options.basePath !== 'string') fail('basePath', 'a string');
     config.basePath = options.basePath;

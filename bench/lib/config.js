@@ -4,7 +4,7 @@
 const path = require('node:path');
 const { SCENARIO_KINDS } = require('./common');
 
-const ALL_SERVERS = ['native', 'nativeExposure', 'nodeExposure', 'node-http', 'fastify', 'brahma', 'rust'];
+const ALL_SERVERS = ['native', 'nativeExposure', 'nodeExposure', 'node-http', 'uws', 'fastify', 'brahma', 'rust'];
 const BASELINES = ['node-http', 'nodeExposure', 'rust'];
 const BACKGROUND_WARN = 0.15; // cores of unrelated CPU use during a run worth warning about
 // A throughput run during which the hypervisor took (stole) more than this

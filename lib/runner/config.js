@@ -62,6 +62,7 @@ function serverOptions(http, basePath, { store, taskRunner, logger, serializer }
         ? Number(http.listen.port)
         : (http.listen?.port ?? 0),
     host: http.listen?.host ?? '127.0.0.1',
+    reusePort: http.listen?.reusePort ?? false,
     basePath,
     auth: authOptions(http.auth, store, taskRunner),
     disableDiscovery: !!http.disableDiscovery,

@@ -14,6 +14,10 @@ pub const DEFAULT_BASE_PATH: &str = "/__runner";
 pub struct ServerConfig {
     pub host: Option<String>,
     pub port: u16,
+    /// The port is bound with `SO_REUSEPORT`, so that several processes
+    /// (`cluster`, pm2) may each listen on it and the kernel spreads new
+    /// connections over them.
+    pub reuse_port: bool,
     pub base_path: Option<String>,
     pub auth: Option<AuthConfig>,
     pub cors: Option<CorsConfig>,

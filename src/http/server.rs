@@ -108,7 +108,11 @@ fn start_runtime(workers: usize) -> std::io::Result<Serving> {
 pub fn bind(cfg: &ServerConfig, state: ServerState) -> std::io::Result<RunningServer> {
     // A (host, port) pair takes names, IPv4 and bare IPv6 addresses alike.
     let host = cfg.host().trim_start_matches('[').trim_end_matches(']');
-    let std_listener = std::net::TcpListener::bind((host, cfg.port))?;
+    let std_listener = if cfg.reuse_port {
+        bind_reusing_port(host, cfg.port)?
+    } else {
+        std::net::TcpListener::bind((host, cfg.port))?
+    };
     std_listener.set_nonblocking(true)?;
     let local_addr = std_listener.local_addr()?;
     let metrics_port = match (state.for_metrics_port(cfg), &cfg.metrics) {
@@ -165,6 +169,36 @@ pub fn bind(cfg: &ServerConfig, state: ServerState) -> std::io::Result<RunningSe
         stop: stop_tx,
         done: Some(done_rx),
     })
+}
+
+/// A listener on `host:port` with `SO_REUSEPORT` (and `SO_REUSEADDR`, as
+/// std sets it), so that other processes may bind the same port: the first
+/// address the host resolves to that binds, as `TcpListener::bind` does.
+fn bind_reusing_port(host: &str, port: u16) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let bound = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .and_then(|socket| {
+                socket.set_reuse_address(true)?;
+                socket.set_reuse_port(true)?;
+                socket.bind(&addr.into())?;
+                // Node's default backlog.
+                socket.listen(511)?;
+                Ok(socket)
+            });
+        match bound {
+            Ok(socket) => return Ok(socket.into()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
 }
 
 async fn accept_loop(

@@ -8,7 +8,7 @@ const { runWrk, writeLuaScript } = require('../wrk');
 const { post } = require('../checks');
 
 /** Peers whose task reads the raw request stream (`bench.upload`). */
-const UPLOAD_SERVERS = ['native', 'nativeExposure', 'nodeExposure', 'node-http', 'rust'];
+const UPLOAD_SERVERS = ['native', 'nativeExposure', 'nodeExposure', 'node-http', 'uws', 'rust'];
 const UPLOAD_BYTES = 1024 * 1024;
 const UPLOAD_CONNECTIONS = 16;
 
