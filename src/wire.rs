@@ -45,16 +45,20 @@ pub const FLAG_JOINED: u8 = 0x80;
 /// Flag of a call whose body JS may read with `JSON.parse` (one JSON value
 /// its serializer reads as `JSON.parse` does); joined calls are such calls.
 pub const FLAG_JSON_TEXT: u8 = 0x40;
+/// Most bytes one read of a request body brings (the HTTP side reads 64 KiB
+/// at a time, as Node's sockets do, and a little more to see a short read).
+pub const MAX_BODY_READ: usize = 64 * 1024 + 256;
 /// Bytes of the buffer JS fetches batches into. A batch holding request
-/// body chunks stops taking jobs once one more body read (16 KiB) might not
-/// fit, so that it fits: JS then keeps that buffer for the chunks' views and
-/// takes a fresh one of this size. Under glibc's 128 KiB mmap threshold, the
+/// body chunks stops taking jobs once one more body read might not fit, so
+/// that it fits: JS then keeps that buffer for the chunks' views and takes a
+/// fresh one of this size. Under glibc's 128 KiB mmap threshold, the
 /// allocator serves it from memory it reuses, where a larger batch would
-/// cost a fresh mapping (page faults) every time; large enough that a body's
-/// chunks reach JS ~40 KB at a time (each costs its stream's machinery).
+/// cost a fresh mapping (page faults) every time.
 pub const BATCH_BUFFER: usize = 120 * 1024;
-/// A batch holding body chunks takes no more jobs past this many bytes.
-pub const BATCH_CHUNKS_UP_TO: usize = BATCH_BUFFER - 20 * 1024;
+/// A batch holding body chunks takes no more jobs past this many bytes: the
+/// job that crosses it (at most one body read and its record header) still
+/// fits `BATCH_BUFFER`.
+pub const BATCH_CHUNKS_UP_TO: usize = BATCH_BUFFER - MAX_BODY_READ - 1024;
 /// Added to the length `pollInto` returns when the batch holds body chunks.
 pub const POLLED_CHUNKS: u32 = 1 << 30;
 /// JSON bodies shorter than this that JS may read with `JSON.parse` are

@@ -207,7 +207,7 @@ impl Inbox {
         let receiver = lock(&self.receiver);
         let mut pending = lock(&self.pending);
         // A batch holding chunks stops where the job that crosses the mark
-        // (a body read is 16 KiB) still fits JS's buffer; the jobs left wait
+        // (at most one body read) still fits JS's buffer; the jobs left wait
         // for the next poll, which follows this one.
         while !(chunks.any() && batch.len() - start + chunks.held() >= BATCH_CHUNKS_UP_TO) {
             let Ok(job) = receiver.try_recv() else {

@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
@@ -102,7 +102,9 @@ fn tcp_read_some(io: &TcpStream, buf: &mut Option<BytesMut>, want: usize) -> io:
         // read comes up short, and that tells us the socket is drained.
         b.reserve(want + 256);
     }
-    let room = b.capacity() - b.len();
+    // At most `want` and the little more: a buffer with more room from
+    // before still brings one read's worth (the batches to JS count on it).
+    let room = (b.capacity() - b.len()).min(want + 256);
     // A short read drained the socket: the readiness is forgotten at once
     // rather than learnt from one more read that would block (tokio's own
     // `poll_read` does the same). The read runs inside `try_io`, so what is
@@ -111,7 +113,7 @@ fn tcp_read_some(io: &TcpStream, buf: &mut Option<BytesMut>, want: usize) -> io:
     // its newer readiness and wakes the connection.
     let mut got = 0;
     let read = io.try_io(Interest::READABLE, || {
-        got = io.try_read_buf(b)?;
+        got = io.try_read_buf(&mut (&mut *b).limit(room))?;
         if got > 0 && got < room {
             Err(io::Error::from(io::ErrorKind::WouldBlock))
         } else {

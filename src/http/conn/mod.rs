@@ -42,6 +42,13 @@ const FIRST_READ: usize = 1024;
 /// Node's 64 KiB socket reads: fewer, larger chunks cost the JS thread less
 /// per megabyte (docs/performance.md, 2026-12-02 uploads).
 const BODY_READ: usize = 64 * 1024;
+// A read brings at most `BODY_READ` + 256 bytes (`io::tcp_read_some`), which
+// the batches to JS leave room for.
+const _: () = assert!(BODY_READ + 256 <= crate::wire::MAX_BODY_READ);
+
+/// A body of known length up to this size goes to its handler whole, once
+/// all of it has arrived; a longer one goes as it is read.
+const WHOLE_BODY: usize = 16 * 1024;
 
 /// A request head must arrive within this time of its first byte (Node's
 /// `headersTimeout`), or the request timeout if that is shorter.

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 use super::io::{ended, read_some, Transport};
-use super::{BODY_READ, FIRST_READ};
+use super::{BODY_READ, FIRST_READ, WHOLE_BODY};
 use crate::http::body::BodyMsg;
 use crate::http::h1::{self, Decoded, Decoder, Refusal};
 
@@ -126,7 +126,7 @@ pub(super) async fn io_step<T: Transport>(
     loop {
         // A small body of known length goes over whole, in one piece.
         let whole = match body.decoder {
-            Decoder::Length(n) if n <= BODY_READ as u64 => Some(n as usize),
+            Decoder::Length(n) if n <= WHOLE_BODY as u64 => Some(n as usize),
             _ => None,
         };
         let have = buf.as_ref().map_or(0, BytesMut::len);
