@@ -72,7 +72,7 @@ fn answer(call: &Call) -> Reply {
 }
 
 impl Dispatch for RustHandlers {
-    fn submit(&self, mut call: Call) -> u32 {
+    fn submit(&self, mut call: Call) -> u64 {
         if let Some(mut body) = call.body_stream.take() {
             // Raw upload: stream the body and count it.
             tokio::spawn(async move {
@@ -94,7 +94,7 @@ impl Dispatch for RustHandlers {
         let _ = call.reply.send(reply);
         0
     }
-    fn abort(&self, _ticket: u32) {}
+    fn abort(&self, _ticket: u64) {}
     fn resolve_origin(&self, _origin: Option<String>, reply: oneshot::Sender<Option<String>>) {
         let _ = reply.send(None);
     }

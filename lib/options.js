@@ -63,6 +63,15 @@ function normalizeOptions(options) {
       fail('reusePort', 'false on this platform (SO_REUSEPORT spreads connections on Linux only)');
     config.reusePort = options.reusePort;
   }
+  if (options.share !== undefined) {
+    if (typeof options.share !== 'boolean') fail('share', 'a boolean');
+    if (options.share) {
+      // One listener's figures and access log for several isolates: not offered yet.
+      if (options.metrics !== undefined) fail('metrics', 'left out with share (not supported yet)');
+      if (options.onAccess !== undefined) fail('onAccess', 'left out with share (not supported yet)');
+    }
+    config.share = options.share;
+  }
   if (options.basePath !== undefined) {
     if (typeof options.basePath !== 'string') fail('basePath', 'a string');
     config.basePath = options.basePath;

@@ -42,8 +42,8 @@ fn json_reply(text: String) -> Reply {
 }
 
 impl Dispatch for Handlers {
-    fn submit(&self, mut call: Call) -> u32 {
-        let ticket = self.next.fetch_add(1, Ordering::SeqCst);
+    fn submit(&self, mut call: Call) -> u64 {
+        let ticket = u64::from(self.next.fetch_add(1, Ordering::SeqCst));
         if call.handler == HANG {
             if let Ok(mut parked) = self.parked.lock() {
                 parked.push(call.reply);
@@ -70,7 +70,7 @@ impl Dispatch for Handlers {
         let _ = call.reply.send(json_reply(text));
         ticket
     }
-    fn abort(&self, _ticket: u32) {
+    fn abort(&self, _ticket: u64) {
         self.aborts.fetch_add(1, Ordering::SeqCst);
     }
     fn resolve_origin(&self, _origin: Option<String>, reply: oneshot::Sender<Option<String>>) {

@@ -63,6 +63,8 @@ function serverOptions(http, basePath, { store, taskRunner, logger, serializer }
         : (http.listen?.port ?? 0),
     host: http.listen?.host ?? '127.0.0.1',
     reusePort: http.listen?.reusePort ?? false,
+    // One listener for the app's copies in this process's worker threads.
+    share: http.share ?? false,
     basePath,
     auth: authOptions(http.auth, store, taskRunner),
     disableDiscovery: !!http.disableDiscovery,

@@ -39,6 +39,7 @@ pub fn answered_calls(pending: &mut TicketMap<Pending>, data: &Bytes) -> Vec<Ans
             reply,
             meta,
             body: held,
+            ..
         }) = pending.remove(&ticket)
         {
             answered.push((

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::exposure::Kind;
 use crate::http::metrics::Metrics;
 use crate::http::stream::{PullWindow, Pulled, StreamWriter};
-use crate::http::{Call, Reply, RequestMeta};
+use crate::http::{Call, LoadGuard, Reply, RequestMeta};
 use crate::wire::*;
 
 use super::lock;
@@ -90,6 +90,8 @@ pub enum Pending {
         reply: oneshot::Sender<Reply>,
         meta: Arc<RequestMeta>,
         body: Bytes,
+        /// Counts the call for a shared listener until it is answered.
+        _load: Option<LoadGuard>,
     },
     /// An origin or serialization question: answered with text or nothing.
     Text(oneshot::Sender<Option<String>>),
@@ -151,6 +153,19 @@ impl Inbox {
             Some(tx) => tx.send(delivery).err().map(|mpsc::error::SendError(d)| d),
             None => Some(delivery),
         }
+    }
+
+    /// Lets go of everything the inbox holds or has queued, for an isolate
+    /// that is gone: the calls' reply channels close (their requests are
+    /// answered 500), streamed bodies stop being read, streamed answers end.
+    pub fn fail_all(&self) {
+        let queued: Vec<Job> = lock(&self.receiver).try_iter().collect();
+        drop(queued);
+        lock(&self.pending).clear();
+        for (_, window) in lock(&self.bodies_in).drain() {
+            window.close();
+        }
+        lock(&self.answers_out).clear();
     }
 
     /// A fresh ticket; never 0, which marks a record of joined results.
@@ -246,6 +261,7 @@ impl Inbox {
                             reply: call.reply,
                             meta: call.meta,
                             body: call.body,
+                            _load: call.load,
                         },
                     );
                 }

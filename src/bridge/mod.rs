@@ -16,6 +16,7 @@ mod observe;
 mod ready;
 mod records;
 pub mod server;
+mod shared;
 mod wake;
 
 /// Locks one of the bridge's mutexes, going on past a panic that poisoned

@@ -30,6 +30,7 @@ use super::convert::{bind_error, info_json, server_config, AllowListInput};
 use super::lock;
 use super::observe::JsAccessSink;
 use super::records::Batch;
+use super::shared::{self, JoinError, Listener, Member};
 use super::wake::{JsDispatch, Pusher, WakeFn};
 
 /// Room the batch scratch buffer keeps between batches.
@@ -52,6 +53,11 @@ pub struct NativeServer {
     /// Where batches are written before they are copied out; kept between
     /// polls so it is not grown again for every batch.
     scratch: Mutex<Batch>,
+    /// The options as given, compared with other sharers' (`share`).
+    options: serde_json::Value,
+    /// The shared listener this server is a member of, while it listens
+    /// with `share`.
+    joined: Mutex<Option<(Arc<Listener>, Arc<Member>)>>,
     /// What the server counts, kept across listens (`observe.rs`).
     pub(super) metrics: Arc<Metrics>,
     /// Where access records go, once `onAccess` is set (`observe.rs`).
@@ -74,6 +80,7 @@ impl NativeServer {
     /// fetching them (with [`NativeServer::poll_into`]).
     #[napi(constructor)]
     pub fn new(config: serde_json::Value, on_jobs: Function<'_, (), ()>) -> Result<Self> {
+        let options = config.clone();
         let config = server_config(config)?.leaving_a_core_to_js();
         let metrics = Arc::new(Metrics::new(metrics_shards(&config)));
         let inbox = Inbox::with_metrics(metrics.clone());
@@ -92,6 +99,8 @@ impl NativeServer {
             running: Mutex::new(None),
             spill: Mutex::new(None),
             scratch: Mutex::new(Batch::default()),
+            options,
+            joined: Mutex::new(None),
             metrics,
             access_sink: Mutex::new(None),
         })
@@ -143,21 +152,25 @@ impl NativeServer {
     #[napi]
     pub fn register_task(&self, id: String, handler: u32) {
         self.registry.rcu(|r| r.with_task(&id, handler));
+        self.registry_changed();
     }
 
     #[napi]
     pub fn register_event(&self, id: String, handler: u32) {
         self.registry.rcu(|r| r.with_event(&id, handler));
+        self.registry_changed();
     }
 
     #[napi]
     pub fn unregister_task(&self, id: String) {
         self.registry.rcu(|r| r.without(Kind::Task, &id));
+        self.registry_changed();
     }
 
     #[napi]
     pub fn unregister_event(&self, id: String) {
         self.registry.rcu(|r| r.without(Kind::Event, &id));
+        self.registry_changed();
     }
 
     /// Runner's allow-list, or `null` to serve every registered id.
@@ -165,6 +178,7 @@ impl NativeServer {
     pub fn set_allow_list(&self, list: Option<AllowListInput>) {
         let list: Option<AllowList> = list.map(AllowList::from);
         self.registry.rcu(|r| r.with_allow_list(list.clone()));
+        self.registry_changed();
     }
 
     #[napi]
@@ -182,6 +196,9 @@ impl NativeServer {
     /// when the `tls` option cannot be served.
     #[napi]
     pub fn listen(&self) -> Result<BoundAddress, &'static str> {
+        if self.config.share {
+            return self.listen_shared();
+        }
         let mut running = lock(&self.running);
         if running.is_some() {
             return Err(Error::new(
@@ -232,12 +249,26 @@ impl NativeServer {
     #[napi]
     pub fn close(&self, grace_ms: u32) -> AsyncTask<CloseTask> {
         *lock(&self.inbox.answers) = None;
-        let server = lock(&self.running).take();
+        let mut leaving = None;
+        let server = match lock(&self.joined).take() {
+            // A sharer stops receiving calls at once; the listener stops
+            // with its last sharer.
+            Some((listener, member)) => {
+                let last = listener.remove(&member);
+                leaving = Some(member);
+                last
+            }
+            None => lock(&self.running).take(),
+        };
         if let Some(server) = &server {
             // At once, not when the task gets a thread of the pool.
             server.stop_accepting();
         }
-        AsyncTask::new(CloseTask { server, grace_ms })
+        AsyncTask::new(CloseTask {
+            server,
+            leaving,
+            grace_ms,
+        })
     }
 
     /// Answers many calls at once: records of `ticket u32, status u32,
@@ -380,6 +411,19 @@ impl Drop for NativeServer {
             // No grace: the handlers' env is gone, no answer can come any more.
             server.shutdown_graceful(std::time::Duration::ZERO);
         }
+        let joined = self
+            .joined
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((listener, member)) = joined {
+            // The others go on serving; what this isolate held is answered 500.
+            let last = listener.remove(&member);
+            member.fail_leftovers();
+            if let Some(mut server) = last {
+                server.shutdown_graceful(std::time::Duration::ZERO);
+            }
+        }
     }
 }
 
@@ -405,11 +449,78 @@ impl NativeServer {
     fn take(&self, ticket: u32) -> Option<Pending> {
         lock(&self.inbox.pending).remove(&ticket)
     }
+
+    /// The shared listener learns of a change to this member's handlers.
+    fn registry_changed(&self) {
+        if let Some((listener, _)) = lock(&self.joined).as_ref() {
+            listener.rebuild();
+        }
+    }
+
+    /// `listen` with `share`: joins the listener on the same host and port,
+    /// or binds one that others may join.
+    fn listen_shared(&self) -> Result<BoundAddress, &'static str> {
+        let mut joined = lock(&self.joined);
+        if joined.is_some() {
+            return Err(Error::new(
+                "ERR_SERVER_ALREADY_LISTEN",
+                "ERR_SERVER_ALREADY_LISTEN: server is already listening",
+            ));
+        }
+        let tls = match &self.config.tls {
+            Some(tls) => Some(
+                tls_server_config(tls)
+                    .map_err(|e| Error::new("ERR_TLS_CONFIG", format!("ERR_TLS_CONFIG: {e}")))?,
+            ),
+            None => None,
+        };
+        let member = Member::new(
+            self.registry.clone(),
+            JsDispatch {
+                pusher: self.pusher(),
+            },
+        );
+        let host = self.config.host();
+        let config = &self.config;
+        let metrics = self.metrics.clone();
+        let listener = shared::join(host, config.port, &self.options, member.clone(), |dispatch, registry| {
+            let mut state = ServerState::new(config, registry, dispatch).with_metrics(metrics);
+            if let Some(tls) = tls {
+                state = state.with_tls(tls);
+            }
+            bind(config, state)
+        })
+        .map_err(|e| match e {
+            JoinError::Bind(e) => bind_error(&e, host, config.port),
+            JoinError::Mismatch(field) => Error::new(
+                "ERR_SHARE_MISMATCH",
+                format!(
+                    "ERR_SHARE_MISMATCH: option \"{field}\" differs from the server sharing {host}:{}",
+                    config.port
+                ),
+            ),
+        })?;
+        if let Some(handle) = listener.handle() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            handle.spawn(deliver_answers(rx));
+            *lock(&self.inbox.answers) = Some(tx);
+        }
+        let addr = BoundAddress {
+            host: listener.local_addr.ip().to_string(),
+            port: u32::from(listener.local_addr.port()),
+            metrics_port: listener.metrics_addr.map(|a| u32::from(a.port())),
+        };
+        *joined = Some((listener, member));
+        Ok(addr)
+    }
 }
 
 /// Graceful shutdown off the JS thread, so handlers can still complete.
 pub struct CloseTask {
     server: Option<RunningServer>,
+    /// A sharer leaving its listener: its calls finish (up to the grace),
+    /// then what is left is answered 500.
+    leaving: Option<Arc<Member>>,
     grace_ms: u32,
 }
 
@@ -418,8 +529,13 @@ impl Task for CloseTask {
     type JsValue = ();
 
     fn compute(&mut self) -> Result<()> {
+        let grace = std::time::Duration::from_millis(u64::from(self.grace_ms));
         if let Some(mut server) = self.server.take() {
-            server.shutdown_graceful(std::time::Duration::from_millis(u64::from(self.grace_ms)));
+            server.shutdown_graceful(grace);
+        }
+        if let Some(member) = self.leaving.take() {
+            shared::settle(&member, grace);
+            member.fail_leftovers();
         }
         Ok(())
     }

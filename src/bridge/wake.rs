@@ -90,7 +90,7 @@ impl JsDispatch {
 }
 
 impl Dispatch for JsDispatch {
-    fn submit(&self, mut call: Call) -> u32 {
+    fn submit(&self, mut call: Call) -> u64 {
         let ticket = self.ticket();
         let body = call.body_stream.take();
         let window = body.as_ref().map(|_| Arc::new(PullWindow::default()));
@@ -102,11 +102,14 @@ impl Dispatch for JsDispatch {
                 pusher.push(Job::Body(ticket, pulled));
             }));
         }
-        ticket
+        u64::from(ticket)
     }
 
-    fn abort(&self, ticket: u32) {
-        self.push(Job::Abort(ticket));
+    fn abort(&self, ticket: u64) {
+        // Only tickets it gave out come back, and those fit.
+        if let Ok(ticket) = u32::try_from(ticket) {
+            self.push(Job::Abort(ticket));
+        }
     }
 
     fn resolve_origin(&self, origin: Option<String>, reply: oneshot::Sender<Option<String>>) {

@@ -18,6 +18,9 @@ pub struct ServerConfig {
     /// (`cluster`, pm2) may each listen on it and the kernel spreads new
     /// connections over them.
     pub reuse_port: bool,
+    /// Join the listener another isolate of this process has on the same
+    /// host and port (`share`), or bind one the others may join.
+    pub share: bool,
     pub base_path: Option<String>,
     pub auth: Option<AuthConfig>,
     pub cors: Option<CorsConfig>,

@@ -64,6 +64,29 @@ impl Registry {
         next
     }
 
+    /// Adds (or replaces) a handler in place, for building a registry.
+    pub fn add(&mut self, kind: Kind, id: &str, handler: u32) {
+        let (map, order) = match kind {
+            Kind::Task => (&mut self.tasks, &mut self.task_order),
+            Kind::Event => (&mut self.events, &mut self.event_order),
+        };
+        if map.insert(id.to_string(), handler).is_none() {
+            order.push(id.to_string());
+        }
+    }
+
+    /// The handler registered for an id, allow-listed or not.
+    pub fn handler(&self, kind: Kind, id: &str) -> Option<u32> {
+        match kind {
+            Kind::Task => self.tasks.get(id).copied(),
+            Kind::Event => self.events.get(id).copied(),
+        }
+    }
+
+    pub fn allow_list(&self) -> Option<&AllowList> {
+        self.allow_list.as_ref()
+    }
+
     pub fn with_allow_list(&self, allow_list: Option<AllowList>) -> Registry {
         let mut next = self.clone();
         next.allow_list = allow_list;

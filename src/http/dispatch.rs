@@ -1,5 +1,6 @@
 #![forbid(unsafe_code)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,15 +39,34 @@ pub struct Call {
     pub body_stream: Option<RequestBody>,
     pub meta: Arc<RequestMeta>,
     pub reply: oneshot::Sender<Reply>,
+    /// Held as long as the call is queued or running, by a dispatcher that
+    /// counts them (a shared listener choosing the least busy isolate).
+    pub load: Option<LoadGuard>,
+}
+
+/// One call counted in a load counter, until dropped.
+pub struct LoadGuard(Arc<AtomicUsize>);
+
+impl LoadGuard {
+    pub fn new(counter: &Arc<AtomicUsize>) -> LoadGuard {
+        counter.fetch_add(1, Ordering::Relaxed);
+        LoadGuard(counter.clone())
+    }
+}
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Where calls go. Implementations must not block the caller: they queue and
 /// answer through the oneshot senders.
 pub trait Dispatch: Send + Sync + 'static {
     /// Queue a call; returns a ticket used to signal abort.
-    fn submit(&self, call: Call) -> u32;
+    fn submit(&self, call: Call) -> u64;
     /// The client went away before the call answered.
-    fn abort(&self, ticket: u32);
+    fn abort(&self, ticket: u64);
     /// Resolve a function or RegExp CORS origin for a request origin.
     fn resolve_origin(&self, origin: Option<String>, reply: oneshot::Sender<Option<String>>);
     /// Re-serialize a JSON answer the server wrote with the user's serializer.

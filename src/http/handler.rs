@@ -265,6 +265,7 @@ pub async fn handle(
         body_stream,
         meta,
         reply: tx,
+        load: None,
     });
     let mut guard = AbortOnDrop {
         state,
@@ -295,7 +296,7 @@ pub async fn handle(
 /// request future) before the handler answered.
 struct AbortOnDrop<'a> {
     state: &'a ServerState,
-    ticket: u32,
+    ticket: u64,
     armed: bool,
 }
 

@@ -64,6 +64,6 @@ pub mod tls;
 
 pub use answer::{Reply, ReplyBody};
 pub use body::RequestBody;
-pub use dispatch::{Call, Dispatch, RequestMeta};
+pub use dispatch::{Call, Dispatch, LoadGuard, RequestMeta};
 pub use server::{bind, RunningServer};
 pub use state::{metrics_shards, ServerState};

@@ -109,6 +109,7 @@ fn call(ticket: u32, body_kind: BodyKind, body: &[u8], json_calls: JsonCalls) ->
         body_stream: None,
         meta,
         reply,
+        load: None,
     };
     Job::Call(ticket, call, None)
 }

@@ -1,0 +1,301 @@
+'use strict';
+// `share: true`: TunnelServers in several isolates of one process (the main thread and
+// worker_threads) on one native listener. Each scenario runs in a child process of its own,
+// so a crash shows as its exit signal and a thread left behind as a process that does not
+// exit by itself.
+const { describe, it, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { TOKEN } = require('./helpers');
+
+const ROOT = path.resolve(__dirname, '..');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-native-share-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const PRELUDE = `
+'use strict';
+const { Worker } = require('node:worker_threads');
+const { once } = require('node:events');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const net = require('node:net');
+const ROOT = ${JSON.stringify(ROOT)};
+const TOKEN = ${JSON.stringify(TOKEN)};
+const load = (m) => require(require.resolve(m, { paths: [ROOT] }));
+const { TunnelServer } = require(ROOT);
+
+// A sharer's options; \`extra\` changes some of them.
+const options = (port, extra = {}) => ({ port, host: '127.0.0.1', share: true, auth: { token: TOKEN }, ...extra });
+
+// A worker sharing \`port\`: 'w.who' answers its threadId, 'w.hold' never answers (and says
+// 'holding'), 'w.block' blocks its JS thread on the shared array until told. It reports
+// 'listening' (or the error listen() rejected with), closes on 'close'.
+const SHARER = (port, extra = {}) => \`
+  const { TunnelServer } = require(\${JSON.stringify(ROOT)});
+  const { parentPort, threadId, workerData } = require('node:worker_threads');
+  const server = new TunnelServer({ port: \${port}, host: '127.0.0.1', share: true,
+    auth: { token: \${JSON.stringify(TOKEN)} }, ...\${JSON.stringify(extra)} });
+  server.registerTask('w.who', async () => threadId);
+  server.registerTask('w.hold', () => { parentPort.postMessage('holding'); return new Promise(() => {}); });
+  server.registerTask('w.block', async () => {
+    parentPort.postMessage('blocking');
+    Atomics.wait(new Int32Array(workerData), 0, 0);
+    return threadId;
+  });
+  server.listen().then(
+    () => parentPort.postMessage('listening'),
+    (e) => parentPort.postMessage({ code: e.code, message: e.message }),
+  );
+  parentPort.once('message', async () => {
+    await server.close();
+    parentPort.postMessage('closed');
+  });
+\`;
+
+// Its messages are queued from the start, so none is missed while another worker is awaited.
+function startWorker(code, workerData) {
+  const w = new Worker(code, { eval: true, workerData });
+  w.queued = [];
+  w.waiting = [];
+  w.on('message', (m) => (w.waiting.length ? w.waiting.shift()(m) : w.queued.push(m)));
+  w.exited = once(w, 'exit').then(([c]) => c);
+  w.exited.catch(() => {});
+  return w;
+}
+const message = (w) => (w.queued.length ? Promise.resolve(w.queued.shift()) : new Promise((r) => w.waiting.push(r)));
+
+// One call on a connection of its own.
+function call(port, id) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: '/__runner/task/' + id, agent: false,
+        headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, body, json: body ? JSON.parse(body) : undefined }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end('{"input":null}');
+  });
+}
+const who = async (port) => {
+  const res = await call(port, 'w.who');
+  assert.equal(res.status, 200, res.body);
+  return res.json.result;
+};
+
+function portIsFree(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+`;
+
+let scripts = 0;
+// Runs `body` (after PRELUDE) as a script of its own; it must print `done` last, exit with
+// code 0 and no signal, and do so by itself within `ms`.
+async function runScript(body, ms = 60000) {
+  const file = path.join(dir, `scenario-${++scripts}.js`);
+  fs.writeFileSync(
+    file,
+    `${PRELUDE}\n(async () => {\n${body}\nconsole.log('done');\n})().catch((e) => { console.error(e); process.exit(1); });\n`,
+  );
+  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const outcome = await new Promise((resolve) => {
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve('timeout');
+    }, ms);
+    child.on('exit', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal });
+    });
+  });
+  const seen = `stdout: ${out}\nstderr: ${err}`;
+  assert.notEqual(outcome, 'timeout', `the process did not exit by itself within ${ms}ms\n${seen}`);
+  assert.equal(outcome.signal, null, `the process died of ${outcome.signal}\n${seen}`);
+  assert.equal(outcome.code, 0, `exit code ${outcome.code}\n${seen}`);
+  assert.equal(out.trim().split('\n').pop(), 'done', seen);
+}
+
+describe('share: one listener, several isolates', () => {
+  it('calls spread over the main thread and two workers; the last close frees the port', () =>
+    runScript(`
+      const main = new TunnelServer(options(0));
+      main.registerTask('w.who', async () => 'main');
+      const { port } = await main.listen();
+      const a = startWorker(SHARER(port));
+      const b = startWorker(SHARER(port));
+      assert.equal(await message(a), 'listening');
+      assert.equal(await message(b), 'listening');
+      const seen = new Set();
+      for (let i = 0; i < 30; i++) seen.add(await who(port));
+      assert.deepEqual([...seen].sort(), ['main', a.threadId, b.threadId].sort());
+      // One sharer leaves: the others keep serving, and it gets nothing more.
+      await main.close();
+      const after = new Set();
+      for (let i = 0; i < 20; i++) after.add(await who(port));
+      assert.deepEqual([...after].sort(), [a.threadId, b.threadId].sort());
+      assert.equal(await portIsFree(port), false);
+      a.postMessage('close');
+      assert.equal(await message(a), 'closed');
+      assert.equal(await portIsFree(port), false, 'b still listens');
+      b.postMessage('close');
+      assert.equal(await message(b), 'closed');
+      assert.equal(await portIsFree(port), true, 'the last close freed the port');
+      await Promise.all([a.terminate(), b.terminate()]);
+    `));
+
+  it('a busy isolate gets no new calls while another is free (least busy first)', () =>
+    runScript(`
+      const first = new TunnelServer(options(0));
+      first.registerTask('w.who', async () => 'main');
+      const { port } = await first.listen();
+      const sab = new SharedArrayBuffer(4);
+      const a = startWorker(SHARER(port), sab);
+      const b = startWorker(SHARER(port), sab);
+      assert.equal(await message(a), 'listening');
+      assert.equal(await message(b), 'listening');
+      await first.close(); // two workers left
+      // Block one worker's JS thread; which one depends on the routing.
+      const blocked = call(port, 'w.block');
+      const [which] = await Promise.race([message(a).then(() => [a]), message(b).then(() => [b])]);
+      const free = which === a ? b : a;
+      // Every call now goes to the free one, none waits on the blocked one.
+      for (let i = 0; i < 20; i++) assert.equal(await who(port), free.threadId);
+      Atomics.store(new Int32Array(sab), 0, 1);
+      Atomics.notify(new Int32Array(sab), 0);
+      const res = await blocked;
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.json.result, which.threadId);
+      await Promise.all([a.terminate(), b.terminate()]);
+    `));
+
+  it('a terminated worker: its call in flight is answered 500, the others keep serving', () =>
+    runScript(`
+      const main = new TunnelServer(options(0));
+      main.registerTask('w.who', async () => 'main');
+      const { port } = await main.listen();
+      const a = startWorker(SHARER(port));
+      assert.equal(await message(a), 'listening');
+      // Only the worker has w.hold: the call goes there and waits.
+      const held = call(port, 'w.hold');
+      assert.equal(await message(a), 'holding');
+      await a.terminate();
+      const res = await held;
+      assert.equal(res.status, 500, res.body);
+      assert.equal(res.json.ok, false);
+      assert.equal(res.json.error.code, 'INTERNAL_ERROR');
+      for (let i = 0; i < 10; i++) assert.equal(await who(port), 'main');
+      // Its ids are gone with it.
+      assert.equal((await call(port, 'w.hold')).status, 404);
+      await main.close();
+      assert.equal(await portIsFree(port), true);
+    `));
+
+  it('a sharer whose protocol options differ is refused, naming the option', () =>
+    runScript(`
+      const main = new TunnelServer(options(0));
+      const { port } = await main.listen();
+      for (const [extra, field] of [
+        [{ basePath: '/api' }, 'basePath'],
+        [{ auth: { token: 'other' } }, 'auth'],
+        [{ cors: { origin: 'https://a.example' } }, 'cors'],
+      ]) {
+        const other = new TunnelServer(options(port, extra));
+        await assert.rejects(other.listen(), (e) => e.code === 'ERR_SHARE_MISMATCH' && e.message.includes('"' + field + '"'));
+        const w = startWorker(SHARER(port, extra));
+        const m = await message(w);
+        assert.equal(m.code, 'ERR_SHARE_MISMATCH');
+        assert.ok(m.message.includes('"' + field + '"'), m.message);
+        await w.terminate();
+      }
+      // A server without share cannot take the port either.
+      const plain = new TunnelServer({ port, host: '127.0.0.1', auth: { token: TOKEN } });
+      await assert.rejects(plain.listen(), (e) => e.code === 'EADDRINUSE');
+      await main.close();
+    `));
+
+  it('workers alone share a listener; when they all close the script exits by itself', () =>
+    runScript(`
+      const { port } = await (async () => {
+        const probe = new TunnelServer(options(0));
+        const bound = await probe.listen();
+        await probe.close();
+        return bound;
+      })();
+      const a = startWorker(SHARER(port));
+      assert.equal(await message(a), 'listening');
+      const b = startWorker(SHARER(port));
+      assert.equal(await message(b), 'listening');
+      const seen = new Set();
+      for (let i = 0; i < 20; i++) seen.add(await who(port));
+      assert.equal(seen.size, 2);
+      a.postMessage('close');
+      b.postMessage('close');
+      await Promise.all([message(a), message(b)]);
+      // No terminate: the workers end when their event loops are empty.
+      assert.equal(await a.exited, 0);
+      assert.equal(await b.exited, 0);
+    `));
+
+  it('Runner apps in two workers with nativeExposure http.share; Runner client answered by both', () =>
+    runScript(`
+      const APP = (port) => \`
+        const { parentPort, threadId } = require('node:worker_threads');
+        const load = (m) => require(require.resolve(m, { paths: [\${JSON.stringify(ROOT)}] }));
+        const { r, run, globals } = load('@bluelibs/runner');
+        const { nativeExposure } = require(\${JSON.stringify(ROOT)} + '/runner');
+        const who = r.task('rs.who').run(async () => threadId).build();
+        const tunnel = r.resource('rs.tunnel').tags([globals.tags.tunnel])
+          .init(async () => ({ mode: 'server', transport: 'http', tasks: [who.id], events: [] })).build();
+        const app = r.resource('rs.app').register([who, tunnel, nativeExposure.with({
+          http: { listen: { port: \${port}, host: '127.0.0.1' }, share: true, auth: { token: \${JSON.stringify(TOKEN)} } },
+        })]).build();
+        run(app, { logs: { printThreshold: null }, shutdownHooks: false }).then(
+          (rt) => {
+            parentPort.postMessage('listening');
+            parentPort.once('message', async () => { await rt.dispose(); parentPort.postMessage('closed'); });
+          },
+          (e) => parentPort.postMessage({ code: e.code, message: e.message }),
+        );
+      \`;
+      const probe = new TunnelServer(options(0));
+      const { port } = await probe.listen();
+      await probe.close();
+      const a = startWorker(APP(port));
+      assert.equal(await message(a), 'listening');
+      const b = startWorker(APP(port));
+      assert.equal(await message(b), 'listening');
+      const { createHttpClient, Serializer } = load('@bluelibs/runner');
+      const client = createHttpClient({ baseUrl: 'http://127.0.0.1:' + port + '/__runner', auth: { token: TOKEN }, serializer: new Serializer() });
+      const seen = new Set();
+      for (let i = 0; i < 20; i++) seen.add(await client.task('rs.who'));
+      assert.deepEqual([...seen].sort(), [a.threadId, b.threadId].sort());
+      for (const w of [a, b]) w.postMessage('close');
+      await Promise.all([message(a), message(b)]);
+      await Promise.all([a.terminate(), b.terminate()]);
+    `));
+});
+
+describe('share option checking', () => {
+  const { TunnelServer } = require(ROOT);
+  it('must be a boolean; metrics and onAccess are left out with it', () => {
+    assert.throws(() => new TunnelServer({ share: 1 }), /option "share" must be a boolean/);
+    assert.throws(() => new TunnelServer({ share: true, metrics: { path: '/m' } }), /option "metrics"/);
+    assert.throws(() => new TunnelServer({ share: true, onAccess: () => {} }), /option "onAccess"/);
+  });
+});
