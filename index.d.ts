@@ -63,6 +63,19 @@ export interface TunnelServerOptions {
    * process must set it. Default false. The metrics port is never shared.
    */
   reusePort?: boolean;
+  /**
+   * Share one native listener with the TunnelServers of other isolates of this process (the
+   * main thread, `worker_threads`) that listen with `share` on the same host and port: the
+   * first binds, the others join (`port: 0` binds a new one; the others then give its port).
+   * Each call goes to an isolate that registered its id, the one with the fewest calls queued
+   * or running. The options must be the same but for `workerThreads` (the first sharer's
+   * HTTP threads serve), or `listen()` rejects with code `ERR_SHARE_MISMATCH` naming the
+   * option. A sharer that closes gets no new calls, its own finish within `closeGraceMs`; an
+   * isolate that goes away (a worker terminated or crashed) has its calls in flight answered
+   * 500 `INTERNAL_ERROR`. The port is freed when the last sharer closes. Not with `metrics`
+   * or `onAccess` yet. Default false.
+   */
+  share?: boolean;
   /** Default `/__runner`; a leading `/` is added and a trailing one dropped. */
   basePath?: string;
   auth?: AuthOptions;

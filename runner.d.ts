@@ -30,6 +30,8 @@ export type NativeExposureHttpConfig = Omit<NodeExposureHttpConfig, 'listen'> & 
   /** nodeExposure's `listen`, and `reusePort` (as `TunnelServer`'s: each process of a cluster listens on the port). */
   listen?: NonNullable<NodeExposureHttpConfig['listen']> & { reusePort?: boolean };
 } & Pick<TunnelServerOptions, 'maxConnections' | 'maxInFlight' | 'retryAfterSeconds' | 'compression'> & {
+    /** One listener for the app's copies in this process's worker threads (`TunnelServer`'s `share`). */
+    share?: boolean;
     /** HTTPS on the same port (see `TlsOptions`). */
     tls?: TlsOptions;
     /** Health and readiness probes outside `basePath`, as `TunnelServer`'s `health` option. */

@@ -291,6 +291,57 @@ describe('share: one listener, several isolates', () => {
     `));
 });
 
+describe('examples/shared-workers.js', () => {
+  it('serves from two worker threads on one port and exits on SIGINT', async () => {
+    const net = require('node:net');
+    const http = require('node:http');
+    const port = await new Promise((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = s.address().port;
+        s.close(() => resolve(p));
+      });
+    });
+    const child = spawn(process.execPath, [path.join(ROOT, 'examples', 'shared-workers.js')], {
+      env: { ...process.env, WORKERS: '2', PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const until = Date.now() + 30000;
+    while (!out.includes('share http://') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(out.includes(`2 worker threads share http://127.0.0.1:${port}/__runner`), out);
+    const whoami = () =>
+      new Promise((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/__runner/task/shared.whoami',
+            agent: false,
+            headers: { 'x-runner-token': 'secret', 'content-type': 'application/json' },
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve(JSON.parse(body)));
+          },
+        );
+        req.on('error', reject);
+        req.end('{"input":{}}');
+      });
+    const threads = new Set();
+    for (let i = 0; i < 10; i++) threads.add((await whoami()).result.threadId);
+    assert.equal(threads.size, 2, [...threads].join());
+    child.kill('SIGINT');
+    const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+    const end = await exited;
+    clearTimeout(t);
+    assert.deepEqual(end, { code: 0, signal: null }, 'exits by itself once its workers have closed');
+  });
+});
+
 describe('share option checking', () => {
   const { TunnelServer } = require(ROOT);
   it('must be a boolean; metrics and onAccess are left out with it', () => {
