@@ -68,6 +68,8 @@ const PORT = ${port};
 const load = (m) => require(require.resolve(m, { paths: [ROOT] }));
 ${call.toString()}
 if (cluster.isPrimary) {
+  // Never outlives the test that started it.
+  setTimeout(() => process.exit(2), 55000).unref();
   (async () => {
     const ready = [];
     for (let i = 0; i < ${workers}; i++) {
@@ -80,7 +82,7 @@ if (cluster.isPrimary) {
     const list = await Promise.all(ready);
     const pids = list.map((w) => w.process.pid);
     const result = await (async (workers, pids) => {${check}})(list, pids);
-    console.log(JSON.stringify(result));
+    console.log('RESULT ' + JSON.stringify(result));
     for (const w of Object.values(cluster.workers)) w.kill();
   })().catch((e) => {
     console.error(e);
@@ -129,7 +131,9 @@ async function runCluster(mode, workers, check, ms = 60000) {
   const seen = `stdout: ${out}\nstderr: ${err}`;
   assert.notEqual(outcome, 'timeout', `the cluster did not exit by itself within ${ms}ms\n${seen}`);
   assert.equal(outcome.code, 0, `exit code ${outcome.code}\n${seen}`);
-  return JSON.parse(out.trim().split('\n').pop());
+  const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+  assert.ok(line, seen);
+  return JSON.parse(line.slice('RESULT '.length));
 }
 
 // Calls on fresh connections until every pid answered (or `max` calls); the answers' pids.

@@ -117,7 +117,11 @@ pub fn bind(cfg: &ServerConfig, state: ServerState) -> std::io::Result<RunningSe
     let local_addr = std_listener.local_addr()?;
     let metrics_port = match (state.for_metrics_port(cfg), &cfg.metrics) {
         (Some(metrics_state), Some(m)) => {
-            let listener = std::net::TcpListener::bind((host, m.port.unwrap_or(0)))?;
+            let port = m.port.unwrap_or(0);
+            let listener = std::net::TcpListener::bind((host, port)).map_err(|e| {
+                // Said so: the error is otherwise reported on the main port.
+                std::io::Error::new(e.kind(), format!("the metrics port {port}: {e}"))
+            })?;
             listener.set_nonblocking(true)?;
             Some((listener, metrics_state))
         }
