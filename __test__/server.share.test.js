@@ -40,6 +40,18 @@ const SHARER = (port, extra = {}) => \`
     auth: { token: \${JSON.stringify(TOKEN)} }, ...\${JSON.stringify(extra)} });
   server.registerTask('w.who', async () => threadId);
   server.registerTask('w.hold', () => { parentPort.postMessage('holding'); return new Promise(() => {}); });
+  server.registerTask('w.slow', async () => {
+    parentPort.postMessage('slow');
+    await new Promise((r) => setTimeout(r, 300));
+    return threadId;
+  });
+  server.registerTask('w.signal', (input, ctx) => {
+    parentPort.postMessage('waiting');
+    return new Promise((resolve) => ctx.signal.addEventListener('abort', () => {
+      parentPort.postMessage('aborted');
+      resolve(null);
+    }));
+  });
   server.registerTask('w.block', async () => {
     parentPort.postMessage('blocking');
     Atomics.wait(new Int32Array(workerData), 0, 0);
@@ -226,6 +238,41 @@ describe('share: one listener, several isolates', () => {
       // A server without share cannot take the port either.
       const plain = new TunnelServer({ port, host: '127.0.0.1', auth: { token: TOKEN } });
       await assert.rejects(plain.listen(), (e) => e.code === 'EADDRINUSE');
+      await main.close();
+    `));
+
+  it('a sharer that closes finishes its call in flight; aborts reach a sharer; late registrations route', () =>
+    runScript(`
+      const main = new TunnelServer(options(0));
+      main.registerTask('w.who', async () => 'main');
+      const { port } = await main.listen();
+      // Joiners may differ in HTTP threads and in defaults written out.
+      const a = startWorker(SHARER(port, { workerThreads: 2, basePath: '__runner/', reusePort: false }));
+      assert.equal(await message(a), 'listening');
+      // A registration after joining is routed (and the earlier routes stay).
+      main.registerTask('late', async () => 'late main');
+      assert.equal((await call(port, 'late')).json.result, 'late main');
+      // The client goes away: the worker's handler sees its signal abort.
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/__runner/task/w.signal', agent: false,
+        headers: { 'x-runner-token': TOKEN, 'content-type': 'application/json' } });
+      req.on('error', () => {});
+      req.end('{"input":null}');
+      assert.equal(await message(a), 'waiting');
+      req.destroy();
+      assert.equal(await message(a), 'aborted');
+      // Only the worker has w.slow; it closes while the call runs, and the call still answers.
+      const slow = call(port, 'w.slow');
+      assert.equal(await message(a), 'slow');
+      a.postMessage('close');
+      const res = await slow;
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.json.result, a.threadId);
+      assert.equal(await message(a), 'closed');
+      // Gone with it: its ids, not the others'.
+      assert.equal((await call(port, 'w.slow')).status, 404);
+      assert.equal(await who(port), 'main');
+      assert.equal((await call(port, 'late')).json.result, 'late main');
+      await a.terminate();
       await main.close();
     `));
 

@@ -27,6 +27,7 @@ const { fixedRatePhase } = require('./lib/phases/fixed-rate');
 const { uploadPhase } = require('./lib/phases/upload');
 const { idleMemoryPhase } = require('./lib/phases/idle-memory');
 const { tlsPhase, renderTls } = require('./lib/tls');
+const { cpuPhase, renderCpu } = require('./lib/phases/cpu');
 const { machineInfo, renderText, renderSvg } = require('./lib/report');
 
 const log = (...a) => console.error(...a);
@@ -116,6 +117,18 @@ async function main() {
           log,
         });
 
+  // ---------------------------------------------------------------- CPU-bound (BENCH_CPU=0 skips it)
+  const cpu =
+    SMOKE || env.BENCH_CPU === '0'
+      ? null
+      : await cpuPhase({
+          start: (name) => new ServerProc(name, { logDir: tmpDir, log, verbose: cfg.verbose }).start(),
+          wrkBin,
+          cfg,
+          log,
+          tmpDir,
+        });
+
   // ---------------------------------------------------------------- idle keep-alive memory
   let idleMemory = null;
   if (cfg.idleConns > 0) {
@@ -156,6 +169,7 @@ async function main() {
     fixedRate: fixed,
     upload,
     tls,
+    cpu,
     idleMemory,
     runs,
     elapsedS: Math.round((Date.now() - t0) / 1000),
@@ -171,6 +185,11 @@ async function main() {
   if (tlsText) {
     text.plain += '\n' + tlsText.plain.join('\n');
     text.markdown += '\n' + tlsText.md.join('\n');
+  }
+  const cpuText = renderCpu(result.cpu);
+  if (cpuText) {
+    text.plain += '\n' + cpuText.plain.join('\n');
+    text.markdown += '\n' + cpuText.md.join('\n');
   }
   console.log(text.plain);
 

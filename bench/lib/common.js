@@ -34,6 +34,27 @@ function makeEchoInput(targetBodyBytes = 16 * 1024) {
   return input;
 }
 
+/** The CPU-bound input: `n` pseudo-random integers, the same every run. */
+function makeCpuInput(n = 600) {
+  let seed = 1;
+  const values = [];
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    values.push(seed % 1000000);
+  }
+  return { values };
+}
+
+/** Real JS work on the input, ~100 µs on the bench VM: sorts a copy of the values and
+ *  hashes them in order (FNV-1a). */
+function cpuWork(input) {
+  const v = input.values.slice();
+  v.sort((a, b) => a - b);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < v.length; i++) h = Math.imul(h ^ (v[i] | 0), 16777619);
+  return { checksum: h >>> 0, n: v.length };
+}
+
 const SCENARIO_KINDS = {
   add: {
     label: 'tiny task',
@@ -54,6 +75,14 @@ const SCENARIO_KINDS = {
     body: () => JSON.stringify({ payload: { n: 1 } }),
     check: (json) => json && json.ok === true,
   },
+  // The CPU phase's (phases/cpu.js), not the throughput phase's.
+  cpu: {
+    label: 'CPU-bound task',
+    path: '/__runner/task/bench.cpu',
+    body: () => JSON.stringify({ input: makeCpuInput() }),
+    check: (json, body) =>
+      json && json.ok === true && json.result && json.result.checksum === cpuWork(JSON.parse(body).input).checksum,
+  },
 };
 
 // ---------------------------------------------------------------- handlers
@@ -69,6 +98,7 @@ const handlers = {
   tasks: {
     'bench.add': async (input) => ({ sum: input.a + input.b }),
     'bench.echo': async (input) => input,
+    'bench.cpu': async (input) => cpuWork(input),
   },
   events: {
     'bench.ping': async () => undefined,
@@ -90,6 +120,25 @@ function readCpuMicros(pid) {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return ((utime + stime) * 1e6) / clkTck;
+}
+
+/** utime+stime of a process and every process below it (a cluster's primary and its
+ *  workers), in microseconds. */
+function readTreeCpuMicros(pid) {
+  let total = readCpuMicros(pid);
+  let children = [];
+  try {
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      const list = fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+      if (list) children.push(...list.split(/\s+/).map(Number));
+    }
+  } catch {}
+  for (const c of children) {
+    try {
+      total += readTreeCpuMicros(c);
+    } catch {}
+  }
+  return total;
 }
 
 /** CPU of a process's waited-for children (cutime+cstime), in microseconds. The harness
@@ -224,7 +273,10 @@ module.exports = {
   makeEchoInput,
   handlers,
   readCpuMicros,
+  readTreeCpuMicros,
   readChildrenCpuMicros,
+  makeCpuInput,
+  cpuWork,
   readRssKb,
   readMachineCpu,
   clkTck,

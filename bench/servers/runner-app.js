@@ -9,6 +9,7 @@ const { handlers, countBytes } = require('../lib/common');
 function buildApp(exposureWithConfig) {
   const add = r.task('bench.add').run(handlers.tasks['bench.add']).build();
   const echo = r.task('bench.echo').run(handlers.tasks['bench.echo']).build();
+  const cpu = r.task('bench.cpu').run(handlers.tasks['bench.cpu']).build();
   const upload = r
     .task('bench.upload')
     .run(async () => ({ bytes: await countBytes(useExposureContext().req) }))
@@ -25,11 +26,14 @@ function buildApp(exposureWithConfig) {
     .init(async () => ({
       mode: 'server',
       transport: 'http',
-      tasks: [add.id, echo.id, upload.id],
+      tasks: [add.id, echo.id, cpu.id, upload.id],
       events: [ping.id],
     }))
     .build();
-  const app = r.resource('bench.app').register([add, echo, upload, ping, pingHook, tunnel, exposureWithConfig]).build();
+  const app = r
+    .resource('bench.app')
+    .register([add, echo, cpu, upload, ping, pingHook, tunnel, exposureWithConfig])
+    .build();
   return app;
 }
 

@@ -160,6 +160,12 @@ impl Inbox {
     /// answered 500), streamed bodies stop being read, streamed answers end.
     pub fn fail_all(&self) {
         let queued: Vec<Job> = lock(&self.receiver).try_iter().collect();
+        for job in &queued {
+            // A body pull waiting for its reader to ask again would wait forever.
+            if let Job::Call(_, _, Some(window)) = job {
+                window.close();
+            }
+        }
         drop(queued);
         lock(&self.pending).clear();
         for (_, window) in lock(&self.bodies_in).drain() {

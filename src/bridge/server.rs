@@ -53,11 +53,12 @@ pub struct NativeServer {
     /// Where batches are written before they are copied out; kept between
     /// polls so it is not grown again for every batch.
     scratch: Mutex<Batch>,
-    /// The options as given, compared with other sharers' (`share`).
-    options: serde_json::Value,
     /// The shared listener this server is a member of, while it listens
     /// with `share`.
     joined: Mutex<Option<(Arc<Listener>, Arc<Member>)>>,
+    /// A sharer closing: the calls it still finishes, failed at once if
+    /// the isolate goes away first.
+    leaving: Mutex<Option<(Arc<Listener>, Arc<Member>)>>,
     /// What the server counts, kept across listens (`observe.rs`).
     pub(super) metrics: Arc<Metrics>,
     /// Where access records go, once `onAccess` is set (`observe.rs`).
@@ -80,7 +81,6 @@ impl NativeServer {
     /// fetching them (with [`NativeServer::poll_into`]).
     #[napi(constructor)]
     pub fn new(config: serde_json::Value, on_jobs: Function<'_, (), ()>) -> Result<Self> {
-        let options = config.clone();
         let config = server_config(config)?.leaving_a_core_to_js();
         let metrics = Arc::new(Metrics::new(metrics_shards(&config)));
         let inbox = Inbox::with_metrics(metrics.clone());
@@ -99,8 +99,8 @@ impl NativeServer {
             running: Mutex::new(None),
             spill: Mutex::new(None),
             scratch: Mutex::new(Batch::default()),
-            options,
             joined: Mutex::new(None),
+            leaving: Mutex::new(None),
             metrics,
             access_sink: Mutex::new(None),
         })
@@ -255,7 +255,8 @@ impl NativeServer {
             // with its last sharer.
             Some((listener, member)) => {
                 let last = listener.remove(&member);
-                leaving = Some(member);
+                *lock(&self.leaving) = Some((listener.clone(), member.clone()));
+                leaving = Some((listener, member));
                 last
             }
             None => lock(&self.running).take(),
@@ -420,9 +421,20 @@ impl Drop for NativeServer {
             // The others go on serving; what this isolate held is answered 500.
             let last = listener.remove(&member);
             member.fail_leftovers();
+            listener.forget(&member);
             if let Some(mut server) = last {
                 server.shutdown_graceful(std::time::Duration::ZERO);
             }
+        }
+        // Terminated while closing: the calls it was finishing cannot be.
+        let leaving = self
+            .leaving
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((listener, member)) = leaving.filter(|(_, m)| m.alive()) {
+            member.fail_leftovers();
+            listener.forget(&member);
         }
     }
 }
@@ -483,7 +495,7 @@ impl NativeServer {
         let host = self.config.host();
         let config = &self.config;
         let metrics = self.metrics.clone();
-        let listener = shared::join(host, config.port, &self.options, member.clone(), |dispatch, registry| {
+        let listener = shared::join(config, member.clone(), |dispatch, registry| {
             let mut state = ServerState::new(config, registry, dispatch).with_metrics(metrics);
             if let Some(tls) = tls {
                 state = state.with_tls(tls);
@@ -520,7 +532,7 @@ pub struct CloseTask {
     server: Option<RunningServer>,
     /// A sharer leaving its listener: its calls finish (up to the grace),
     /// then what is left is answered 500.
-    leaving: Option<Arc<Member>>,
+    leaving: Option<(Arc<Listener>, Arc<Member>)>,
     grace_ms: u32,
 }
 
@@ -530,12 +542,15 @@ impl Task for CloseTask {
 
     fn compute(&mut self) -> Result<()> {
         let grace = std::time::Duration::from_millis(u64::from(self.grace_ms));
+        // One grace for both: the listener's connections and this sharer's calls.
+        let until = std::time::Instant::now() + grace;
         if let Some(mut server) = self.server.take() {
             server.shutdown_graceful(grace);
         }
-        if let Some(member) = self.leaving.take() {
-            shared::settle(&member, grace);
+        if let Some((listener, member)) = self.leaving.take() {
+            shared::settle(&member, until);
             member.fail_leftovers();
+            listener.forget(&member);
         }
         Ok(())
     }

@@ -18,16 +18,13 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use tokio::sync::oneshot;
 
+use crate::core::config::{shared_difference, ServerConfig};
 use crate::core::exposure::{Kind, Registry};
 use crate::http::{Call, Dispatch, LoadGuard, RequestMeta, RunningServer};
 
 use super::batch::Inbox;
 use super::lock;
 use super::wake::JsDispatch;
-
-/// Options that may differ between the sharers of a listener: the HTTP
-/// threads are the first sharer's, and `share` itself.
-const MAY_DIFFER: &[&str] = &["workerThreads", "share", "host", "port"];
 
 /// One isolate's part in a shared listener.
 pub struct Member {
@@ -69,6 +66,16 @@ impl Member {
         self.alive.store(false, Ordering::SeqCst);
         self.inbox().fail_all();
     }
+
+    /// Whether it still has calls queued or running, or answers streaming.
+    fn busy(&self) -> bool {
+        self.load() > 0 || !lock(&self.inbox().answers_out).is_empty()
+    }
+
+    /// Not yet failed (see `fail_leftovers`).
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
 }
 
 /// Which members serve each route: the union registry's handler numbers
@@ -81,7 +88,11 @@ struct Routes {
 /// The [`Dispatch`] of a shared listener: routes each call to a member.
 #[derive(Default)]
 pub struct SharedDispatch {
+    /// The members calls are routed to.
     members: ArcSwap<Vec<Arc<Member>>>,
+    /// Those and the ones still finishing their calls after leaving: aborts
+    /// reach them until their leftovers are failed.
+    known: ArcSwap<Vec<Arc<Member>>>,
     routes: ArcSwap<Routes>,
     /// Where ties between equally busy members start, turning round.
     turn: AtomicUsize,
@@ -106,27 +117,44 @@ impl SharedDispatch {
         best.map(|(c, _)| c)
     }
 
-    /// A member for a question that is not a call (CORS origin, serializer,
-    /// auth validators): the least busy one.
-    fn any(&self) -> Option<Arc<Member>> {
+    /// Runs `ask` on a member for a question that is not a call (CORS
+    /// origin, serializer, auth validators): the least busy one. A member
+    /// that left meanwhile fails it (its reply channel closes).
+    fn ask(&self, ask: impl FnOnce(&JsDispatch)) {
         let members = self.members.load();
-        self.pick(&members, |m| m.as_ref()).cloned()
+        if let Some(member) = self.pick(&members, |m| m.as_ref()) {
+            ask(&member.dispatch);
+            if !member.alive() {
+                member.fail_leftovers();
+            }
+        }
     }
 }
 
 impl Dispatch for SharedDispatch {
     fn submit(&self, mut call: Call) -> u64 {
-        let routes = self.routes.load();
-        let candidates = routes
-            .by_route
-            .get(call.handler as usize)
-            .map_or(&[][..], Vec::as_slice);
+        let route = call.handler as usize;
+        let mut chosen = None;
+        // A member that has just left may still be in the snapshot read:
+        // the next snapshot no longer has it.
+        for _ in 0..3 {
+            let routes = self.routes.load();
+            let candidates = routes.by_route.get(route).map_or(&[][..], Vec::as_slice);
+            match self.pick(candidates, |c| c.0.as_ref()) {
+                Some((member, slot)) if member.alive() => {
+                    chosen = Some((member.clone(), *slot));
+                    break;
+                }
+                Some(_) => continue,
+                None => break,
+            }
+        }
         // No member for it any more (it left meanwhile): dropping the call
         // closes its reply channel, and the request is answered 500.
-        let Some((member, slot)) = self.pick(candidates, |c| c.0.as_ref()) else {
+        let Some((member, slot)) = chosen else {
             return 0;
         };
-        call.handler = *slot;
+        call.handler = slot;
         call.load = Some(LoadGuard::new(&member.load));
         let ticket = member.dispatch.submit(call);
         if !member.alive.load(Ordering::SeqCst) {
@@ -139,34 +167,26 @@ impl Dispatch for SharedDispatch {
 
     fn abort(&self, ticket: u64) {
         let id = (ticket >> 32) as u32;
-        let members = self.members.load();
-        if let Some(member) = members.iter().find(|m| m.id == id) {
+        let known = self.known.load();
+        if let Some(member) = known.iter().find(|m| m.id == id) {
             member.dispatch.abort(ticket & u64::from(u32::MAX));
         }
     }
 
     fn resolve_origin(&self, origin: Option<String>, reply: oneshot::Sender<Option<String>>) {
-        if let Some(member) = self.any() {
-            member.dispatch.resolve_origin(origin, reply);
-        }
+        self.ask(|d| d.resolve_origin(origin, reply));
     }
 
     fn serialize(&self, json: String, reply: oneshot::Sender<Option<String>>) {
-        if let Some(member) = self.any() {
-            member.dispatch.serialize(json, reply);
-        }
+        self.ask(|d| d.serialize(json, reply));
     }
 
     fn validate_auth(&self, meta: Arc<RequestMeta>, reply: oneshot::Sender<bool>) {
-        if let Some(member) = self.any() {
-            member.dispatch.validate_auth(meta, reply);
-        }
+        self.ask(|d| d.validate_auth(meta, reply));
     }
 
     fn auth_failed(&self, record: String) {
-        if let Some(member) = self.any() {
-            member.dispatch.auth_failed(record);
-        }
+        self.ask(|d| d.auth_failed(record));
     }
 
     fn untaken_for(&self) -> Duration {
@@ -185,15 +205,17 @@ impl Dispatch for SharedDispatch {
 pub struct Listener {
     key: (String, u16),
     /// The first sharer's options, which every other must match.
-    options: serde_json::Map<String, serde_json::Value>,
+    config: ServerConfig,
     pub dispatch: Arc<SharedDispatch>,
     /// The union of the members' registries, as the HTTP side reads it.
     pub registry: Arc<ArcSwap<Registry>>,
     pub local_addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
     server: Mutex<Option<RunningServer>>,
-    /// Serialises rebuilding the routes (joins, leaves, registrations).
-    rebuilding: Mutex<()>,
+    /// The route number of each (task?, id) ever served here: numbers are
+    /// never reused, so a request that resolved one before a rebuild still
+    /// reaches that id after it. Its lock serialises rebuilds.
+    route_of: Mutex<HashMap<(bool, String), u32>>,
 }
 
 type Table = Mutex<HashMap<(String, u16), Arc<Listener>>>;
@@ -213,18 +235,16 @@ pub enum JoinError {
 /// Joins the listener on `host:port` (not 0) if there is one, or binds a new
 /// one with `bind`; `member` is then one of its members.
 pub fn join(
-    host: &str,
-    port: u16,
-    options: &serde_json::Value,
+    config: &ServerConfig,
     member: Arc<Member>,
     bind: impl FnOnce(Arc<SharedDispatch>, Arc<ArcSwap<Registry>>) -> std::io::Result<RunningServer>,
 ) -> Result<Arc<Listener>, JoinError> {
-    let options = options.as_object().cloned().unwrap_or_default();
+    let (host, port) = (config.host(), config.port);
     let mut listeners = lock(table());
     if port != 0 {
         if let Some(listener) = listeners.get(&(host.to_string(), port)) {
-            if let Some(field) = differing(&listener.options, &options) {
-                return Err(JoinError::Mismatch(field));
+            if let Some(field) = shared_difference(&listener.config, config) {
+                return Err(JoinError::Mismatch(field.to_string()));
             }
             listener.add(member);
             return Ok(listener.clone());
@@ -236,32 +256,17 @@ pub fn join(
     let key = (host.to_string(), server.local_addr.port());
     let listener = Arc::new(Listener {
         key: key.clone(),
-        options,
+        config: config.clone(),
         dispatch,
         registry,
         local_addr: server.local_addr,
         metrics_addr: server.metrics_addr,
         server: Mutex::new(Some(server)),
-        rebuilding: Mutex::new(()),
+        route_of: Mutex::new(HashMap::new()),
     });
     listener.add(member);
     listeners.insert(key, listener.clone());
     Ok(listener)
-}
-
-/// The first option (by name) that differs between two sharers.
-fn differing(
-    a: &serde_json::Map<String, serde_json::Value>,
-    b: &serde_json::Map<String, serde_json::Value>,
-) -> Option<String> {
-    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .filter(|name| !MAY_DIFFER.contains(&name.as_str()))
-        .find(|name| a.get(*name) != b.get(*name))
-        .cloned()
 }
 
 impl Listener {
@@ -271,12 +276,25 @@ impl Listener {
     }
 
     fn add(&self, member: Arc<Member>) {
-        self.dispatch.members.rcu(|members| {
-            let mut next = Vec::clone(members);
-            next.push(member.clone());
-            next
-        });
+        for list in [&self.dispatch.members, &self.dispatch.known] {
+            list.rcu(|members| {
+                let mut next = Vec::clone(members);
+                next.push(member.clone());
+                next
+            });
+        }
         self.rebuild();
+    }
+
+    /// A member that left is done: aborts no longer look for it.
+    pub fn forget(&self, member: &Member) {
+        self.dispatch.known.rcu(|members| {
+            members
+                .iter()
+                .filter(|m| m.id != member.id)
+                .cloned()
+                .collect::<Vec<_>>()
+        });
     }
 
     /// Takes `member` out of the routing at once. Returns the server when it
@@ -310,11 +328,10 @@ impl Listener {
     /// Recomputes the union registry and the routes from the members'
     /// registries; called after any of them changes.
     pub fn rebuild(&self) {
-        let _one_at_a_time = lock(&self.rebuilding);
+        let mut route_of = lock(&self.route_of);
         let members = self.dispatch.members.load();
         let mut union = Registry::default();
-        let mut by_route: Vec<Vec<(Arc<Member>, u32)>> = Vec::new();
-        let mut route_of: HashMap<(bool, String), u32> = HashMap::new();
+        let mut by_route: Vec<Vec<(Arc<Member>, u32)>> = vec![Vec::new(); route_of.len()];
         let mut allow_list = None;
         for member in members.iter() {
             let registry = member.registry.load();
@@ -330,12 +347,14 @@ impl Listener {
                         continue;
                     };
                     let key = (kind == Kind::Task, id.clone());
-                    let route = *route_of.entry(key).or_insert_with(|| {
+                    let next = route_of.len() as u32;
+                    let route = *route_of.entry(key).or_insert(next);
+                    if route as usize == by_route.len() {
                         by_route.push(Vec::new());
-                        let route = (by_route.len() - 1) as u32;
+                    }
+                    if by_route[route as usize].is_empty() {
                         union.add(kind, id, route);
-                        route
-                    });
+                    }
                     by_route[route as usize].push((member.clone(), slot));
                 }
             }
@@ -346,10 +365,10 @@ impl Listener {
     }
 }
 
-/// Waits until `member` has no call queued or running, or `grace` passed.
-pub fn settle(member: &Member, grace: Duration) {
-    let until = Instant::now() + grace;
-    while member.load() > 0 && Instant::now() < until {
+/// Waits until `member` has no call queued or running and no answer
+/// streaming, or `until` has come.
+pub fn settle(member: &Member, until: Instant) {
+    while member.busy() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(2));
     }
 }

@@ -95,7 +95,7 @@ impl JsonCalls {
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
 
 /// `compression`: which answers are compressed, and how hard.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CompressionConfig {
     /// Whole answers shorter than this many bytes go uncompressed.
@@ -131,7 +131,7 @@ pub struct MetricsConfig {
 
 /// The `tls` option: PEM text as the wrapper passed it (Buffers decoded,
 /// arrays joined). Checked when the server starts (`http::tls`).
-#[derive(Clone, Deserialize, Default)]
+#[derive(Clone, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TlsConfig {
     /// The server's certificate chain, leaf first.
@@ -246,7 +246,7 @@ pub fn normalize_base_path(raw: &str) -> String {
 
 /// `health`: the probe paths (outside the base path, checked in JS) and how
 /// long the JS thread may leave queued calls untaken before readiness fails.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HealthConfig {
     pub path: Option<String>,
@@ -254,7 +254,7 @@ pub struct HealthConfig {
     pub ready_timeout_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct AuthConfig {
     /// `None`: no token configured. `Some(vec![])` is a configured but empty
@@ -281,7 +281,7 @@ pub enum OriginSpec {
     Dynamic,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CorsConfig {
     pub origin: OriginSpec,
@@ -293,10 +293,105 @@ pub struct CorsConfig {
     pub vary_origin: Option<bool>,
 }
 
+/// The first option, by the name a user gives it, on which two servers
+/// sharing one listener (`share`) disagree; `None` when they agree on all
+/// the HTTP side depends on. `workerThreads`, `host`, `port`, `reusePort`
+/// and `share` are not compared (the first sharer's serve); defaults
+/// written out equal defaults left out.
+pub fn shared_difference(a: &ServerConfig, b: &ServerConfig) -> Option<&'static str> {
+    let auth = |c: &ServerConfig| {
+        c.auth.clone().map(|mut auth| {
+            let header = auth
+                .header
+                .as_deref()
+                .unwrap_or(crate::core::auth::DEFAULT_TOKEN_HEADER);
+            auth.header = Some(header.to_ascii_lowercase());
+            auth
+        })
+    };
+    let same = [
+        ("basePath", a.base_path() == b.base_path()),
+        ("auth", auth(a) == auth(b)),
+        ("cors", a.cors == b.cors),
+        (
+            "limits.json.maxSize",
+            a.max_json_bytes() == b.max_json_bytes(),
+        ),
+        (
+            "disableDiscovery",
+            a.disable_discovery == b.disable_discovery,
+        ),
+        (
+            "serializer",
+            a.custom_serializer == b.custom_serializer && a.json_calls == b.json_calls,
+        ),
+        ("requestTimeout", a.request_timeout() == b.request_timeout()),
+        (
+            "keepAliveTimeout",
+            a.keep_alive_timeout() == b.keep_alive_timeout(),
+        ),
+        ("maxConnections", a.max_connections == b.max_connections),
+        ("maxInFlight", a.max_in_flight == b.max_in_flight),
+        (
+            "retryAfterSeconds",
+            a.retry_after_secs() == b.retry_after_secs(),
+        ),
+        ("compression", a.compression == b.compression),
+        ("health", a.health == b.health),
+        ("tls", a.tls == b.tls),
+        ("metrics", a.metrics == b.metrics),
+        ("onAccess", a.access_log == b.access_log),
+    ];
+    same.iter().find(|(_, same)| !same).map(|(name, _)| *name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    fn cfg(json: serde_json::Value) -> ServerConfig {
+        serde_json::from_value(json).unwrap_or_default()
+    }
+
+    #[test]
+    fn sharers_agree_when_only_threads_host_port_or_defaults_differ() {
+        let a = cfg(
+            serde_json::json!({ "port": 7000, "workerThreads": 1, "auth": { "tokens": ["t"] } }),
+        );
+        let b = cfg(serde_json::json!({
+            "port": 0, "workerThreads": 3, "reusePort": true, "basePath": "__runner/",
+            "auth": { "tokens": ["t"], "header": "X-Runner-Token" },
+            "maxJsonBytes": DEFAULT_MAX_JSON_BYTES,
+        }));
+        assert_eq!(shared_difference(&a, &b), None);
+    }
+
+    #[test]
+    fn sharers_differing_name_the_option() {
+        let a = cfg(serde_json::json!({ "auth": { "tokens": ["t"] } }));
+        for (json, name) in [
+            (serde_json::json!({ "auth": { "tokens": ["u"] } }), "auth"),
+            (
+                serde_json::json!({ "auth": { "tokens": ["t"] }, "basePath": "/api" }),
+                "basePath",
+            ),
+            (
+                serde_json::json!({ "auth": { "tokens": ["t"] }, "maxJsonBytes": 10 }),
+                "limits.json.maxSize",
+            ),
+            (
+                serde_json::json!({ "auth": { "tokens": ["t"] }, "customSerializer": true }),
+                "serializer",
+            ),
+            (
+                serde_json::json!({ "auth": { "tokens": ["t"] }, "maxInFlight": 5 }),
+                "maxInFlight",
+            ),
+        ] {
+            assert_eq!(shared_difference(&a, &cfg(json)), Some(name));
+        }
+    }
 
     #[test]
     fn base_path_gains_leading_slash_and_loses_trailing_one() {

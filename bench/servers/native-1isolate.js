@@ -1,0 +1,3 @@
+'use strict';
+// The native server, share on, handlers in one isolate (the main thread).
+require('./lib/isolates').serve(1);
