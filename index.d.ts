@@ -68,11 +68,11 @@ export interface TunnelServerOptions {
    * main thread, `worker_threads`) that listen with `share` on the same host and port: the
    * first binds, the others join (`port: 0` binds a new one; the others then give its port).
    * Each call goes to an isolate that registered its id, the one with the fewest calls queued
-   * or running. The options must be the same but for `workerThreads` (the first sharer's
-   * HTTP threads serve), or `listen()` rejects with code `ERR_SHARE_MISMATCH` naming the
-   * option. A sharer that closes gets no new calls, its own finish within `closeGraceMs`; an
-   * isolate that goes away (a worker terminated or crashed) has its calls in flight answered
-   * 500 `INTERNAL_ERROR`. The port is freed when the last sharer closes. Not with `metrics`
+   * or running. The options the HTTP side uses must be the same (`workerThreads` and
+   * `reusePort` may differ: the first sharer's serve), or `listen()` rejects with code
+   * `ERR_SHARE_MISMATCH` naming the option. A sharer that closes gets no new calls, its own
+   * (and its streamed answers) finish within `closeGraceMs`; an isolate that goes away (a
+   * worker terminated or crashed) has its calls in flight answered 500 `INTERNAL_ERROR`. The port is freed when the last sharer closes. Not with `metrics`
    * or `onAccess` yet. Default false.
    */
   share?: boolean;
@@ -414,3 +414,33 @@ export declare class ProtocolError extends Error {
   readonly code: string;
   readonly extra?: Record<string, unknown>;
 }
+
+/** `serveInWorkers` options. */
+export interface ServeInWorkersOptions {
+  /**
+   * Path of the handlers module each worker loads: it exports `(server) => void | Promise<void>`
+   * (registering on the worker's `TunnelServer`), or `{ tasks, events }` of handlers.
+   */
+  module: string;
+  /** Worker threads; default one per core but one (at least one). */
+  count?: number;
+  /** Every worker's `TunnelServer` options (`share: true` is added). */
+  options?: TunnelServerOptions;
+  /** Passed to each `new Worker(...)` (e.g. `resourceLimits`, `env`). */
+  workerOptions?: Record<string, unknown>;
+}
+
+/** What `serveInWorkers` resolves with once every worker listens. */
+export interface WorkerGroup extends ServerAddress {
+  workers: import('node:worker_threads').Worker[];
+  threadIds: number[];
+  /** Closes every worker's server (each lets its calls finish) and waits for them to exit. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts worker threads, each with a `TunnelServer` (`share: true`) set up by `module`, all
+ * served from one native listener; the first binds (`options.port`, 0 = any), the others
+ * join it. Rejects (and stops the workers) if one fails to start or listen.
+ */
+export declare function serveInWorkers(options: ServeInWorkersOptions): Promise<WorkerGroup>;

@@ -15,6 +15,7 @@
 //   streams.js, multipart.js  streamed bodies and answers, uploads
 //   logging.js   what is logged, and how a failing logger is survived
 //   observe.js   the metrics and onAccess options, stats(), access deliveries
+//   workers.js   serveInWorkers: worker threads sharing one listener (share)
 
 const { NativeServer } = require('./native.js');
 const { normalizeOptions, allowListInput, checkHandler } = require('./lib/options.js');
@@ -26,6 +27,7 @@ const { Dispatcher } = require('./lib/dispatch.js');
 const { HandlerSlots } = require('./lib/handlers.js');
 const { ProtocolError } = require('./lib/outcome.js');
 const { accessDelivery, shapeStats } = require('./lib/observe.js');
+const { serveInWorkers } = require('./lib/workers.js');
 
 class TunnelServer {
   /**
@@ -158,4 +160,4 @@ class TunnelServer {
   }
 }
 
-module.exports = { TunnelServer, ProtocolError };
+module.exports = { TunnelServer, ProtocolError, serveInWorkers };

@@ -389,6 +389,55 @@ describe('examples/shared-workers.js', () => {
   });
 });
 
+describe('serveInWorkers', () => {
+  it('starts workers with a handlers module on one port; calls spread; close() ends them', () =>
+    runScript(`
+      const { serveInWorkers } = require(ROOT);
+      const group = await serveInWorkers({
+        module: ${JSON.stringify(path.join(__dirname, 'fixtures', 'workers', 'handlers.js'))},
+        count: 2,
+        options: { host: '127.0.0.1', auth: { token: TOKEN } },
+      });
+      assert.equal(group.threadIds.length, 2);
+      assert.equal(group.url, 'http://127.0.0.1:' + group.port);
+      const seen = new Set();
+      for (let i = 0; i < 20; i++) {
+        const res = await call(group.port, 'sw.who');
+        assert.equal(res.status, 200, res.body);
+        seen.add(res.json.result);
+      }
+      assert.deepEqual([...seen].sort(), group.threadIds.slice().sort());
+      await group.close();
+      assert.equal(await portIsFree(group.port), true);
+      // The table form, and a default count of at least one.
+      const table = await serveInWorkers({
+        module: ${JSON.stringify(path.join(__dirname, 'fixtures', 'workers', 'table.js'))},
+        options: { host: '127.0.0.1', auth: { token: TOKEN } },
+      });
+      assert.ok(table.threadIds.length >= 1);
+      assert.ok(table.threadIds.includes((await call(table.port, 'sw.who')).json.result));
+      await table.close();
+    `));
+
+  it('rejects, leaving no worker behind, when one cannot listen', () =>
+    runScript(`
+      const { serveInWorkers } = require(ROOT);
+      const busy = net.createServer();
+      await new Promise((r) => busy.listen(0, '127.0.0.1', r));
+      const port = busy.address().port;
+      await assert.rejects(
+        serveInWorkers({
+          module: ${JSON.stringify(path.join(__dirname, 'fixtures', 'workers', 'handlers.js'))},
+          count: 2,
+          options: { port, host: '127.0.0.1', auth: { token: TOKEN } },
+        }),
+        (e) => e.code === 'EADDRINUSE',
+      );
+      await assert.rejects(serveInWorkers({ count: 2 }), /option "module"/);
+      busy.close();
+    `));
+});
+
 describe('share option checking', () => {
   const { TunnelServer } = require(ROOT);
   it('must be a boolean; metrics and onAccess are left out with it', () => {

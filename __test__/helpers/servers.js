@@ -110,14 +110,24 @@ async function startNative(handlers = {}, options = {}) {
     if (v === undefined) delete serverOptions[k];
     else serverOptions[k] = v;
   }
-  const server = new TunnelServer(serverOptions);
-  for (const [id, fn] of Object.entries(handlers.tasks ?? {})) server.registerTask(id, fn);
-  for (const [id, fn] of Object.entries(handlers.events ?? {})) server.registerEvent(id, fn);
-  const addr = await server.listen();
+  // `npm test` runs the differential suites once more with RUNNER_NATIVE_TEST_SHARE=2: two
+  // servers with the same handlers sharing one listener (`share`), calls spread over both.
+  const sharers = process.env.RUNNER_NATIVE_TEST_SHARE && !serverOptions.metrics && !serverOptions.onAccess ? 2 : 1;
+  if (sharers > 1) serverOptions.share = true;
+  const start = async (port) => {
+    const s = new TunnelServer({ ...serverOptions, port });
+    for (const [id, fn] of Object.entries(handlers.tasks ?? {})) s.registerTask(id, fn);
+    for (const [id, fn] of Object.entries(handlers.events ?? {})) s.registerEvent(id, fn);
+    return { s, addr: await s.listen() };
+  };
+  const { s: server, addr } = await start(serverOptions.port);
+  const others = [];
+  for (let i = 1; i < sharers; i++) others.push((await start(addr.port)).s);
   let closed = false;
   return {
     kind: 'native',
     server,
+    others,
     logger,
     port: addr.port,
     host: addr.host,
@@ -125,7 +135,7 @@ async function startNative(handlers = {}, options = {}) {
     async close() {
       if (closed) return;
       closed = true;
-      await server.close();
+      await Promise.all([server, ...others].map((s) => s.close()));
     },
   };
 }
