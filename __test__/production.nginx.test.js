@@ -13,12 +13,12 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
 const { createHttpClient, Serializer } = require('@bluelibs/runner');
 const { rawRequest, sleep, TOKEN } = require('./helpers');
+const { freePort } = require('./helpers/scripts');
 
 const INSTANCE = path.join(__dirname, 'fixtures', 'instance.js');
 const CALLERS = 8;
@@ -95,17 +95,6 @@ function done(summary, latency, requests)
     summary.requests, n, w, e.connect, e.read, e.write, e.timeout))
 end
 `;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts fixtures/instance.js; resolves once it prints its port. */
 function startInstance(args) {

@@ -2,33 +2,19 @@
 // `reusePort` (SO_REUSEPORT): several processes of a `cluster` listen on one port, and the
 // kernel spreads new connections over them. The cluster runs in a child process of its own
 // (a primary forking real cluster workers), so a crash or a leftover process shows there.
-const { describe, it, after } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
-const net = require('node:net');
 const path = require('node:path');
 const http = require('node:http');
-const { spawn } = require('node:child_process');
 const { loadNative, TOKEN } = require('./helpers');
+const { freePort, scriptDir, runToExit } = require('./helpers/scripts');
 
 const ROOT = path.resolve(__dirname, '..');
 const { TunnelServer } = loadNative();
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-native-reuse-port-'));
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = scriptDir('reuse-port');
 
 const linux = process.platform === 'linux';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // One call on a connection of its own (so each may land on another process).
 function call(port, id) {
@@ -113,24 +99,7 @@ async function runCluster(mode, workers, check, ms = 60000) {
   const port = await freePort();
   const file = path.join(dir, `primary-${++scripts}.js`);
   fs.writeFileSync(file, PRIMARY(mode, port, workers, check));
-  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const outcome = await new Promise((resolve) => {
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve('timeout');
-    }, ms);
-    child.on('exit', (code, signal) => {
-      clearTimeout(t);
-      resolve({ code, signal });
-    });
-  });
-  const seen = `stdout: ${out}\nstderr: ${err}`;
-  assert.notEqual(outcome, 'timeout', `the cluster did not exit by itself within ${ms}ms\n${seen}`);
-  assert.equal(outcome.code, 0, `exit code ${outcome.code}\n${seen}`);
+  const { out, seen } = await runToExit(file, { ms, cwd: ROOT, what: 'the cluster' });
   const line = out.split('\n').find((l) => l.startsWith('RESULT '));
   assert.ok(line, seen);
   return JSON.parse(line.slice('RESULT '.length));

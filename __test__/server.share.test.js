@@ -3,17 +3,15 @@
 // worker_threads) on one native listener. Each scenario runs in a child process of its own,
 // so a crash shows as its exit signal and a thread left behind as a process that does not
 // exit by itself.
-const { describe, it, after } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const { freePort, scriptDir, scenarioRunner } = require('./helpers/scripts');
 const { TOKEN } = require('./helpers');
 
 const ROOT = path.resolve(__dirname, '..');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-native-share-'));
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = scriptDir('share');
 
 const PRELUDE = `
 'use strict';
@@ -112,36 +110,7 @@ function portIsFree(port) {
 }
 `;
 
-let scripts = 0;
-// Runs `body` (after PRELUDE) as a script of its own; it must print `done` last, exit with
-// code 0 and no signal, and do so by itself within `ms`.
-async function runScript(body, ms = 60000) {
-  const file = path.join(dir, `scenario-${++scripts}.js`);
-  fs.writeFileSync(
-    file,
-    `${PRELUDE}\n(async () => {\n${body}\nconsole.log('done');\n})().catch((e) => { console.error(e); process.exit(1); });\n`,
-  );
-  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const outcome = await new Promise((resolve) => {
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve('timeout');
-    }, ms);
-    child.on('exit', (code, signal) => {
-      clearTimeout(t);
-      resolve({ code, signal });
-    });
-  });
-  const seen = `stdout: ${out}\nstderr: ${err}`;
-  assert.notEqual(outcome, 'timeout', `the process did not exit by itself within ${ms}ms\n${seen}`);
-  assert.equal(outcome.signal, null, `the process died of ${outcome.signal}\n${seen}`);
-  assert.equal(outcome.code, 0, `exit code ${outcome.code}\n${seen}`);
-  assert.equal(out.trim().split('\n').pop(), 'done', seen);
-}
+const runScript = scenarioRunner(dir, PRELUDE, { ms: 60000 });
 
 describe('share: one listener, several isolates', () => {
   it('calls spread over the main thread and two workers; the last close frees the port', () =>
@@ -340,14 +309,8 @@ describe('share: one listener, several isolates', () => {
 
 describe('examples/shared-workers.js', () => {
   it('serves from two worker threads on one port and exits on SIGINT', async () => {
-    const net = require('node:net');
     const http = require('node:http');
-    const port = await new Promise((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = s.address().port;
-        s.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const child = spawn(process.execPath, [path.join(ROOT, 'examples', 'shared-workers.js')], {
       env: { ...process.env, WORKERS: '2', PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],

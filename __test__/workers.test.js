@@ -2,17 +2,14 @@
 // The addon in worker_threads: loaded, served from and left behind by one worker after
 // another. Each scenario runs in a child process, so that a crash shows as its exit signal
 // and a thread or handle left behind shows as a process that does not exit by itself.
-const { describe, it, after } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { scriptDir, scenarioRunner } = require('./helpers/scripts');
 const { TOKEN } = require('./helpers');
 
 const ROOT = path.resolve(__dirname, '..');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runner-native-workers-'));
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = scriptDir('workers');
 
 // Shared by the scripts: worker plumbing, one HTTP call, and the server threads alive.
 const PRELUDE = `
@@ -111,33 +108,7 @@ async function serveOnce(port = 0, threads = 1) {
 }
 `;
 
-let scripts = 0;
-// Runs `body` (after PRELUDE) as a script of its own; it must print `done` last, exit
-// with code 0 and no signal, and do so by itself within `ms`.
-async function runScript(body, ms = 30000) {
-  const file = path.join(dir, `scenario-${++scripts}.js`);
-  fs.writeFileSync(file, `${PRELUDE}\n(async () => {\n${body}\nconsole.log('done');\n})();\n`);
-  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const outcome = await new Promise((resolve) => {
-    const t = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve('timeout');
-    }, ms);
-    child.on('exit', (code, signal) => {
-      clearTimeout(t);
-      resolve({ code, signal });
-    });
-  });
-  const seen = `stdout: ${out}\nstderr: ${err}`;
-  assert.notEqual(outcome, 'timeout', `the process did not exit by itself within ${ms}ms\n${seen}`);
-  assert.equal(outcome.signal, null, `the process died of ${outcome.signal}\n${seen}`);
-  assert.equal(outcome.code, 0, `exit code ${outcome.code}\n${seen}`);
-  assert.equal(out.trim().split('\n').pop(), 'done', seen);
-}
+const runScript = scenarioRunner(dir, PRELUDE);
 
 const LOAD_ONLY = `\`require(\${JSON.stringify(ROOT)}); require('node:worker_threads').parentPort.postMessage('loaded')\``;
 

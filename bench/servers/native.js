@@ -1,15 +1,9 @@
 'use strict';
-// @bluelibs/runner-native's TunnelServer (axum/tokio in-process, JS handlers).
-const path = require('node:path');
-const { handlers, announce, skip, exitWithParent, TOKEN, countBytes } = require('../lib/common');
+// @bluelibs/runner-native's TunnelServer (its own HTTP/1.1 server on tokio threads in the process, JS handlers).
+const { announce, exitWithParent, TOKEN } = require('../lib/common');
+const { loadTunnelServer, registerBench } = require('./lib/package');
 
-let mod;
-try {
-  mod = require(path.resolve(__dirname, '..', '..'));
-} catch (e) {
-  skip(`native addon not loadable (run \`npm run build\` first): ${String(e.message).split('\n')[0]}`);
-}
-if (!mod || typeof mod.TunnelServer !== 'function') skip('index.js does not export TunnelServer');
+const TunnelServer = loadTunnelServer();
 
 (async () => {
   const options = { port: 0, host: '127.0.0.1', auth: { token: TOKEN } };
@@ -17,10 +11,7 @@ if (!mod || typeof mod.TunnelServer !== 'function') skip('index.js does not expo
   if (process.env.BENCH_NATIVE_METRICS === '1') options.metrics = { path: '/metrics' };
   // BENCH_NATIVE_OPTIONS: more options as JSON, e.g. '{"maxInFlight":1024}' (bench/ab.js: label=dir,BENCH_NATIVE_OPTIONS={"maxInFlight":1024}).
   Object.assign(options, JSON.parse(process.env.BENCH_NATIVE_OPTIONS || '{}'));
-  const s = new mod.TunnelServer(options);
-  for (const [id, fn] of Object.entries(handlers.tasks)) s.registerTask(id, fn);
-  for (const [id, fn] of Object.entries(handlers.events)) s.registerEvent(id, fn);
-  s.registerTask('bench.upload', async (input, ctx) => ({ bytes: await countBytes(ctx.req) }));
+  const s = registerBench(new TunnelServer(options));
   const { port } = await s.listen();
   announce({ port });
   exitWithParent(() => { s.close().catch(() => {}); });

@@ -2,29 +2,18 @@
 // The native server with its handlers in `count` isolates sharing one listener
 // (`share: true`): the main thread and count - 1 worker threads, each registering the
 // same handlers. Used by native-1isolate.js and native-2isolates.js.
-const path = require('node:path');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
-const { handlers, announce, skip, exitWithParent, TOKEN } = require('../../lib/common');
-
-const ROOT = path.resolve(__dirname, '..', '..', '..');
+const { announce, exitWithParent, TOKEN } = require('../../lib/common');
+const { loadTunnelServer, registerBench } = require('./package');
 
 function sharer(port) {
-  const { TunnelServer } = require(ROOT);
-  const s = new TunnelServer({ port, host: '127.0.0.1', share: true, auth: { token: TOKEN } });
-  for (const [id, fn] of Object.entries(handlers.tasks)) s.registerTask(id, fn);
-  for (const [id, fn] of Object.entries(handlers.events)) s.registerEvent(id, fn);
-  return s;
+  const TunnelServer = loadTunnelServer();
+  return registerBench(new TunnelServer({ port, host: '127.0.0.1', share: true, auth: { token: TOKEN } }));
 }
 
 /** Runs the peer: the main thread binds, then the workers join its port. */
 function serve(count) {
-  let mod;
-  try {
-    mod = require(ROOT);
-  } catch (e) {
-    skip(`native addon not loadable (run \`npm run build\` first): ${String(e.message).split('\n')[0]}`);
-  }
-  if (!mod || typeof mod.TunnelServer !== 'function') skip('index.js does not export TunnelServer');
+  loadTunnelServer();
   (async () => {
     const main = sharer(0);
     const { port } = await main.listen();
