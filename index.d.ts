@@ -72,8 +72,11 @@ export interface TunnelServerOptions {
    * `reusePort` may differ: the first sharer's serve), or `listen()` rejects with code
    * `ERR_SHARE_MISMATCH` naming the option. A sharer that closes gets no new calls, its own
    * (and its streamed answers) finish within `closeGraceMs`; an isolate that goes away (a
-   * worker terminated or crashed) has its calls in flight answered 500 `INTERNAL_ERROR`. The port is freed when the last sharer closes. Not with `metrics`
-   * or `onAccess` yet. Default false.
+   * worker terminated or crashed) has its calls in flight answered 500 `INTERNAL_ERROR`. The
+   * port is freed when the last sharer closes. With `metrics` (the same in every sharer), the
+   * listener has one set of figures: every sharer's calls count in it, and `stats()`,
+   * `metricsText()` and the scrape answer the same in each. Not with `onAccess` yet.
+   * Default false.
    */
   share?: boolean;
   /** Default `/__runner`; a leading `/` is added and a trailing one dropped. */

@@ -30,7 +30,8 @@ const options = (port, extra = {}) => ({ port, host: '127.0.0.1', share: true, a
 
 // A worker sharing \`port\`: 'w.who' answers its threadId, 'w.hold' never answers (and says
 // 'holding'), 'w.block' blocks its JS thread on the shared array until told. It reports
-// 'listening' (or the error listen() rejected with), closes on 'close'.
+// 'listening' (or the error listen() rejected with), answers 'metrics' with its
+// metricsText(), closes on anything else.
 const SHARER = (port, extra = {}) => \`
   const { TunnelServer } = require(\${JSON.stringify(ROOT)});
   const { parentPort, threadId, workerData } = require('node:worker_threads');
@@ -59,10 +60,13 @@ const SHARER = (port, extra = {}) => \`
     () => parentPort.postMessage('listening'),
     (e) => parentPort.postMessage({ code: e.code, message: e.message }),
   );
-  parentPort.once('message', async () => {
+  const onMessage = async (what) => {
+    if (what === 'metrics') return parentPort.postMessage(server.metricsText());
+    parentPort.off('message', onMessage);
     await server.close();
     parentPort.postMessage('closed');
-  });
+  };
+  parentPort.on('message', onMessage);
 \`;
 
 // Its messages are queued from the start, so none is missed while another worker is awaited.
@@ -101,6 +105,20 @@ const who = async (port) => {
   return res.json.result;
 };
 
+// A GET of \`path\` on a connection of its own: its status and body.
+function get(port, path) {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    }).on('error', reject);
+  });
+}
+// A counter's value in Prometheus text (without labels).
+const counter = (text, name) => Number((text.match(new RegExp('^' + name + ' (\\\\S+)$', 'm')) || [])[1]);
+
 function portIsFree(port) {
   return new Promise((resolve) => {
     const s = net.createServer();
@@ -138,6 +156,41 @@ describe('share: one listener, several isolates', () => {
       assert.equal(await message(b), 'closed');
       assert.equal(await portIsFree(port), true, 'the last close freed the port');
       await Promise.all([a.terminate(), b.terminate()]);
+    `));
+
+  it('metrics: one set of figures for the listener, the calls of every sharer counted, served on after its binder closes', () =>
+    runScript(`
+      const metrics = { metrics: { path: '/metrics' } };
+      const main = new TunnelServer(options(0, metrics));
+      main.registerTask('w.who', async () => 'main');
+      const { port } = await main.listen();
+      const a = startWorker(SHARER(port, metrics));
+      assert.equal(await message(a), 'listening');
+      const seen = new Set();
+      for (let i = 0; i < 20; i++) seen.add(await who(port));
+      assert.deepEqual([...seen].sort(), ['main', a.threadId].sort());
+      const scraped = await get(port, '/metrics');
+      assert.equal(scraped.status, 200);
+      assert.equal(counter(scraped.body, 'runner_native_js_calls_total'), 20, scraped.body);
+      // Both sharers show the listener's figures.
+      a.postMessage('metrics');
+      const fromWorker = await message(a);
+      assert.equal(counter(fromWorker, 'runner_native_js_calls_total'), 20, fromWorker);
+      assert.equal(counter(main.metricsText(), 'runner_native_js_calls_total'), 20);
+      assert.equal(main.stats().jsCalls, 20);
+      // The sharer that bound it leaves: the listener and its figures go on.
+      await main.close();
+      for (let i = 0; i < 5; i++) assert.equal(await who(port), a.threadId);
+      const later = await get(port, '/metrics');
+      assert.equal(later.status, 200);
+      assert.equal(counter(later.body, 'runner_native_js_calls_total'), 25, later.body);
+      // A sharer whose metrics differ is refused, naming the option.
+      const other = new TunnelServer(options(port, { metrics: { path: '/other' } }));
+      await assert.rejects(other.listen(), (e) => e.code === 'ERR_SHARE_MISMATCH' && /"metrics"/.test(e.message));
+      a.postMessage('close');
+      assert.equal(await message(a), 'closed');
+      assert.equal(await portIsFree(port), true);
+      await a.terminate();
     `));
 
   it('a busy isolate gets no new calls while another is free (least busy first)', () =>
@@ -403,9 +456,9 @@ describe('serveInWorkers', () => {
 
 describe('share option checking', () => {
   const { TunnelServer } = require(ROOT);
-  it('must be a boolean; metrics and onAccess are left out with it', () => {
+  it('must be a boolean; onAccess is left out with it', () => {
     assert.throws(() => new TunnelServer({ share: 1 }), /option "share" must be a boolean/);
-    assert.throws(() => new TunnelServer({ share: true, metrics: { path: '/m' } }), /option "metrics"/);
     assert.throws(() => new TunnelServer({ share: true, onAccess: () => {} }), /option "onAccess"/);
+    assert.doesNotThrow(() => new TunnelServer({ share: true, metrics: { path: '/m' } }));
   });
 });

@@ -65,11 +65,8 @@ function normalizeOptions(options) {
   }
   if (options.share !== undefined) {
     if (typeof options.share !== 'boolean') fail('share', 'a boolean');
-    if (options.share) {
-      // One listener's figures and access log for several isolates: not offered yet.
-      if (options.metrics !== undefined) fail('metrics', 'left out with share (not supported yet)');
-      if (options.onAccess !== undefined) fail('onAccess', 'left out with share (not supported yet)');
-    }
+    // One listener's access log for several isolates: not offered yet.
+    if (options.share && options.onAccess !== undefined) fail('onAccess', 'left out with share (not supported yet)');
     config.share = options.share;
   }
   if (options.basePath !== undefined) {

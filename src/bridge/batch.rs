@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
@@ -119,8 +120,9 @@ pub struct Inbox {
     /// Since when JS has owed a look at the queue, for the readiness probe.
     pub(super) clock: QueueClock,
     next_ticket: AtomicU32,
-    /// Counts the batches JS takes and how long they waited.
-    pub metrics: Arc<Metrics>,
+    /// Counts the batches JS takes and how long they waited: the server's
+    /// own figures, or those of the listener it shares.
+    pub metrics: ArcSwap<Metrics>,
 }
 
 impl Inbox {
@@ -142,7 +144,7 @@ impl Inbox {
             scheduled: AtomicBool::new(false),
             clock: QueueClock::new(),
             next_ticket: AtomicU32::new(1),
-            metrics,
+            metrics: ArcSwap::new(metrics),
         })
     }
 
@@ -325,7 +327,7 @@ impl Inbox {
         let any_chunks = chunks.flush(batch, None);
         values.write(&mut batch.records);
         if batch.len() > start {
-            self.metrics.js_batch_taken(calls);
+            self.metrics.load().js_batch_taken(calls);
         }
         any_chunks
     }

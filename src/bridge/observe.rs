@@ -47,16 +47,18 @@ impl AccessSink for JsAccessSink {
 
 #[napi]
 impl NativeServer {
-    /// The server's figures as JSON (`lib/stats.js` gives them their shape).
+    /// The server's figures as JSON (`lib/stats.js` gives them their shape);
+    /// a sharer's are its listener's, every sharer's calls counted.
     #[napi]
     pub fn stats_json(&self) -> String {
-        self.metrics.stats_json()
+        self.inbox.metrics.load().stats_json()
     }
 
-    /// The server's figures in Prometheus' text format.
+    /// The server's figures in Prometheus' text format (a sharer's: its
+    /// listener's).
     #[napi]
     pub fn metrics_text(&self) -> String {
-        self.metrics.render()
+        self.inbox.metrics.load().render()
     }
 
     /// `on_access(json)`: called with a JSON array of finished requests, at

@@ -42,7 +42,7 @@ const SCRATCH_KEEP: usize = 1 << 20;
 pub struct NativeServer {
     config: ServerConfig,
     registry: Arc<ArcSwap<Registry>>,
-    inbox: Arc<Inbox>,
+    pub(super) inbox: Arc<Inbox>,
     wake: Arc<WakeFn>,
     /// Behind a lock so that no method needs `&mut self`: JS may call in
     /// (answers, polls) while `close` runs.
@@ -209,6 +209,7 @@ impl NativeServer {
         let dispatch = Arc::new(JsDispatch {
             pusher: self.pusher(),
         });
+        self.inbox.metrics.store(self.metrics.clone());
         let mut state = ServerState::new(&self.config, self.registry.clone(), dispatch)
             .with_metrics(self.metrics.clone());
         if let Some(tls) = &self.config.tls {
@@ -495,8 +496,9 @@ impl NativeServer {
         let host = self.config.host();
         let config = &self.config;
         let metrics = self.metrics.clone();
-        let listener = shared::join(config, member.clone(), |dispatch, registry| {
-            let mut state = ServerState::new(config, registry, dispatch).with_metrics(metrics);
+        let listener = shared::join(config, member.clone(), &metrics, |dispatch, registry| {
+            let mut state =
+                ServerState::new(config, registry, dispatch).with_metrics(metrics.clone());
             if let Some(tls) = tls {
                 state = state.with_tls(tls);
             }
@@ -512,6 +514,8 @@ impl NativeServer {
                 ),
             ),
         })?;
+        // Every sharer's batches count in the listener's figures.
+        self.inbox.metrics.store(listener.metrics.clone());
         if let Some(handle) = listener.handle() {
             let (tx, rx) = mpsc::unbounded_channel();
             handle.spawn(deliver_answers(rx));

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use crate::core::config::{shared_difference, ServerConfig};
 use crate::core::exposure::{Kind, Registry};
+use crate::http::metrics::Metrics;
 use crate::http::{Call, Dispatch, LoadGuard, RequestMeta, RunningServer};
 
 use super::batch::Inbox;
@@ -211,6 +212,8 @@ pub struct Listener {
     pub registry: Arc<ArcSwap<Registry>>,
     pub local_addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
+    /// The figures of the sharer that bound it, which all sharers count in.
+    pub metrics: Arc<Metrics>,
     server: Mutex<Option<RunningServer>>,
     /// The route number of each (task?, id) ever served here: numbers are
     /// never reused, so a request that resolved one before a rebuild still
@@ -233,10 +236,11 @@ pub enum JoinError {
 }
 
 /// Joins the listener on `host:port` (not 0) if there is one, or binds a new
-/// one with `bind`; `member` is then one of its members.
+/// one with `bind`, counting in `metrics`; `member` is then one of its members.
 pub fn join(
     config: &ServerConfig,
     member: Arc<Member>,
+    metrics: &Arc<Metrics>,
     bind: impl FnOnce(Arc<SharedDispatch>, Arc<ArcSwap<Registry>>) -> std::io::Result<RunningServer>,
 ) -> Result<Arc<Listener>, JoinError> {
     let (host, port) = (config.host(), config.port);
@@ -261,6 +265,7 @@ pub fn join(
         registry,
         local_addr: server.local_addr,
         metrics_addr: server.metrics_addr,
+        metrics: metrics.clone(),
         server: Mutex::new(Some(server)),
         route_of: Mutex::new(HashMap::new()),
     });
