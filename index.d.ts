@@ -75,8 +75,9 @@ export interface TunnelServerOptions {
    * worker terminated or crashed) has its calls in flight answered 500 `INTERNAL_ERROR`. The
    * port is freed when the last sharer closes. With `metrics` (the same in every sharer), the
    * listener has one set of figures: every sharer's calls count in it, and `stats()`,
-   * `metricsText()` and the scrape answer the same in each. Not with `onAccess` yet.
-   * Default false.
+   * `metricsText()` and the scrape answer the same in each. With `onAccess` (given to every
+   * sharer), each request's record is delivered once, to the `onAccess` of the sharer that
+   * bound the listener while it shares, then to the next. Default false.
    */
   share?: boolean;
   /** Default `/__runner`; a leading `/` is added and a trailing one dropped. */

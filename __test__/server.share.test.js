@@ -31,12 +31,16 @@ const options = (port, extra = {}) => ({ port, host: '127.0.0.1', share: true, a
 // A worker sharing \`port\`: 'w.who' answers its threadId, 'w.hold' never answers (and says
 // 'holding'), 'w.block' blocks its JS thread on the shared array until told. It reports
 // 'listening' (or the error listen() rejected with), answers 'metrics' with its
-// metricsText(), closes on anything else.
-const SHARER = (port, extra = {}) => \`
+// metricsText() and 'seen' with the count of access records its onAccess got (with
+// \`access\`), closes on anything else.
+const SHARER = (port, extra = {}, access = false) => \`
   const { TunnelServer } = require(\${JSON.stringify(ROOT)});
   const { parentPort, threadId, workerData } = require('node:worker_threads');
+  let seen = 0;
+  const onAccess = (records) => { seen += records.length; };
   const server = new TunnelServer({ port: \${port}, host: '127.0.0.1', share: true,
-    auth: { token: \${JSON.stringify(TOKEN)} }, ...\${JSON.stringify(extra)} });
+    auth: { token: \${JSON.stringify(TOKEN)} }, ...\${JSON.stringify(extra)},
+    ...(\${access} ? { onAccess } : {}) });
   server.registerTask('w.who', async () => threadId);
   server.registerTask('w.hold', () => { parentPort.postMessage('holding'); return new Promise(() => {}); });
   server.registerTask('w.slow', async () => {
@@ -62,6 +66,7 @@ const SHARER = (port, extra = {}) => \`
   );
   const onMessage = async (what) => {
     if (what === 'metrics') return parentPort.postMessage(server.metricsText());
+    if (what === 'seen') return parentPort.postMessage(seen);
     parentPort.off('message', onMessage);
     await server.close();
     parentPort.postMessage('closed');
@@ -190,6 +195,39 @@ describe('share: one listener, several isolates', () => {
       a.postMessage('close');
       assert.equal(await message(a), 'closed');
       assert.equal(await portIsFree(port), true);
+      await a.terminate();
+    `));
+
+  it('onAccess: each request delivered once, to the sharer that bound the listener, then to the next', () =>
+    runScript(`
+      const got = [];
+      const main = new TunnelServer(options(0, { onAccess: (records) => got.push(...records) }));
+      main.registerTask('w.who', async () => 'main');
+      const { port } = await main.listen();
+      const a = startWorker(SHARER(port, {}, true));
+      assert.equal(await message(a), 'listening');
+      const seen = new Set();
+      for (let i = 0; i < 20; i++) seen.add(await who(port));
+      assert.deepEqual([...seen].sort(), ['main', a.threadId].sort(), 'both sharers answered');
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      for (let i = 0; i < 100 && got.length < 20; i++) await sleep(50);
+      assert.equal(got.length, 20, 'the binder got a record for every request, whichever isolate answered');
+      assert.ok(got.every((r) => r.path === '/__runner/task/w.who' && r.status === 200), JSON.stringify(got[0]));
+      a.postMessage('seen');
+      assert.equal(await message(a), 0, 'none went to the other sharer too');
+      // The binder leaves: the next requests' records go to the sharer left.
+      await main.close();
+      for (let i = 0; i < 5; i++) assert.equal(await who(port), a.threadId);
+      let later = 0;
+      for (let i = 0; i < 100 && later < 5; i++) {
+        await sleep(50);
+        a.postMessage('seen');
+        later = await message(a);
+      }
+      assert.equal(later, 5);
+      assert.equal(got.length, 20, 'nothing more went to the sharer that left');
+      a.postMessage('close');
+      assert.equal(await message(a), 'closed');
       await a.terminate();
     `));
 
@@ -456,9 +494,8 @@ describe('serveInWorkers', () => {
 
 describe('share option checking', () => {
   const { TunnelServer } = require(ROOT);
-  it('must be a boolean; onAccess is left out with it', () => {
+  it('must be a boolean', () => {
     assert.throws(() => new TunnelServer({ share: 1 }), /option "share" must be a boolean/);
-    assert.throws(() => new TunnelServer({ share: true, onAccess: () => {} }), /option "onAccess"/);
-    assert.doesNotThrow(() => new TunnelServer({ share: true, metrics: { path: '/m' } }));
+    assert.doesNotThrow(() => new TunnelServer({ share: true, metrics: { path: '/m' }, onAccess: () => {} }));
   });
 });

@@ -65,8 +65,6 @@ function normalizeOptions(options) {
   }
   if (options.share !== undefined) {
     if (typeof options.share !== 'boolean') fail('share', 'a boolean');
-    // One listener's access log for several isolates: not offered yet.
-    if (options.share && options.onAccess !== undefined) fail('onAccess', 'left out with share (not supported yet)');
     config.share = options.share;
   }
   if (options.basePath !== undefined) {

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::core::config::ServerConfig;
 use crate::core::exposure::{AllowList, Kind, Registry};
-use crate::http::access::{self, AccessLog, QUEUE_CAPACITY};
+use crate::http::access::{self, AccessLog, AccessSink, QUEUE_CAPACITY};
 use crate::http::metrics::Metrics;
 use crate::http::metrics_shards;
 use crate::http::stream::chunk_stream;
@@ -30,7 +30,7 @@ use super::convert::{bind_error, info_json, server_config, AllowListInput};
 use super::lock;
 use super::observe::JsAccessSink;
 use super::records::Batch;
-use super::shared::{self, JoinError, Listener, Member};
+use super::shared::{self, JoinError, Listener, Member, SharedAccess};
 use super::wake::{JsDispatch, Pusher, WakeFn};
 
 /// Room the batch scratch buffer keeps between batches.
@@ -487,22 +487,35 @@ impl NativeServer {
             ),
             None => None,
         };
+        let sink = lock(&self.access_sink).clone();
         let member = Member::new(
             self.registry.clone(),
             JsDispatch {
                 pusher: self.pusher(),
             },
+            sink.clone().map(|s| s as Arc<dyn AccessSink>),
         );
         let host = self.config.host();
         let config = &self.config;
         let metrics = self.metrics.clone();
         let listener = shared::join(config, member.clone(), &metrics, |dispatch, registry| {
-            let mut state =
-                ServerState::new(config, registry, dispatch).with_metrics(metrics.clone());
+            let mut state = ServerState::new(config, registry, dispatch.clone())
+                .with_metrics(metrics.clone());
             if let Some(tls) = tls {
                 state = state.with_tls(tls);
             }
-            bind(config, state)
+            // The listener's access log goes to the sharers' `onAccess`, one at a time.
+            let mut access_drain = None;
+            if sink.is_some() {
+                let (log, drain) = AccessLog::new(metrics_shards(config), QUEUE_CAPACITY);
+                state = state.with_access(log);
+                access_drain = Some(drain);
+            }
+            let server = bind(config, state)?;
+            if let (Some(handle), Some(drain)) = (server.handle(), access_drain) {
+                handle.spawn(access::deliver(drain, SharedAccess::new(dispatch)));
+            }
+            Ok(server)
         })
         .map_err(|e| match e {
             JoinError::Bind(e) => bind_error(&e, host, config.port),

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use crate::core::config::{shared_difference, ServerConfig};
 use crate::core::exposure::{Kind, Registry};
+use crate::http::access::AccessSink;
 use crate::http::metrics::Metrics;
 use crate::http::{Call, Dispatch, LoadGuard, RequestMeta, RunningServer};
 
@@ -37,10 +38,16 @@ pub struct Member {
     /// Cleared once the member has left and its leftovers were failed; a
     /// call that reaches it after that fails too (see `submit`).
     alive: AtomicBool,
+    /// Its `onAccess`, when it has one.
+    access: Option<Arc<dyn AccessSink>>,
 }
 
 impl Member {
-    pub fn new(registry: Arc<ArcSwap<Registry>>, dispatch: JsDispatch) -> Arc<Member> {
+    pub fn new(
+        registry: Arc<ArcSwap<Registry>>,
+        dispatch: JsDispatch,
+        access: Option<Arc<dyn AccessSink>>,
+    ) -> Arc<Member> {
         static NEXT: AtomicU32 = AtomicU32::new(1);
         Arc::new(Member {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
@@ -48,6 +55,7 @@ impl Member {
             dispatch,
             load: Arc::new(AtomicUsize::new(0)),
             alive: AtomicBool::new(true),
+            access,
         })
     }
 
@@ -199,6 +207,45 @@ impl Dispatch for SharedDispatch {
             .map(|m| m.dispatch.untaken_for())
             .min()
             .unwrap_or(Duration::ZERO)
+    }
+}
+
+/// The access log of a shared listener: each delivery goes to one sharer's
+/// `onAccess`, the first of those still sharing (the one that bound it,
+/// then the next); once none is left, to the last one delivered to, so
+/// that the requests answered while the server stops are delivered too.
+pub struct SharedAccess {
+    dispatch: Arc<SharedDispatch>,
+    last: Mutex<Option<Arc<dyn AccessSink>>>,
+}
+
+impl SharedAccess {
+    pub fn new(dispatch: Arc<SharedDispatch>) -> Arc<SharedAccess> {
+        Arc::new(SharedAccess {
+            dispatch,
+            last: Mutex::new(None),
+        })
+    }
+
+    fn current(&self) -> Option<Arc<dyn AccessSink>> {
+        let members = self.dispatch.members.load();
+        let mut last = lock(&self.last);
+        if let Some(sink) = members.iter().find_map(|m| m.access.clone()) {
+            *last = Some(sink);
+        }
+        last.clone()
+    }
+}
+
+impl AccessSink for SharedAccess {
+    fn ready(&self) -> bool {
+        self.current().is_some_and(|sink| sink.ready())
+    }
+
+    fn deliver(&self, json: String) {
+        if let Some(sink) = self.current() {
+            sink.deliver(json);
+        }
     }
 }
 
