@@ -146,7 +146,20 @@ const eventHandlers = {
   'app.ev.throwCancellation': async () => cancellationError.throw({ reason: 'event gave up' }),
 };
 
-const allHandlers = () => ({ tasks: { ...taskHandlers }, events: { ...eventHandlers }, errors: errorList });
+/**
+ * Where a handler set can be loaded from again (a worker thread sharing the listener:
+ * servers.js). A set given more ids after it is made keeps its tag: the worker serves the
+ * set's own ids, the added ones are served by the main thread only (calls go to a sharer
+ * that has the id); replacing one of the set's handlers would make the two differ.
+ */
+const HANDLERS_SOURCE = Symbol.for('runner-native.test.handlers-source');
+
+const allHandlers = () =>
+  Object.defineProperty(
+    { tasks: { ...taskHandlers }, events: { ...eventHandlers }, errors: errorList },
+    HANDLERS_SOURCE,
+    { value: { module: __filename, name: 'allHandlers' } },
+  );
 
 const authHeader = (token = TOKEN) => ['x-runner-token', token];
 const jsonHeader = ['Content-Type', 'application/json'];

@@ -16,6 +16,8 @@
 //                  (what discovery of a standalone server is compared against)
 // native-only:      { native: { ...extra TunnelServer options } }
 
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
 const { Serializer, nodeExposure } = require('@bluelibs/runner');
 const { startApp, handlerItems, tunnelResource, JSON_SERIALIZER } = require('./runner-app');
 
@@ -111,8 +113,9 @@ async function startNative(handlers = {}, options = {}) {
     else serverOptions[k] = v;
   }
   // `npm test` runs the differential suites once more with RUNNER_NATIVE_TEST_SHARE=2: two
-  // servers with the same handlers sharing one listener (`share`), calls spread over both.
-  const sharers = process.env.RUNNER_NATIVE_TEST_SHARE && !serverOptions.metrics && !serverOptions.onAccess ? 2 : 1;
+  // servers with the same handlers sharing one listener (`share`), calls spread over both;
+  // the second in a worker thread when its handlers and options can be loaded there.
+  const sharers = process.env.RUNNER_NATIVE_TEST_SHARE ? 2 : 1;
   if (sharers > 1) serverOptions.share = true;
   const start = async (port) => {
     const s = new TunnelServer({ ...serverOptions, port });
@@ -122,12 +125,16 @@ async function startNative(handlers = {}, options = {}) {
   };
   const { s: server, addr } = await start(serverOptions.port);
   const others = [];
-  for (let i = 1; i < sharers; i++) others.push((await start(addr.port)).s);
+  const workers = [];
+  for (let i = 1; i < sharers; i++) {
+    const worker = await startWorkerSharer(handlers, serverOptions, mode, addr.port);
+    if (worker) workers.push(worker);
+    else others.push((await start(addr.port)).s);
+  }
   let closed = false;
   return {
     kind: 'native',
     server,
-    others,
     logger,
     port: addr.port,
     host: addr.host,
@@ -136,6 +143,41 @@ async function startNative(handlers = {}, options = {}) {
       if (closed) return;
       closed = true;
       await Promise.all([server, ...others].map((s) => s.close()));
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}
+
+/**
+ * A sharer of `port` in a worker thread (helpers/sharer-worker.js) with the same handlers
+ * and options, or null when they cannot be had there: handlers without a module to load
+ * them from, a serializer other than JSON or Runner's, options that do not clone
+ * (functions: a logger of the test's own is left behind).
+ */
+async function startWorkerSharer(handlers, serverOptions, mode, port) {
+  const source = handlers[Symbol.for('runner-native.test.handlers-source')];
+  if (!source || (mode !== 'json' && mode !== 'runner')) return null;
+  const { serializer, logger, ...options } = serverOptions;
+  let cloned;
+  try {
+    cloned = structuredClone({ ...options, port });
+  } catch {
+    return null;
+  }
+  const worker = new Worker(path.join(__dirname, 'sharer-worker.js'), {
+    workerData: { source, options: cloned, serializer: mode },
+  });
+  const said = () => new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+  const first = await said();
+  if (first !== 'listening') {
+    await worker.terminate();
+    throw new Error(`the sharing worker did not listen: ${JSON.stringify(first)}`);
+  }
+  return {
+    async close() {
+      worker.postMessage('close');
+      await said();
+      await worker.terminate();
     },
   };
 }
