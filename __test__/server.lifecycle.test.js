@@ -4,7 +4,7 @@ const { describe, it, after } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { runToExit } = require('./helpers/scripts');
 const { loadNative, silentLogger, request, rawRequest, taskReq, eventReq, discoveryReq, TOKEN } = require('./helpers');
 
 const AUTH = { token: TOKEN };
@@ -222,23 +222,7 @@ describe('listen and close', () => {
         await server.close();
       })().catch((e) => { console.error(e); process.exit(2); });
     `;
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const code = await new Promise((resolve) => {
-      const t = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve('timeout');
-      }, 30000);
-      child.on('exit', (c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
-    assert.notEqual(code, 'timeout', `process did not exit by itself within 30s (stdout: ${out}, stderr: ${err})`);
-    assert.equal(code, 0, `exit code ${code}, stderr: ${err}`);
+    const { out } = await runToExit(['-e', script]);
     assert.deepEqual(JSON.parse(out), { ok: true, result: { twice: 42 } });
   });
 
@@ -249,18 +233,7 @@ describe('listen and close', () => {
       const server = new TunnelServer({ port: 0, host: '127.0.0.1', auth: { token: ${JSON.stringify(TOKEN)} } });
       server.registerTask('x', async () => 1);
     `;
-    const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
-    const code = await new Promise((resolve) => {
-      const t = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve('timeout');
-      }, 30000);
-      child.on('exit', (c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
-    assert.equal(code, 0);
+    await runToExit(['-e', script]);
   });
 });
 

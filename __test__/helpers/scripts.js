@@ -29,12 +29,13 @@ function scriptDir(prefix) {
 }
 
 /**
- * Runs `file` with Node. It must exit by itself within `ms` (it is killed
- * then), with code 0 and not by a signal; `what` names it in the failure.
- * Resolves what it printed.
+ * Runs Node with `args` (a script's path, or e.g. `['-e', source]`). It must
+ * exit by itself within `ms` (it is killed then), with code 0 and not by a
+ * signal; `what` names it in the failure. Resolves what it printed.
  */
-async function runToExit(file, { ms = 30000, cwd, what = 'the process' } = {}) {
-  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
+async function runToExit(args, { ms = 30000, cwd, what = 'the process' } = {}) {
+  const argv = Array.isArray(args) ? args : [args];
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
