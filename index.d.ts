@@ -76,8 +76,8 @@ export interface TunnelServerOptions {
    * port is freed when the last sharer closes. With `metrics` (the same in every sharer), the
    * listener has one set of figures: every sharer's calls count in it, and `stats()`,
    * `metricsText()` and the scrape answer the same in each. With `onAccess` (given to every
-   * sharer), each request's record is delivered once, to the `onAccess` of the sharer that
-   * bound the listener while it shares, then to the next. Default false.
+   * sharer), each request's record is delivered once, to one sharer's `onAccess`: the first
+   * (in joining order) that has taken the delivery before. Default false.
    */
   share?: boolean;
   /** Default `/__runner`; a leading `/` is added and a trailing one dropped. */
@@ -398,7 +398,10 @@ export declare class TunnelServer {
   /** Resolves once bound; rejects with `code` set (`EADDRINUSE`, ...). */
   listen(): Promise<ServerAddress>;
   address(): ServerAddress | null;
-  /** The server's figures, counted since it was constructed (with or without `metrics`). */
+  /**
+   * The server's figures, counted since it was constructed (with or without `metrics`); while
+   * it listens with `share`, its listener's, counted since the listener was bound.
+   */
   stats(): ServerStats;
   /** The same figures in Prometheus' text format (0.0.4), to serve them from elsewhere. */
   metricsText(): string;

@@ -129,7 +129,7 @@ class TunnelServer {
     return { ...this._address };
   }
 
-  /** The server's figures (the same as its Prometheus metrics), counted since it was made. */
+  /** The server's figures (the same as its Prometheus metrics), counted since it was made (a sharer's: its listener's). */
   stats() {
     return shapeStats(this._native.statsJson());
   }

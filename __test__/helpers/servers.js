@@ -151,8 +151,10 @@ async function startNative(handlers = {}, options = {}) {
 /**
  * A sharer of `port` in a worker thread (helpers/sharer-worker.js) with the same handlers
  * and options, or null when they cannot be had there: handlers without a module to load
- * them from, a serializer other than JSON or Runner's, options that do not clone
- * (functions: a logger of the test's own is left behind).
+ * them from, a serializer other than JSON or Runner's, options that do not clone. Its
+ * logger is a silent one of its own: a test that reads `logger.entries` sees only the
+ * main thread's (those suites use handler sets defined in the test file, which stay in
+ * the main thread).
  */
 async function startWorkerSharer(handlers, serverOptions, mode, port) {
   const source = handlers[Symbol.for('runner-native.test.handlers-source')];
@@ -167,7 +169,13 @@ async function startWorkerSharer(handlers, serverOptions, mode, port) {
   const worker = new Worker(path.join(__dirname, 'sharer-worker.js'), {
     workerData: { source, options: cloned, serializer: mode },
   });
-  const said = () => new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
+  const said = () =>
+    Promise.race([
+      new Promise((resolve) => worker.once('message', resolve)),
+      exited.then((code) => Promise.reject(new Error(`the sharing worker exited (${code})`))),
+    ]);
+  worker.on('error', () => {}); // an error ends it: `exited` tells
   const first = await said();
   if (first !== 'listening') {
     await worker.terminate();

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::exposure::Kind;
-use crate::http::metrics::Metrics;
+use crate::http::metrics::{BatchClock, Metrics};
 use crate::http::stream::{PullWindow, Pulled, StreamWriter};
 use crate::http::{Call, LoadGuard, Reply, RequestMeta};
 use crate::wire::*;
@@ -123,6 +123,8 @@ pub struct Inbox {
     /// Counts the batches JS takes and how long they waited: the server's
     /// own figures, or those of the listener it shares.
     pub metrics: ArcSwap<Metrics>,
+    /// How long this JS thread's batches wait.
+    pub batch_clock: BatchClock,
 }
 
 impl Inbox {
@@ -145,6 +147,7 @@ impl Inbox {
             clock: QueueClock::new(),
             next_ticket: AtomicU32::new(1),
             metrics: ArcSwap::new(metrics),
+            batch_clock: BatchClock::default(),
         })
     }
 
@@ -162,12 +165,17 @@ impl Inbox {
     /// answered 500), streamed bodies stop being read, streamed answers end.
     pub fn fail_all(&self) {
         let queued: Vec<Job> = lock(&self.receiver).try_iter().collect();
+        let mut calls = 0;
         for job in &queued {
-            // A body pull waiting for its reader to ask again would wait forever.
-            if let Job::Call(_, _, Some(window)) = job {
-                window.close();
+            if let Job::Call(_, _, window) = job {
+                calls += 1;
+                // A body pull waiting for its reader to ask again would wait forever.
+                if let Some(window) = window {
+                    window.close();
+                }
             }
         }
+        self.metrics.load().js_calls_dropped(calls);
         drop(queued);
         lock(&self.pending).clear();
         for (_, window) in lock(&self.bodies_in).drain() {
@@ -327,7 +335,9 @@ impl Inbox {
         let any_chunks = chunks.flush(batch, None);
         values.write(&mut batch.records);
         if batch.len() > start {
-            self.metrics.load().js_batch_taken(calls);
+            self.metrics
+                .load()
+                .js_batch_taken(calls, self.batch_clock.taken());
         }
         any_chunks
     }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::core::config::ServerConfig;
 use crate::core::exposure::{AllowList, Kind, Registry};
-use crate::http::access::{self, AccessLog, AccessSink, QUEUE_CAPACITY};
+use crate::http::access::{self, AccessDrain, AccessLog, AccessSink, QUEUE_CAPACITY};
 use crate::http::metrics::Metrics;
 use crate::http::metrics_shards;
 use crate::http::stream::chunk_stream;
@@ -59,7 +59,8 @@ pub struct NativeServer {
     /// A sharer closing: the calls it still finishes, failed at once if
     /// the isolate goes away first.
     leaving: Mutex<Option<(Arc<Listener>, Arc<Member>)>>,
-    /// What the server counts, kept across listens (`observe.rs`).
+    /// What the server counts when it listens alone, kept across listens
+    /// (a sharer shows its listener's figures: `Inbox::metrics`).
     pub(super) metrics: Arc<Metrics>,
     /// Where access records go, once `onAccess` is set (`observe.rs`).
     pub(super) access_sink: Mutex<Option<Arc<JsAccessSink>>>,
@@ -220,12 +221,7 @@ impl NativeServer {
             state = state.with_tls(tls);
         }
         let sink = lock(&self.access_sink).clone();
-        let mut access_drain = None;
-        if sink.is_some() {
-            let (log, drain) = AccessLog::new(metrics_shards(&self.config), QUEUE_CAPACITY);
-            state = state.with_access(log);
-            access_drain = Some(drain);
-        }
+        let (state, access_drain) = with_access_log(state, &self.config, sink.is_some());
         let server = bind(&self.config, state)
             .map_err(|e| bind_error(&e, self.config.host(), self.config.port))?;
         let addr = BoundAddress {
@@ -497,20 +493,14 @@ impl NativeServer {
         );
         let host = self.config.host();
         let config = &self.config;
-        let metrics = self.metrics.clone();
-        let listener = shared::join(config, member.clone(), &metrics, |dispatch, registry| {
-            let mut state = ServerState::new(config, registry, dispatch.clone())
-                .with_metrics(metrics.clone());
+        let listener = shared::join(config, member.clone(), |dispatch, registry, metrics| {
+            let mut state =
+                ServerState::new(config, registry, dispatch.clone()).with_metrics(metrics);
             if let Some(tls) = tls {
                 state = state.with_tls(tls);
             }
             // The listener's access log goes to the sharers' `onAccess`, one at a time.
-            let mut access_drain = None;
-            if sink.is_some() {
-                let (log, drain) = AccessLog::new(metrics_shards(config), QUEUE_CAPACITY);
-                state = state.with_access(log);
-                access_drain = Some(drain);
-            }
+            let (state, access_drain) = with_access_log(state, config, sink.is_some());
             let server = bind(config, state)?;
             if let (Some(handle), Some(drain)) = (server.handle(), access_drain) {
                 handle.spawn(access::deliver(drain, SharedAccess::new(dispatch)));
@@ -527,8 +517,6 @@ impl NativeServer {
                 ),
             ),
         })?;
-        // Every sharer's batches count in the listener's figures.
-        self.inbox.metrics.store(listener.metrics.clone());
         if let Some(handle) = listener.handle() {
             let (tx, rx) = mpsc::unbounded_channel();
             handle.spawn(deliver_answers(rx));
@@ -542,6 +530,20 @@ impl NativeServer {
         *joined = Some((listener, member));
         Ok(addr)
     }
+}
+
+/// `state` with an access log when `onAccess` is given, and the drain that
+/// delivers its records.
+fn with_access_log(
+    state: ServerState,
+    config: &ServerConfig,
+    wanted: bool,
+) -> (ServerState, Option<AccessDrain>) {
+    if !wanted {
+        return (state, None);
+    }
+    let (log, drain) = AccessLog::new(metrics_shards(config), QUEUE_CAPACITY);
+    (state.with_access(log), Some(drain))
 }
 
 /// Graceful shutdown off the JS thread, so handlers can still complete.

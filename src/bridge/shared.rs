@@ -22,7 +22,7 @@ use crate::core::config::{shared_difference, ServerConfig};
 use crate::core::exposure::{Kind, Registry};
 use crate::http::access::AccessSink;
 use crate::http::metrics::Metrics;
-use crate::http::{Call, Dispatch, LoadGuard, RequestMeta, RunningServer};
+use crate::http::{metrics_shards, Call, Dispatch, LoadGuard, RequestMeta, RunningServer};
 
 use super::batch::Inbox;
 use super::lock;
@@ -95,8 +95,10 @@ struct Routes {
 }
 
 /// The [`Dispatch`] of a shared listener: routes each call to a member.
-#[derive(Default)]
 pub struct SharedDispatch {
+    /// The listener's figures (a call dropped for want of a member leaves
+    /// its queue depth).
+    metrics: Arc<Metrics>,
     /// The members calls are routed to.
     members: ArcSwap<Vec<Arc<Member>>>,
     /// Those and the ones still finishing their calls after leaving: aborts
@@ -161,6 +163,7 @@ impl Dispatch for SharedDispatch {
         // No member for it any more (it left meanwhile): dropping the call
         // closes its reply channel, and the request is answered 500.
         let Some((member, slot)) = chosen else {
+            self.metrics.js_calls_dropped(1);
             return 0;
         };
         call.handler = slot;
@@ -211,39 +214,48 @@ impl Dispatch for SharedDispatch {
 }
 
 /// The access log of a shared listener: each delivery goes to one sharer's
-/// `onAccess`, the first of those still sharing (the one that bound it,
-/// then the next); once none is left, to the last one delivered to, so
+/// `onAccess`, the first of those still sharing (in joining order) that has
+/// taken the delivery before; once none is left, to the last one chosen, so
 /// that the requests answered while the server stops are delivered too.
 pub struct SharedAccess {
     dispatch: Arc<SharedDispatch>,
-    last: Mutex<Option<Arc<dyn AccessSink>>>,
+    /// The sink `ready` chose, which `deliver` hands the records to.
+    chosen: Mutex<Option<Arc<dyn AccessSink>>>,
 }
 
 impl SharedAccess {
     pub fn new(dispatch: Arc<SharedDispatch>) -> Arc<SharedAccess> {
         Arc::new(SharedAccess {
             dispatch,
-            last: Mutex::new(None),
+            chosen: Mutex::new(None),
         })
-    }
-
-    fn current(&self) -> Option<Arc<dyn AccessSink>> {
-        let members = self.dispatch.members.load();
-        let mut last = lock(&self.last);
-        if let Some(sink) = members.iter().find_map(|m| m.access.clone()) {
-            *last = Some(sink);
-        }
-        last.clone()
     }
 }
 
 impl AccessSink for SharedAccess {
     fn ready(&self) -> bool {
-        self.current().is_some_and(|sink| sink.ready())
+        let members = self.dispatch.members.load();
+        let mut chosen = lock(&self.chosen);
+        let mut sinks = members.iter().filter_map(|m| m.access.as_ref()).peekable();
+        if sinks.peek().is_none() {
+            // No sharer left: the server is stopping.
+            return chosen.as_ref().is_some_and(|sink| sink.ready());
+        }
+        match sinks.find(|sink| sink.ready()) {
+            Some(sink) => {
+                *chosen = Some(sink.clone());
+                true
+            }
+            None => false,
+        }
     }
 
     fn deliver(&self, json: String) {
-        if let Some(sink) = self.current() {
+        let sink = lock(&self.chosen).clone().or_else(|| {
+            let members = self.dispatch.members.load();
+            members.iter().find_map(|m| m.access.clone())
+        });
+        if let Some(sink) = sink {
             sink.deliver(json);
         }
     }
@@ -283,12 +295,17 @@ pub enum JoinError {
 }
 
 /// Joins the listener on `host:port` (not 0) if there is one, or binds a new
-/// one with `bind`, counting in `metrics`; `member` is then one of its members.
+/// one with `bind` (its dispatch, union registry and figures of its own);
+/// `member` is then one of its members, its batches counted in the
+/// listener's figures.
 pub fn join(
     config: &ServerConfig,
     member: Arc<Member>,
-    metrics: &Arc<Metrics>,
-    bind: impl FnOnce(Arc<SharedDispatch>, Arc<ArcSwap<Registry>>) -> std::io::Result<RunningServer>,
+    bind: impl FnOnce(
+        Arc<SharedDispatch>,
+        Arc<ArcSwap<Registry>>,
+        Arc<Metrics>,
+    ) -> std::io::Result<RunningServer>,
 ) -> Result<Arc<Listener>, JoinError> {
     let (host, port) = (config.host(), config.port);
     let mut listeners = lock(table());
@@ -297,13 +314,23 @@ pub fn join(
             if let Some(field) = shared_difference(&listener.config, config) {
                 return Err(JoinError::Mismatch(field.to_string()));
             }
+            member.inbox().metrics.store(listener.metrics.clone());
             listener.add(member);
             return Ok(listener.clone());
         }
     }
-    let dispatch = Arc::new(SharedDispatch::default());
+    let metrics = Arc::new(Metrics::new(metrics_shards(config)));
+    let dispatch = Arc::new(SharedDispatch {
+        metrics: metrics.clone(),
+        members: ArcSwap::default(),
+        known: ArcSwap::default(),
+        routes: ArcSwap::default(),
+        turn: AtomicUsize::new(0),
+    });
     let registry = Arc::new(ArcSwap::from_pointee(Registry::default()));
-    let server = bind(dispatch.clone(), registry.clone()).map_err(JoinError::Bind)?;
+    let server =
+        bind(dispatch.clone(), registry.clone(), metrics.clone()).map_err(JoinError::Bind)?;
+    member.inbox().metrics.store(metrics.clone());
     let key = (host.to_string(), server.local_addr.port());
     let listener = Arc::new(Listener {
         key: key.clone(),
@@ -312,7 +339,7 @@ pub fn join(
         registry,
         local_addr: server.local_addr,
         metrics_addr: server.metrics_addr,
-        metrics: metrics.clone(),
+        metrics,
         server: Mutex::new(Some(server)),
         route_of: Mutex::new(HashMap::new()),
     });

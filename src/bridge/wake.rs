@@ -33,7 +33,7 @@ impl Pusher {
         }
         if !self.inbox.scheduled.swap(true, Ordering::SeqCst) {
             self.inbox.clock.owe();
-            self.inbox.metrics.load().js_wake_requested();
+            self.inbox.batch_clock.wake_requested();
             match tokio::runtime::Handle::try_current() {
                 // On a server worker: wake JS once this worker has run every
                 // task that is ready now, so the jobs they push share the

@@ -198,19 +198,61 @@ impl Shard {
     }
 }
 
-/// The JS thread's figures: it alone writes them.
+/// The JS threads' figures (one JS thread, or the isolates sharing a
+/// listener).
 #[repr(align(128))]
 struct JsSide {
     taken: AtomicU64,
+    /// Calls queued for JS that it never took (its isolate went away, or
+    /// no sharer was left for them).
+    dropped: AtomicU64,
     batch_wait: Histogram,
-    /// When JS last took a batch (nanoseconds since `epoch`, 0: never).
-    last_take: AtomicU64,
 }
 
 /// When a worker last asked the idle JS thread to wake (nanoseconds since
-/// `epoch`, 0: no wake-up pending); apart, as workers write it.
+/// `BATCH_EPOCH`, 0: no wake-up pending); apart, as workers write it.
 #[repr(align(128))]
+#[derive(Default)]
 struct WakeMark(AtomicU64);
+
+/// How long each batch of one JS thread waited: from the wake-up asked for
+/// it, or, when JS fetched it itself (it was busy, so jobs queued
+/// meanwhile), from when JS took the batch before. One per inbox: the
+/// workers write the wake-up mark, its JS thread the rest.
+#[derive(Default)]
+pub struct BatchClock {
+    wake: WakeMark,
+    /// When JS last took a batch (nanoseconds since `BATCH_EPOCH`, 0: never).
+    last_take: AtomicU64,
+}
+
+fn batch_nanos() -> u64 {
+    static BATCH_EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    // Never 0, which marks "none".
+    (BATCH_EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64).max(1)
+}
+
+impl BatchClock {
+    /// A worker asks the idle JS thread to wake (once per wake-up, not per
+    /// call): the batch it will take begins waiting now.
+    pub fn wake_requested(&self) {
+        self.wake.0.store(batch_nanos(), Relaxed);
+    }
+
+    /// JS takes a batch now: how long it waited (`None` for the first,
+    /// with nothing to count from).
+    pub fn taken(&self) -> Option<u64> {
+        let now = batch_nanos();
+        let woken = self.wake.0.swap(0, Relaxed);
+        let since = if woken != 0 {
+            woken
+        } else {
+            self.last_take.load(Relaxed)
+        };
+        self.last_take.store(now, Relaxed);
+        (since != 0).then(|| now.saturating_sub(since))
+    }
+}
 
 /// Tells each `Metrics` apart in the threads' shard slots.
 static NEXT_METRICS: AtomicU64 = AtomicU64::new(1);
@@ -228,8 +270,6 @@ pub struct Metrics {
     /// The next shard a thread that starts counting claims.
     next_shard: AtomicU64,
     js: JsSide,
-    wake: WakeMark,
-    epoch: Instant,
 }
 
 impl Metrics {
@@ -242,11 +282,9 @@ impl Metrics {
             next_shard: AtomicU64::new(0),
             js: JsSide {
                 taken: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
                 batch_wait: Histogram::new(),
-                last_take: AtomicU64::new(0),
             },
-            wake: WakeMark(AtomicU64::new(0)),
-            epoch: Instant::now(),
         }
     }
 
@@ -306,33 +344,19 @@ impl Metrics {
         self.shard().access_dropped.fetch_add(1, Relaxed);
     }
 
-    fn now_nanos(&self) -> u64 {
-        // Never 0, which marks "none".
-        (self.epoch.elapsed().as_nanos() as u64).max(1)
-    }
-
-    /// A worker asks the idle JS thread to wake (once per wake-up, not per
-    /// call): the batch it will take begins waiting now.
-    pub fn js_wake_requested(&self) {
-        self.wake.0.store(self.now_nanos(), Relaxed);
-    }
-
-    /// The JS thread took a batch holding `calls` calls. Its wait is counted
-    /// from the wake-up asked for it, or, when JS fetched it itself (it was
-    /// busy, so jobs queued meanwhile), from when JS took the batch before.
-    pub fn js_batch_taken(&self, calls: u64) {
-        let now = self.now_nanos();
+    /// A JS thread took a batch holding `calls` calls, after waiting
+    /// `waited` nanoseconds (see [`BatchClock`]).
+    pub fn js_batch_taken(&self, calls: u64, waited: Option<u64>) {
         self.js.taken.fetch_add(calls, Relaxed);
-        let woken = self.wake.0.swap(0, Relaxed);
-        let since = if woken != 0 {
-            woken
-        } else {
-            self.js.last_take.load(Relaxed)
-        };
-        self.js.last_take.store(now, Relaxed);
-        if since != 0 {
-            self.js.batch_wait.observe(now.saturating_sub(since));
+        if let Some(nanos) = waited {
+            self.js.batch_wait.observe(nanos);
         }
+    }
+
+    /// `calls` calls queued for JS will never be taken: they leave the
+    /// queue depth.
+    pub fn js_calls_dropped(&self, calls: u64) {
+        self.js.dropped.fetch_add(calls, Relaxed);
     }
 
     /// Every shard summed, with the JS thread's figures.
@@ -373,9 +397,10 @@ impl Metrics {
             });
         }
         let taken = self.js.taken.load(Relaxed);
+        let dropped = self.js.dropped.load(Relaxed);
         // Read apart, the sums may be a count out of step: never below 0.
         s.calls_in_flight = started.saturating_sub(finished);
-        s.js_queue_depth = started.saturating_sub(taken);
+        s.js_queue_depth = started.saturating_sub(taken + dropped);
         s.open_connections = opened.saturating_sub(closed);
         s.connections = opened;
         s.js_calls = taken;

@@ -57,7 +57,7 @@ fn gauges_go_up_and_down_across_threads() {
     std::thread::spawn(move || {
         // Finished on another thread than it started on.
         drop(other.call());
-        other.js_batch_taken(2);
+        other.js_batch_taken(2, None);
     })
     .join()
     .expect("thread");
@@ -71,24 +71,55 @@ fn gauges_go_up_and_down_across_threads() {
 #[test]
 fn a_batch_waits_from_its_wake_up_or_from_the_batch_before() {
     let m = Metrics::new(1);
-    m.js_batch_taken(1);
+    let clock = BatchClock::default();
+    m.js_batch_taken(1, clock.taken());
     assert_eq!(
         m.snapshot().js_batch_wait.count(),
         0,
         "nothing to count from"
     );
-    m.js_batch_taken(1);
+    m.js_batch_taken(1, clock.taken());
     assert_eq!(
         m.snapshot().js_batch_wait.count(),
         1,
         "from the batch before"
     );
-    m.js_wake_requested();
+    clock.wake_requested();
     std::thread::sleep(std::time::Duration::from_millis(2));
-    m.js_batch_taken(1);
+    m.js_batch_taken(1, clock.taken());
     let wait = m.snapshot().js_batch_wait;
     assert_eq!(wait.count(), 2);
     assert!(wait.sum_nanos >= 2_000_000, "from the wake-up: {wait:?}");
+}
+
+#[test]
+fn each_js_thread_waits_by_its_own_clock() {
+    // Two isolates sharing one listener's figures: a wake-up asked for one
+    // is not the other's.
+    let m = Metrics::new(1);
+    let (a, b) = (BatchClock::default(), BatchClock::default());
+    m.js_batch_taken(1, a.taken());
+    a.wake_requested();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    b.wake_requested();
+    m.js_batch_taken(1, a.taken());
+    let wait = m.snapshot().js_batch_wait;
+    assert_eq!(wait.count(), 1);
+    assert!(
+        wait.sum_nanos >= 5_000_000,
+        "from a's own wake-up: {wait:?}"
+    );
+}
+
+#[test]
+fn calls_never_taken_leave_the_queue_depth() {
+    let m = Metrics::new(1);
+    let calls = [m.call(), m.call(), m.call()];
+    m.js_batch_taken(1, None);
+    assert_eq!(m.snapshot().js_queue_depth, 2);
+    m.js_calls_dropped(2);
+    assert_eq!(m.snapshot().js_queue_depth, 0);
+    drop(calls);
 }
 
 #[test]
