@@ -75,6 +75,13 @@ function loadNative() {
   return require('../..');
 }
 
+/** Registers a handler set's tasks and events on a TunnelServer; returns it. */
+function registerHandlers(server, handlers) {
+  for (const [id, fn] of Object.entries(handlers.tasks ?? {})) server.registerTask(id, fn);
+  for (const [id, fn] of Object.entries(handlers.events ?? {})) server.registerEvent(id, fn);
+  return server;
+}
+
 async function startNative(handlers = {}, options = {}) {
   if (process.env.RUNNER_NATIVE_SELFTEST === '1') {
     // Harness self-check: compare the reference with itself.
@@ -118,9 +125,7 @@ async function startNative(handlers = {}, options = {}) {
   const sharers = process.env.RUNNER_NATIVE_TEST_SHARE ? 2 : 1;
   if (sharers > 1) serverOptions.share = true;
   const start = async (port) => {
-    const s = new TunnelServer({ ...serverOptions, port });
-    for (const [id, fn] of Object.entries(handlers.tasks ?? {})) s.registerTask(id, fn);
-    for (const [id, fn] of Object.entries(handlers.events ?? {})) s.registerEvent(id, fn);
+    const s = registerHandlers(new TunnelServer({ ...serverOptions, port }), handlers);
     return { s, addr: await s.listen() };
   };
   const { s: server, addr } = await start(serverOptions.port);
@@ -226,4 +231,12 @@ async function startPair(handlers, options = {}) {
   }
 }
 
-module.exports = { startReference, startNative, startPair, loadNative, silentLogger, JSON_SERIALIZER };
+module.exports = {
+  startReference,
+  startNative,
+  startPair,
+  loadNative,
+  registerHandlers,
+  silentLogger,
+  JSON_SERIALIZER,
+};

@@ -6,16 +6,17 @@
 const { parentPort, workerData } = require('node:worker_threads');
 const { Serializer } = require('@bluelibs/runner');
 const { TunnelServer } = require('../..');
+const { registerHandlers, silentLogger } = require('./servers');
 
 const { source, options, serializer } = workerData;
-const handlers = require(source.module)[source.name]();
-const server = new TunnelServer({
-  ...options,
-  serializer: serializer === 'runner' ? new Serializer() : undefined,
-  logger: { error() {}, warn() {}, info() {}, debug() {} },
-});
-for (const [id, fn] of Object.entries(handlers.tasks ?? {})) server.registerTask(id, fn);
-for (const [id, fn] of Object.entries(handlers.events ?? {})) server.registerEvent(id, fn);
+const server = registerHandlers(
+  new TunnelServer({
+    ...options,
+    serializer: serializer === 'runner' ? new Serializer() : undefined,
+    logger: silentLogger(),
+  }),
+  require(source.module)[source.name](),
+);
 server.listen().then(
   () => parentPort.postMessage('listening'),
   (e) => parentPort.postMessage({ error: `${e.code}: ${e.message}` }),

@@ -96,8 +96,9 @@ struct Routes {
 
 /// The [`Dispatch`] of a shared listener: routes each call to a member.
 pub struct SharedDispatch {
-    /// The listener's figures (a call dropped for want of a member leaves
-    /// its queue depth).
+    /// The listener's figures, made when it is bound: every member counts
+    /// its batches in them, and a call dropped for want of a member leaves
+    /// their queue depth.
     metrics: Arc<Metrics>,
     /// The members calls are routed to.
     members: ArcSwap<Vec<Arc<Member>>>,
@@ -271,8 +272,6 @@ pub struct Listener {
     pub registry: Arc<ArcSwap<Registry>>,
     pub local_addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
-    /// The figures of the sharer that bound it, which all sharers count in.
-    pub metrics: Arc<Metrics>,
     server: Mutex<Option<RunningServer>>,
     /// The route number of each (task?, id) ever served here: numbers are
     /// never reused, so a request that resolved one before a rebuild still
@@ -314,7 +313,6 @@ pub fn join(
             if let Some(field) = shared_difference(&listener.config, config) {
                 return Err(JoinError::Mismatch(field.to_string()));
             }
-            member.inbox().metrics.store(listener.metrics.clone());
             listener.add(member);
             return Ok(listener.clone());
         }
@@ -328,9 +326,7 @@ pub fn join(
         turn: AtomicUsize::new(0),
     });
     let registry = Arc::new(ArcSwap::from_pointee(Registry::default()));
-    let server =
-        bind(dispatch.clone(), registry.clone(), metrics.clone()).map_err(JoinError::Bind)?;
-    member.inbox().metrics.store(metrics.clone());
+    let server = bind(dispatch.clone(), registry.clone(), metrics).map_err(JoinError::Bind)?;
     let key = (host.to_string(), server.local_addr.port());
     let listener = Arc::new(Listener {
         key: key.clone(),
@@ -339,7 +335,6 @@ pub fn join(
         registry,
         local_addr: server.local_addr,
         metrics_addr: server.metrics_addr,
-        metrics,
         server: Mutex::new(Some(server)),
         route_of: Mutex::new(HashMap::new()),
     });
@@ -355,6 +350,8 @@ impl Listener {
     }
 
     fn add(&self, member: Arc<Member>) {
+        // Its batches count in the listener's figures before any call reaches it.
+        member.inbox().metrics.store(self.dispatch.metrics.clone());
         for list in [&self.dispatch.members, &self.dispatch.known] {
             list.rcu(|members| {
                 let mut next = Vec::clone(members);
